@@ -1,0 +1,409 @@
+"""Who may do what, and where: the user model with its scope, the role table, the one scope filter.
+
+Roles are data (``ROLE_RIGHTS``), served to FAB as built-in roles (``FAB_ROLES``). Scope is one
+mechanism: ``scope_criteria`` turns a model's ``__scope__`` declaration and the user's scope into
+a SQL condition, used by every list, lookup by id, dropdown, search form and export; writes go
+through ``scope_errors``. Fail closed: an account without a scope sees nothing.
+"""
+
+import dataclasses
+
+from flask import current_app, g, has_request_context
+from flask_appbuilder.models.filters import BaseFilter
+from flask_appbuilder.security.sqla.manager import SecurityManager as FabSecurityManager
+from flask_appbuilder.security.sqla.models import User
+from flask_appbuilder.security.views import UserDBModelView
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import ForeignKey, false, inspect, select, true
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.models import BUSINESS_MODELS, MemberGroup, Township, Village
+
+# --- The role table (SPEC §1) ---
+
+READ, ADD, EDIT, DELETE, APPROVE = "read", "add", "edit", "delete", "approve"
+WRITE = (READ, ADD, EDIT)
+ALL = (READ, ADD, EDIT, DELETE)
+
+# role → resource (model name) → actions. "*" is everything.
+ROLE_RIGHTS = {
+    "Admin": "*",
+    "Township": {model.__name__: (READ,) for model in BUSINESS_MODELS},
+    "President": {
+        "Township": (READ,),
+        "Village": (READ, EDIT),
+        "MemberGroup": ALL,
+        "Member": ALL + (APPROVE,),
+        "ContactHousehold": ALL,
+        "CouncilTerm": ALL,
+        "CouncilSeat": ALL,
+    },
+    "Secretary": {
+        "Township": (READ,),
+        "Village": (READ,),
+        "MemberGroup": WRITE,
+        "Member": WRITE,
+        "ContactHousehold": ALL,
+        "CouncilTerm": (READ,),
+        "CouncilSeat": (READ,),
+    },
+    "GroupLeader": {
+        "Village": (READ,),
+        "MemberGroup": (READ,),
+        "Member": WRITE,
+        "ContactHousehold": ALL,
+    },
+}
+
+ROLE_LABELS = {
+    "Admin": _l("System administrator"),
+    "Township": _l("Township association (auditor)"),
+    "President": _l("President"),
+    "Secretary": _l("Secretary-general"),
+    "GroupLeader": _l("Group leader"),
+}
+
+# The scope level each role is bound to (SPEC §1: exactly one per account).
+ROLE_LEVEL = {
+    "Admin": None,
+    "Township": "township",
+    "President": "village",
+    "Secretary": "village",
+    "GroupLeader": "group",
+}
+
+# Fields shown masked to these roles (SPEC §4).
+MASKED_FIELDS = {
+    "id_number": {"Township", "GroupLeader"},
+    "phone": {"Township"},
+}
+
+MENU_CATEGORIES = ("Organisation", "Registers")
+
+# Pages every signed-in user needs for themselves, and the OpenAPI document (SPEC §6).
+SELF_SERVICE = [
+    ["^UserInfoEditView$", "^can_this_form_(get|post)$"],
+    ["^ResetMyPasswordView$", "^can_this_form_(get|post)$"],
+    ["^UserDBModelView$", "^can_userinfo$"],
+    ["^OpenApi$", "^can_get$"],
+    ["^SwaggerView$", "^can_show$"],
+    ["^({})$".format("|".join(MENU_CATEGORIES)), "^menu_access$"],
+]
+
+
+def fab_roles() -> dict:
+    """ROLE_RIGHTS in FAB's built-in role format: role → [[view regex, permission regex]]."""
+    roles = {}
+    for role, rights in ROLE_RIGHTS.items():
+        if rights == "*":
+            roles[role] = [[".*", ".*"]]
+            continue
+        perms = [list(p) for p in SELF_SERVICE]
+        for resource, actions in rights.items():
+            perms.append([f"^{resource}$", "^can_({})$".format("|".join(actions))])
+            perms.append([f"^{resource}$", "^menu_access$"])
+        roles[role] = perms
+    return roles
+
+
+def role_names(user) -> set:
+    return {role.name for role in getattr(user, "roles", None) or []}
+
+
+def can(user, action: str, resource: str) -> bool:
+    """Whether one of the user's roles grants ``action`` on ``resource``."""
+    for role in role_names(user):
+        rights = ROLE_RIGHTS.get(role)
+        if rights == "*" or action in (rights or {}).get(resource, ()):
+            return True
+    return False
+
+
+def masks(field_name: str, user=None) -> bool:
+    """Whether ``field_name`` is shown masked to the user (or the current user)."""
+    user = user if user is not None else current_user()
+    roles = role_names(user)
+    return bool(roles & MASKED_FIELDS.get(field_name, set())) and "Admin" not in roles
+
+
+# --- The user and the scope ---
+
+
+class ScopedUser(User):
+    """An account bound to one scope: a township, a village or a member group."""
+
+    township_id: Mapped[int | None] = mapped_column(ForeignKey("township.id"), index=True)
+    village_id: Mapped[int | None] = mapped_column(ForeignKey("village.id"), index=True)
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("member_group.id"), index=True)
+
+    township: Mapped[Township | None] = relationship(foreign_keys=[township_id])
+    village: Mapped[Village | None] = relationship(foreign_keys=[village_id])
+    group: Mapped[MemberGroup | None] = relationship(foreign_keys=[group_id])
+
+
+@dataclasses.dataclass(frozen=True)
+class Scope:
+    """What a user may see: level 'all', 'township', 'village', 'group' or 'none'."""
+
+    level: str
+    township_id: int | None = None
+    village_id: int | None = None
+    group_id: int | None = None
+
+    def label(self) -> str:
+        names = {
+            "all": _l("All townships"),
+            "none": _l("No scope assigned"),
+        }
+        if self.level in names:
+            return str(names[self.level])
+        session = current_app.appbuilder.session
+        if self.level == "township":
+            return session.get(Township, self.township_id).name
+        village = session.get(Village, self.village_id)
+        if self.level == "village":
+            return village.name
+        return f"{village.name} {session.get(MemberGroup, self.group_id).name}"
+
+
+NO_SCOPE = Scope("none")
+
+
+def user_scope(user) -> Scope:
+    """The user's scope from role and binding; anything inconsistent is no scope at all."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return NO_SCOPE
+    roles = role_names(user)
+    if "Admin" in roles:
+        return Scope("all")
+    levels = {ROLE_LEVEL[r] for r in roles if r in ROLE_LEVEL}
+    if len(levels) != 1:
+        return NO_SCOPE
+    level = levels.pop()
+    if level == "township" and user.township_id:
+        return Scope("township", township_id=user.township_id)
+    if level == "village" and user.village_id:
+        village = current_app.appbuilder.session.get(Village, user.village_id)
+        return Scope("village", township_id=village.township_id, village_id=village.id)
+    if level == "group" and user.group_id:
+        group = current_app.appbuilder.session.get(MemberGroup, user.group_id)
+        return Scope(
+            "group",
+            township_id=group.village.township_id,
+            village_id=group.village_id,
+            group_id=group.id,
+        )
+    return NO_SCOPE
+
+
+def current_user():
+    return getattr(g, "user", None) if has_request_context() else None
+
+
+def current_scope() -> Scope:
+    """The signed-in user's scope, computed once per request."""
+    if not has_request_context():
+        return NO_SCOPE
+    if "scope" not in g:
+        g.scope = user_scope(current_user())
+    return g.scope
+
+
+def _column(model, level):
+    name = getattr(model, "__scope__", {}).get(level)
+    return getattr(model, name) if name else None
+
+
+def scope_criteria(model, scope: Scope):
+    """The SQL condition that keeps ``model`` rows inside ``scope``."""
+    if scope.level == "all":
+        return true()
+    if scope.level == "none" or not hasattr(model, "__scope__"):
+        return false()
+    township_col = _column(model, "township")
+    village_col = _column(model, "village")
+    group_col = _column(model, "group")
+    if scope.level == "group" and group_col is not None:
+        return group_col == scope.group_id
+    if scope.level in ("group", "village"):
+        if village_col is not None:
+            return village_col == scope.village_id
+        return township_col == scope.township_id
+    # Township scope.
+    if township_col is not None:
+        return township_col == scope.township_id
+    if village_col is not None:
+        return village_col.in_(select(Village.id).where(Village.township_id == scope.township_id))
+    return false()
+
+
+class ScopeFilter(BaseFilter):
+    """The one row filter of every view, API and dropdown: the current user's scope."""
+
+    name = "scope"
+
+    def apply(self, query, value):
+        return query.filter(scope_criteria(self.model, current_scope()))
+
+
+SCOPE_FILTER = [["id", ScopeFilter, None]]
+
+
+# --- Writes ---
+
+
+def fk_targets(model) -> dict:
+    """Foreign-key column name → business model it points to."""
+    targets = {}
+    by_table = {m.__tablename__: m for m in BUSINESS_MODELS}
+    for column in inspect(model).columns:
+        for fk in column.foreign_keys:
+            target = by_table.get(fk.column.table.name)
+            if target is not None:
+                targets[column.key] = target
+    return targets
+
+
+def _village_of(target, pk, session):
+    """The village a referenced record belongs to (None for a township)."""
+    if target is Village:
+        return pk
+    if target is Township:
+        return None
+    return session.execute(select(target.village_id).where(target.id == pk)).scalar()
+
+
+def fill_scope(model, values: dict, scope: Scope, session) -> None:
+    """Fill village_id / group_id the writer left out: from a referenced record, or the scope."""
+    if "village" not in getattr(model, "__scope__", {}) or model is Village:
+        return
+    if "group" in model.__scope__ and model is not MemberGroup and values.get("group_id") is None:
+        if scope.level == "group":
+            values["group_id"] = scope.group_id
+    if values.get("village_id") is None:
+        for column, target in fk_targets(model).items():
+            if column != "village_id" and values.get(column) and target is not Township:
+                values["village_id"] = _village_of(target, values[column], session)
+                if values["village_id"]:
+                    break
+        else:
+            if scope.level in ("village", "group"):
+                values["village_id"] = scope.village_id
+
+
+def scope_errors(model, values: dict, scope: Scope, session) -> dict:
+    """Field → message for every reference outside the scope or outside the record's village.
+
+    A reference outside the scope reads as "does not exist" so that it confirms nothing.
+    """
+    errors = {}
+    village_id = values.get("village_id") if model is not Village else values.get("id")
+    for column, target in fk_targets(model).items():
+        pk = values.get(column)
+        if pk is None:
+            continue
+        try:
+            pk = int(pk)
+        except (TypeError, ValueError):
+            errors[column] = _l("Not a valid record number")
+            continue
+        visible = session.execute(
+            select(target.id).where(target.id == pk, scope_criteria(target, scope))
+        ).first()
+        if visible is None:
+            errors[column] = _l("No such record in your scope")
+        elif column != "village_id" and village_id and target not in (Township, Village):
+            if _village_of(target, pk, session) != village_id:
+                errors[column] = _l("This record belongs to another village")
+    if not errors and scope.level not in ("all", "none"):
+        # The record itself must land inside the scope (a group leader's rows in its group).
+        if scope.level == "group" and "group" in getattr(model, "__scope__", {}):
+            own = values.get(model.__scope__["group"])
+            if own != scope.group_id:
+                errors["group_id"] = _l("You may only write records of your own member group")
+        elif scope.level in ("village", "group") and "village" in getattr(model, "__scope__", {}):
+            own = values.get(model.__scope__["village"])
+            if own != scope.village_id:
+                errors["village_id"] = _l("You may only write records of your own village")
+        elif "village" not in getattr(model, "__scope__", {}):
+            errors["id"] = _l("You may not write this record")
+    if scope.level == "none":
+        errors["id"] = _l("Your account has no scope: ask the administrator")
+    return errors
+
+
+# --- FAB wiring ---
+
+
+class ScopedUserView(UserDBModelView):
+    """Accounts, with the scope each is bound to."""
+
+    add_columns = UserDBModelView.add_columns + ["township", "village", "group"]
+    edit_columns = ["first_name", "last_name", "username", "active", "email", "roles"] + [
+        "township",
+        "village",
+        "group",
+    ]
+    show_fieldsets = UserDBModelView.show_fieldsets + [
+        (_l("Scope"), {"fields": ["township", "village", "group"], "expanded": True})
+    ]
+    list_columns = ["username", "first_name", "roles", "township", "village", "group", "active"]
+    label_columns = {
+        "township": _l("Township"),
+        "village": _l("Village"),
+        "group": _l("Member group"),
+    }
+
+    def _check_binding(self, item):
+        problem = binding_problem(
+            [r.name for r in item.roles], item.township, item.village, item.group
+        )
+        if problem:
+            raise ValueError(str(problem))
+
+    def pre_add(self, item):
+        self._check_binding(item)
+
+    def pre_update(self, item):
+        self._check_binding(item)
+
+
+def binding_problem(roles, township, village, group):
+    """Why a role set and a scope binding do not match, or None (one scope per account)."""
+    levels = {ROLE_LEVEL.get(r, "unknown") for r in roles}
+    if not roles:
+        return _l("Give the account a role")
+    if len(levels) != 1:
+        return _l("An account has roles of one scope level only")
+    level = levels.pop()
+    given = {"township": township, "village": village, "group": group}
+    if level is None:
+        wanted = set()
+    elif level == "unknown":
+        return _l("Unknown role")
+    else:
+        wanted = {level}
+    if {k for k, v in given.items() if v is not None} != wanted:
+        messages = {
+            None: _l("An administrator is bound to no township, village or group"),
+            "township": _l("A township account is bound to one township, and nothing else"),
+            "village": _l("A village account is bound to one village, and nothing else"),
+            "group": _l("A group leader's account is bound to one member group, and nothing else"),
+        }
+        return messages[level]
+    return None
+
+
+class SecurityManager(FabSecurityManager):
+    """FAB's security manager with scoped users and a throttled JWT login."""
+
+    user_model = ScopedUser
+    userdbmodelview = ScopedUserView
+
+    def register_views(self):
+        super().register_views()
+        if self.is_auth_limited:
+            # FAB throttles only the HTML login form; the JWT login is just as guessable.
+            for view in self.appbuilder.baseviews:
+                if isinstance(view, self.security_api):
+                    self.limiter.limit(self.auth_rate_limit, methods=["POST"])(view.blueprint)

@@ -1,0 +1,704 @@
+"""Screens and REST resources, declared per model; the shared behaviour lives in two base classes.
+
+``RecordView`` (HTML) and ``RecordApi`` (REST) read each model's declarations — labels, choices,
+checks and ``__scope__`` — so that a new model needs only its column lists here.
+"""
+
+from flask import abort, flash, redirect, request
+from flask_appbuilder import IndexView, ModelRestApi, ModelView, expose
+from flask_appbuilder.actions import action
+from flask_appbuilder.fieldwidgets import Select2Widget
+from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+from werkzeug.exceptions import BadRequest
+from wtforms import SelectField
+from wtforms.validators import DataRequired, Optional
+
+from app import records, security
+from app.models import (
+    BUSINESS_MODELS,
+    ContactHousehold,
+    CouncilSeat,
+    CouncilTerm,
+    Member,
+    MemberGroup,
+    Township,
+    Village,
+)
+from app.validation import mask_id_number, mask_phone
+
+MASKERS = {"id_number": mask_id_number, "phone": mask_phone}
+MAX_PK = 2**63 - 1
+
+
+class FieldErrors(BadRequest):
+    """A write refused, with a message per field (answered as 400 by the API)."""
+
+    def __init__(self, errors):
+        super().__init__()
+        self.errors = {key: str(message) for key, message in errors.items()}
+
+
+class Declared:
+    """What views and APIs derive from a model's column declarations."""
+
+    def _declare(self):
+        model = self.datamodel.obj
+        labels = {}
+        formatters = {}
+        for key, column in records.columns(model).items():
+            if "label" in column.info:
+                labels[key] = column.info["label"]
+            choices = column.info.get("choices")
+            if choices is not None:
+                formatters[key] = choices.label
+            if key in MASKERS:
+                formatters[key] = self._masked(key)
+        for rel in records.columns(model):
+            if rel.endswith("_id") and rel[:-3] not in labels and rel in labels:
+                labels[rel[:-3]] = labels[rel]
+        labels.setdefault("id", _l("No."))
+        self.label_columns = {**labels, **(self.label_columns or {})}
+        self.formatters_columns = {
+            **formatters,
+            **(getattr(self, "formatters_columns", None) or {}),
+        }
+        rel_filters = {
+            rel: [["id", security.ScopeFilter, None]] for rel in self._scoped_relations(model)
+        }
+        # Views call them *_form_query_rel_fields, APIs *_query_rel_fields.
+        for name in (
+            "add_form_query_rel_fields",
+            "edit_form_query_rel_fields",
+            "add_query_rel_fields",
+            "edit_query_rel_fields",
+        ):
+            setattr(self, name, {**rel_filters, **(getattr(self, name, None) or {})})
+        self.search_form_query_rel_fields = {
+            **rel_filters,
+            **(getattr(self, "search_form_query_rel_fields", None) or {}),
+        }
+        self.base_filters = security.SCOPE_FILTER + list(self.base_filters or [])
+        self.class_permission_name = model.__name__
+
+    @staticmethod
+    def _scoped_relations(model):
+        from sqlalchemy import inspect
+
+        return [
+            rel.key
+            for rel in inspect(model).relationships
+            if hasattr(rel.mapper.class_, "__scope__")
+        ]
+
+    @staticmethod
+    def _masked(key):
+        masker = MASKERS[key]
+
+        def formatter(value):
+            return masker(value) if security.masks(key) else value
+
+        return formatter
+
+
+# --- HTML ---
+
+
+class RecordView(Declared, ModelView):
+    """A scoped CRUD screen: the scope filter on every lookup, checked writes, masked fields."""
+
+    method_permission_name = {
+        "list": "read",
+        "show": "read",
+        "add": "add",
+        "edit": "edit",
+        "delete": "delete",
+    }
+    exclude_route_methods = {"download", "action"}
+    page_size = 25
+
+    def __init__(self, **kwargs):
+        self._declare()
+        self._declare_form_fields()
+        super().__init__(**kwargs)
+
+    def _declare_form_fields(self):
+        model = self.datamodel.obj
+        extra = {}
+        for key, column in records.columns(model).items():
+            choices = column.info.get("choices")
+            if choices is None:
+                continue
+            options = list(choices.pairs)
+            if column.nullable:
+                options = [("", "—")] + options
+            extra[key] = SelectField(
+                column.info["label"],
+                choices=options,
+                default=column.default.arg if column.default is not None else None,
+                validators=[Optional() if column.nullable else DataRequired()],
+                widget=Select2Widget(),
+            )
+        self.add_form_extra_fields = {**extra, **(self.add_form_extra_fields or {})}
+        self.edit_form_extra_fields = {**extra, **(self.edit_form_extra_fields or {})}
+
+    def _init_forms(self):
+        super()._init_forms()
+        self.add_form = self._checked(self.add_form, editing=False)
+        self.edit_form = self._checked(self.edit_form, editing=True)
+
+    def _checked(self, form_class, editing):
+        """The form class, validating the whole record as it would be written."""
+        view = self
+
+        class CheckedForm(form_class):
+            def validate(self, extra_validators=None):
+                if not super().validate(extra_validators):
+                    return False
+                old = view._old_values() if editing else None
+                values = dict(old or {})
+                values.update(view._form_values(self))
+                errors = records.prepare_write(
+                    view.datamodel.obj, values, old, security.current_user(), view.datamodel.session
+                )
+                for key, message in errors.items():
+                    target = key[:-3] if key.endswith("_id") and key[:-3] in self else key
+                    if target in self:
+                        self[target].errors = list(self[target].errors) + [str(message)]
+                    else:
+                        flash(str(message), "danger")
+                return not errors
+
+        CheckedForm.__name__ = form_class.__name__
+        return CheckedForm
+
+    def _old_values(self):
+        pk = request.view_args.get("pk")
+        item = self.datamodel.get(pk, self._base_filters)
+        if item is None:
+            abort(404)
+        return records.item_values(item)
+
+    def _form_values(self, form):
+        values = {}
+        keys = records.columns(self.datamodel.obj)
+        for name, value in form.data.items():
+            if name in keys:
+                values[name] = value
+            elif f"{name}_id" in keys:
+                values[f"{name}_id"] = getattr(value, "id", None)
+        return values
+
+    def prefill_form(self, form, pk):
+        for key, masker in MASKERS.items():
+            if key in form and security.masks(key):
+                form[key].data = masker(form[key].data)
+
+    def _write(self, item, is_new):
+        old = None if is_new else records.item_values(item)
+        if not is_new:
+            # item already carries the form data; its stored state is the committed one.
+            from sqlalchemy import inspect
+
+            state = inspect(item)
+            old = {
+                attr.key: (attr.history.deleted[0] if attr.history.deleted else attr.value)
+                for attr in state.attrs
+                if attr.key in records.columns(type(item))
+            }
+        values = records.item_values(item)
+        errors = records.prepare_write(
+            type(item), values, old, security.current_user(), self.datamodel.session
+        )
+        if errors:
+            raise FieldErrors(errors)
+        records.apply_values(item, values, self.datamodel.session)
+
+    def pre_add(self, item):
+        self._write(item, True)
+
+    def pre_update(self, item):
+        self._write(item, False)
+
+    @expose("/action_post", methods=["POST"])
+    def action_post(self):
+        """FAB loads action rows without the view's filters (FAB-NOTES 2): reload them scoped."""
+        name = request.form.get("action", "")
+        if name not in self.actions:
+            abort(404)
+        if not self.appbuilder.sm.has_access(
+            self.get_action_permission_name(name), self.class_permission_name
+        ):
+            abort(403)
+        items = []
+        for pk in request.form.getlist("rowid"):
+            if not pk.isdigit() or int(pk) > MAX_PK:
+                abort(404)
+            item = self.datamodel.get(int(pk), self._base_filters)
+            if item is None:
+                abort(404)
+            items.append(item)
+        return self.actions[name].func(items)
+
+
+class TownshipView(RecordView):
+    datamodel = SQLAInterface(Township)
+    list_columns = ["name", "division_code", "county"]
+    add_columns = edit_columns = show_columns = ["name", "division_code", "county"]
+    search_columns = ["name", "county"]
+    base_order = ("name", "asc")
+
+
+class MemberGroupView(RecordView):
+    datamodel = SQLAInterface(MemberGroup)
+    list_columns = ["village", "name", "leader"]
+    add_columns = ["village", "name", "leader", "contact_heads"]
+    edit_columns = add_columns
+    show_columns = ["village", "name", "leader", "contact_heads"]
+    search_columns = ["village", "name"]
+    base_order = ("id", "asc")
+    label_columns = {"leader": _l("Group leader"), "contact_heads": _l("Contact household heads")}
+
+
+MEMBER_FIELDSETS_COMMON = [
+    "village",
+    "group",
+    "name",
+    "gender",
+    "id_number",
+    "birth_date",
+    "phone",
+    "address",
+    "category",
+    "party_member",
+    "volunteer",
+    "status",
+    "join_date",
+]
+
+
+class MemberView(RecordView):
+    datamodel = SQLAInterface(Member)
+    list_columns = [
+        "name",
+        "group",
+        "gender",
+        "id_number",
+        "phone",
+        "category",
+        "status",
+        "join_date",
+    ]
+    add_columns = MEMBER_FIELDSETS_COMMON + ["applied_on", "notes"]
+    edit_columns = MEMBER_FIELDSETS_COMMON + ["applied_on", "left_on", "leave_reason", "notes"]
+    show_columns = (
+        ["village"]
+        + MEMBER_FIELDSETS_COMMON[1:]
+        + [
+            "applied_on",
+            "approved_on",
+            "left_on",
+            "leave_reason",
+            "notes",
+        ]
+    )
+    search_columns = ["name", "group", "gender", "category", "status", "join_date"]
+    base_order = ("id", "asc")
+
+    @action(
+        "approve",
+        _l("Approve application"),
+        _l("Approve the selected applications?"),
+        "fa-check",
+    )
+    def approve(self, items):
+        return self._decide(items, "active")
+
+    @action("reject", _l("Reject application"), _l("Reject the selected applications?"), "fa-times")
+    def reject(self, items):
+        return self._decide(items, "rejected")
+
+    def _decide(self, items, status):
+        done, refused = 0, []
+        for item in items:
+            if item.status != "applied":
+                refused.append(_("%(name)s: not an application", name=item.name))
+                continue
+            values = records.item_values(item)
+            old = dict(values)
+            values["status"] = status
+            errors = records.prepare_write(
+                Member, values, old, security.current_user(), self.datamodel.session
+            )
+            if errors:
+                refused.append(f"{item.name}: " + "；".join(str(m) for m in errors.values()))
+                continue
+            records.apply_values(item, values, self.datamodel.session)
+            done += 1
+        self.datamodel.session.commit()
+        if done:
+            flash(_("%(n)d application(s) decided", n=done), "success")
+        for message in refused:
+            flash(message, "warning")
+        return redirect(self.get_redirect())
+
+
+class ContactHouseholdView(RecordView):
+    datamodel = SQLAInterface(ContactHousehold)
+    list_columns = ["head_name", "group", "member", "phone", "household_type"]
+    add_columns = edit_columns = [
+        "village",
+        "group",
+        "member",
+        "head_name",
+        "address",
+        "phone",
+        "household_type",
+        "notes",
+    ]
+    show_columns = add_columns
+    search_columns = ["head_name", "group", "member", "household_type"]
+    base_order = ("id", "asc")
+    label_columns = {"member": _l("Contact member")}
+
+
+class CouncilSeatView(RecordView):
+    datamodel = SQLAInterface(CouncilSeat)
+    list_columns = ["term", "member", "position", "composition", "day_job"]
+    add_columns = edit_columns = ["village", "term", "member", "position", "composition", "day_job"]
+    show_columns = add_columns
+    search_columns = ["term", "member", "position", "composition"]
+    base_order = ("id", "asc")
+    label_columns = {"term": _l("Council term"), "member": _l("Member")}
+
+
+class CouncilTermView(RecordView):
+    datamodel = SQLAInterface(CouncilTerm)
+    list_columns = ["village", "number", "elected_on", "term_end", "filed_on"]
+    add_columns = edit_columns = [
+        "village",
+        "number",
+        "elected_on",
+        "term_end",
+        "filed_on",
+        "approval_ref",
+    ]
+    show_columns = add_columns
+    search_columns = ["village", "number", "elected_on"]
+    base_order = ("id", "asc")
+    related_views = [CouncilSeatView]
+
+
+class VillageView(RecordView):
+    datamodel = SQLAInterface(Village)
+    list_columns = ["name", "township", "kind", "size_class", "population"]
+    add_columns = edit_columns = [
+        "township",
+        "name",
+        "kind",
+        "size_class",
+        "households",
+        "population",
+        "married_women",
+        "address",
+        "phone",
+    ]
+    show_columns = add_columns
+    search_columns = ["name", "township", "kind", "size_class"]
+    base_order = ("id", "asc")
+    related_views = [MemberGroupView, CouncilTermView]
+
+
+MemberGroupView.related_views = [MemberView, ContactHouseholdView]
+
+
+# --- REST API (SPEC §6) ---
+
+API_ERRORS = {
+    "Missing data for required field.": _l("This field is required"),
+    "Unknown field.": _l("Unknown field"),
+    "Not a valid integer.": _l("Not a whole number"),
+    "Not a valid date.": _l("Not a valid date (use 2024-03-05)"),
+    "Not a valid boolean.": _l("Not true or false"),
+    "Not a valid string.": _l("Not text"),
+    "Field may not be null.": _l("This field is required"),
+}
+
+
+def _translate_errors(messages):
+    if isinstance(messages, dict):
+        return {key: _translate_errors(value) for key, value in messages.items()}
+    if isinstance(messages, list):
+        return "；".join(str(_translate_errors(m)) for m in messages)
+    return str(API_ERRORS.get(messages, messages))
+
+
+class RecordApi(Declared, ModelRestApi):
+    """A scoped REST resource: same scope, checks and masking as the screens."""
+
+    method_permission_name = {
+        "get": "read",
+        "get_list": "read",
+        "info": "read",
+        "post": "add",
+        "put": "edit",
+        "delete": "delete",
+    }
+    allow_browser_login = True
+    # Scope fills these when a writer leaves them out.
+    optional_on_write = ("village_id", "group_id")
+
+    def __init__(self, **kwargs):
+        self._declare()
+        super().__init__(**kwargs)
+
+    def _init_model_schemas(self):
+        super()._init_model_schemas()
+        for schema in (self.add_model_schema, self.edit_model_schema):
+            for name in self.optional_on_write:
+                if name in schema.fields:
+                    schema.fields[name].required = False
+                    schema.fields[name].allow_none = True
+
+    def _write(self, item, old):
+        values = records.item_values(item)
+        errors = records.prepare_write(
+            type(item), values, old, security.current_user(), self.datamodel.session
+        )
+        if errors:
+            raise FieldErrors(errors)
+        records.apply_values(item, values, self.datamodel.session)
+
+    def _guarded(self, call):
+        try:
+            return call()
+        except FieldErrors as exc:
+            self.datamodel.session.rollback()
+            return self.response_400(message=exc.errors)
+
+    def post_headless(self):
+        self._old = None
+        return self._guarded(super().post_headless)
+
+    def put_headless(self, pk):
+        if not 0 < int(pk) <= MAX_PK:
+            return self.response_404()
+        item = self.datamodel.get(pk, self._base_filters)
+        self._old = records.item_values(item) if item is not None else None
+        return self._guarded(lambda: super(RecordApi, self).put_headless(pk))
+
+    def get_headless(self, pk, **kwargs):
+        if not 0 < int(pk) <= MAX_PK:
+            return self.response_404()
+        return super().get_headless(pk, **kwargs)
+
+    def delete_headless(self, pk):
+        if not 0 < int(pk) <= MAX_PK:
+            return self.response_404()
+        return super().delete_headless(pk)
+
+    def pre_add(self, item):
+        self._write(item, None)
+
+    def pre_update(self, item):
+        self._write(item, self._old)
+
+    def response_422(self, message=None):
+        """Bad input is a 400 here, its messages keyed by field in the user's language."""
+        return self.response_400(message=_translate_errors(message))
+
+    def _mask(self, row):
+        for key, masker in MASKERS.items():
+            if key in row and security.masks(key):
+                row[key] = masker(row[key])
+
+    def pre_get(self, data):
+        self._mask(data.get("result", {}))
+
+    def pre_get_list(self, data):
+        for row in data.get("result", []):
+            self._mask(row)
+
+
+def api(model, name, columns, search=None):
+    """A RecordApi class for ``model`` at /api/v1/<name>/ with the given columns."""
+    cols = ["id"] + columns
+    writable = [c for c in columns if c != "id"]
+    return type(
+        f"{model.__name__}Api",
+        (RecordApi,),
+        {
+            "datamodel": SQLAInterface(model),
+            "resource_name": name,
+            "list_columns": cols,
+            "show_columns": cols,
+            "add_columns": writable,
+            "edit_columns": writable,
+            "search_columns": search or [c for c in columns if c not in MASKERS][:6],
+            "order_columns": ["id"] + [c for c in columns if c not in MASKERS],
+            "base_order": ("id", "asc"),
+        },
+    )
+
+
+MEMBER_API_COLUMNS = [
+    "village_id",
+    "group_id",
+    "name",
+    "gender",
+    "id_number",
+    "birth_date",
+    "phone",
+    "address",
+    "category",
+    "party_member",
+    "volunteer",
+    "status",
+    "join_date",
+    "applied_on",
+    "left_on",
+    "leave_reason",
+    "notes",
+]
+
+APIS = [
+    api(Township, "township", ["name", "division_code", "county"]),
+    api(
+        Village,
+        "village",
+        [
+            "township_id",
+            "name",
+            "kind",
+            "size_class",
+            "households",
+            "population",
+            "married_women",
+            "address",
+            "phone",
+        ],
+    ),
+    api(MemberGroup, "member_group", ["village_id", "name", "leader_id"]),
+    api(
+        Member,
+        "member",
+        MEMBER_API_COLUMNS,
+        search=["village_id", "group_id", "name", "gender", "category", "status", "join_date"],
+    ),
+    api(
+        ContactHousehold,
+        "contact_household",
+        [
+            "village_id",
+            "group_id",
+            "member_id",
+            "head_name",
+            "address",
+            "phone",
+            "household_type",
+            "notes",
+        ],
+    ),
+    api(
+        CouncilTerm,
+        "council_term",
+        ["village_id", "number", "elected_on", "term_end", "filed_on", "approval_ref"],
+    ),
+    api(
+        CouncilSeat,
+        "council_seat",
+        ["village_id", "term_id", "member_id", "position", "composition", "day_job"],
+    ),
+]
+# Village rows carry their own id as village_id (SPEC §6: every row names its village).
+APIS[1].list_columns = APIS[1].show_columns = ["id", "township_id", *APIS[1].list_columns[2:]]
+
+
+# --- Home ---
+
+
+class HomeView(IndexView):
+    """The home page: the user's scope, its members by status, groups and pending applications."""
+
+    index_template = "home.html"
+
+    @expose("/")
+    def index(self):
+        user = security.current_user()
+        context = {}
+        if user is not None and user.is_authenticated:
+            scope = security.current_scope()
+            session = self.appbuilder.session
+            in_scope = security.scope_criteria(Member, scope)
+            by_status = dict(
+                session.execute(
+                    select(Member.status, func.count()).where(in_scope).group_by(Member.status)
+                ).all()
+            )
+            groups = session.execute(
+                select(func.count())
+                .select_from(MemberGroup)
+                .where(security.scope_criteria(MemberGroup, scope))
+            ).scalar()
+            villages = session.execute(
+                select(func.count())
+                .select_from(Village)
+                .where(security.scope_criteria(Village, scope))
+            ).scalar()
+            context = {
+                "scope_label": scope.label(),
+                "roles": [security.ROLE_LABELS.get(r, r) for r in security.role_names(user)],
+                "by_status": by_status,
+                "statuses": Member.status.info["choices"],
+                "groups": groups,
+                "villages": villages,
+                "pending": by_status.get("applied", 0),
+                "can_approve": security.can(user, security.APPROVE, "Member"),
+                "registers": [
+                    (m.__name__, MENU_LABELS[m.__name__])
+                    for m in BUSINESS_MODELS
+                    if security.can(user, security.READ, m.__name__)
+                ],
+            }
+        self.update_redirect()
+        return self.render_template(self.index_template, appbuilder=self.appbuilder, **context)
+
+
+MENU_LABELS = {
+    "Township": _l("Townships"),
+    "Village": _l("Villages"),
+    "MemberGroup": _l("Member groups"),
+    "CouncilTerm": _l("Council terms"),
+    "CouncilSeat": _l("Council seats"),
+    "Member": _l("Members"),
+    "ContactHousehold": _l("Contact households"),
+}
+
+MENU = [
+    # (view, model name, icon, category)
+    (TownshipView, "Township", "fa-landmark", "Organisation"),
+    (VillageView, "Village", "fa-house-flag", "Organisation"),
+    (MemberGroupView, "MemberGroup", "fa-people-group", "Organisation"),
+    (CouncilTermView, "CouncilTerm", "fa-sitemap", "Organisation"),
+    (CouncilSeatView, "CouncilSeat", "fa-user-tie", "Organisation"),
+    (MemberView, "Member", "fa-address-book", "Registers"),
+    (ContactHouseholdView, "ContactHousehold", "fa-house-user", "Registers"),
+]
+CATEGORY_LABELS = {"Organisation": _l("Organisation"), "Registers": _l("Registers")}
+
+
+def register(appbuilder):
+    """Every screen and API, in one block by menu category."""
+    for view, name, icon, category in MENU:
+        appbuilder.add_view(
+            view,
+            name,
+            label=MENU_LABELS[name],
+            icon=icon,
+            category=category,
+            category_label=CATEGORY_LABELS[category],
+        )
+    for api_class in APIS:
+        appbuilder.add_api(api_class)

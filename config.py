@@ -1,0 +1,83 @@
+"""Configuration, flat and upper-case, read from the environment (SPEC §6)."""
+
+import os
+import secrets
+from datetime import timedelta
+
+from flask_appbuilder.const import AUTH_DB
+
+BASEDIR = os.path.abspath(os.path.dirname(__file__))
+INSTANCE_DIR = os.environ.get("INSTANCE_DIR", os.path.join(BASEDIR, "instance"))
+
+
+def _instance_secret(name: str) -> str:
+    """A random secret generated once and kept under instance/ (embedded demo only)."""
+    os.makedirs(INSTANCE_DIR, exist_ok=True)
+    path = os.path.join(INSTANCE_DIR, name)
+    if not os.path.exists(path):
+        # Created with 0600 so other local accounts cannot read the key.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    with open(path) as fh:
+        return fh.read().strip()
+
+
+SECRET_KEY = os.environ.get("SECRET_KEY") or _instance_secret("secret_key")
+SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or "sqlite:///" + os.path.join(
+    INSTANCE_DIR, "jsx.db"
+)
+SQLALCHEMY_TRACK_MODIFICATIONS = False
+
+# The demo accounts' password; for `flask demo load` only, never for real accounts.
+DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "Demo@2026")
+HOST = os.environ.get("HOST", "127.0.0.1")
+PORT = int(os.environ.get("PORT", "5000"))
+
+APP_NAME = "计生协工作管理系统"
+APP_ICON = ""
+APP_THEME = ""
+
+# --- Languages: Chinese first, English complete ---
+BABEL_DEFAULT_LOCALE = "zh"
+BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+LANGUAGES = {
+    "zh": {"flag": "cn", "name": "简体中文"},
+    "en": {"flag": "gb", "name": "English"},
+}
+# Absolute, because FAB resolves a relative path against app/ (STYLE.md).
+BABEL_TRANSLATION_DIRECTORIES = os.path.join(BASEDIR, "translations")
+
+# --- Security ---
+AUTH_TYPE = AUTH_DB
+AUTH_USER_REGISTRATION = False
+AUTH_ROLE_ADMIN = "Admin"
+AUTH_ROLE_PUBLIC = "Public"
+# The schema comes from Alembic migrations; roles are built in, so no permission sync.
+FAB_CREATE_DB = False
+FAB_UPDATE_PERMS = False
+FAB_ADD_SECURITY_API = False
+FAB_ADD_SECURITY_PERMISSION_VIEW = False
+FAB_ADD_SECURITY_VIEW_MENU_VIEW = False
+FAB_ADD_SECURITY_PERMISSION_VIEWS_VIEW = False
+FAB_API_SWAGGER_UI = True
+FAB_API_MAX_PAGE_SIZE = 100
+FAB_PASSWORD_COMPLEXITY_ENABLED = True
+FAB_SECURITY_MANAGER_CLASS = "app.security.SecurityManager"
+
+# Login throttling on the HTML form (FAB) and the JWT endpoint (ours): per client address.
+RATELIMIT_ENABLED = True
+RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+AUTH_RATE_LIMITED = True
+AUTH_RATE_LIMIT = os.environ.get("AUTH_RATE_LIMIT", "10 per minute")
+
+WTF_CSRF_ENABLED = True
+WTF_CSRF_TIME_LIMIT = None
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+# Behind HTTPS in production set SESSION_COOKIE_SECURE=1.
+SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "0") == "1"
+REMEMBER_COOKIE_HTTPONLY = True
+REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+PERMANENT_SESSION_LIFETIME = timedelta(hours=8)
+JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=30)

@@ -1,0 +1,15 @@
+"""`python run.py` (or `make run`): serve the app on HOST:PORT and say how to sign in."""
+
+from app import create_app
+from app.demo import DEMO_ACCOUNTS
+
+app = create_app()
+
+if __name__ == "__main__":
+    host, port = app.config["HOST"], app.config["PORT"]
+    print(f"\n计生协工作管理系统: http://{host}:{port}/")
+    print("Demo accounts (password from DEMO_PASSWORD, default in the README):")
+    for username, role, scope in DEMO_ACCOUNTS:
+        print(f"  {username:<20} {role:<12} {scope}")
+    print()
+    app.run(host=host, port=port, threaded=True, debug=False)

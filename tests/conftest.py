@@ -1,0 +1,105 @@
+"""Fixtures: one app on a temporary SQLite database built by the migrations, with the demo
+township loaded once and restored before every test."""
+
+import os
+import shutil
+
+import pytest
+
+TEST_PASSWORD = "Demo@2026"
+
+
+@pytest.fixture(scope="session")
+def _database(tmp_path_factory):
+    """A migrated database with the demo township, and a pristine copy to restore from."""
+    folder = tmp_path_factory.mktemp("db")
+    os.environ["INSTANCE_DIR"] = str(folder)
+    return folder / "test.db", folder / "template.db"
+
+
+@pytest.fixture(scope="session")
+def _app(_database):
+    from flask_migrate import upgrade
+
+    from app import create_app
+    from app.demo import load_demo
+
+    path, template = _database
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}",
+            "WTF_CSRF_ENABLED": False,
+            "RATELIMIT_ENABLED": False,
+            "DEMO_PASSWORD": TEST_PASSWORD,
+            # Fast hashing for tests only; production keeps FAB's scrypt default.
+            "FAB_PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+            "SERVER_NAME": "localhost",
+        }
+    )
+    with app.app_context():
+        upgrade()
+        load_demo(app.appbuilder.session, TEST_PASSWORD)
+        app.appbuilder.session.remove()
+        from app import db
+
+        db.engine.dispose()
+    shutil.copy(path, template)
+    return app
+
+
+@pytest.fixture
+def app(_app, _database):
+    """The app, its database restored to the freshly loaded demo township."""
+    from app import db
+
+    path, template = _database
+    with _app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    shutil.copy(template, path)
+    _app.config["WTF_CSRF_ENABLED"] = False
+    yield _app
+    with _app.app_context():
+        db.session.remove()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def login_as(app):
+    """login_as(username) → a test client signed in through the login form."""
+
+    def login(username, password=TEST_PASSWORD):
+        client = app.test_client()
+        response = client.post(
+            "/login/", data={"username": username, "password": password}, follow_redirects=False
+        )
+        assert response.status_code == 302, f"login of {username} failed"
+        return client
+
+    return login
+
+
+@pytest.fixture
+def api_token(app):
+    """api_token(username) → headers with a JWT from /api/v1/security/login."""
+
+    def token(username, password=TEST_PASSWORD):
+        response = app.test_client().post(
+            "/api/v1/security/login",
+            json={"username": username, "password": password, "provider": "db", "refresh": True},
+        )
+        assert response.status_code == 200, response.get_json()
+        return {"Authorization": f"Bearer {response.get_json()['access_token']}"}
+
+    return token
+
+
+@pytest.fixture
+def db_session(app):
+    with app.app_context():
+        yield app.appbuilder.session
