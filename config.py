@@ -30,7 +30,7 @@ SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or "sqlite:///" + os.pa
 SQLALCHEMY_TRACK_MODIFICATIONS = False
 
 # The demo accounts' password; for `flask demo load` only, never for real accounts.
-DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "Demo@2026")
+DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "DemoPass@2026")
 HOST = os.environ.get("HOST", "127.0.0.1")
 PORT = int(os.environ.get("PORT", "5000"))
 

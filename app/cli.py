@@ -5,6 +5,7 @@ import sys
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from flask_appbuilder.exceptions import PasswordComplexityValidationError
 from wtforms.validators import ValidationError
 
 from app import security
@@ -21,6 +22,9 @@ def demo_load(if_empty):
     from app.demo import load_demo
 
     session = current_app.appbuilder.session
+    problem = password_problem(current_app.config["DEMO_PASSWORD"])
+    if problem:
+        raise click.UsageError(f"DEMO_PASSWORD: {problem}")
     if if_empty and session.query(Township).count():
         click.echo("Demo data already present.")
         return
@@ -39,7 +43,7 @@ def password_problem(password):
                 from flask_appbuilder.validators import default_password_complexity
 
                 default_password_complexity(password)
-        except ValidationError as exc:
+        except (ValidationError, PasswordComplexityValidationError) as exc:
             return str(exc)
     return None
 

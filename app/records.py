@@ -134,6 +134,12 @@ def member_errors(values: dict, old: dict, user, session) -> dict:
 
 def prepare_write(model, values: dict, old: dict | None, user, session) -> dict:
     """Fill, then check a record about to be written; field → message for what is wrong."""
+    # The record being checked must not be flushed half-made by a lookup's autoflush.
+    with session.no_autoflush:
+        return _prepare_write(model, values, old, user, session)
+
+
+def _prepare_write(model, values, old, user, session):
     scope = security.user_scope(user)
     if old:
         unmask(model, values, old, user)

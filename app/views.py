@@ -11,9 +11,9 @@ from flask_appbuilder.fieldwidgets import Select2Widget
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import Boolean, func, select
 from werkzeug.exceptions import BadRequest
-from wtforms import SelectField
+from wtforms import BooleanField, SelectField
 from wtforms.validators import DataRequired, Optional
 
 from app import records, security
@@ -129,6 +129,11 @@ class RecordView(Declared, ModelView):
         extra = {}
         for key, column in records.columns(model).items():
             choices = column.info.get("choices")
+            if isinstance(column.type, Boolean):
+                # FAB makes a NOT NULL boolean "required", so an unticked box would fail.
+                extra[key] = BooleanField(
+                    column.info["label"], default=bool(column.default and column.default.arg)
+                )
             if choices is None:
                 continue
             options = list(choices.pairs)
@@ -306,6 +311,11 @@ class MemberView(RecordView):
     )
     search_columns = ["name", "group", "gender", "category", "status", "join_date"]
     base_order = ("id", "asc")
+    method_permission_name = {
+        **RecordView.method_permission_name,
+        "approve": "approve",
+        "reject": "approve",
+    }
 
     @action(
         "approve",
@@ -612,8 +622,6 @@ APIS = [
         ["village_id", "term_id", "member_id", "position", "composition", "day_job"],
     ),
 ]
-# Village rows carry their own id as village_id (SPEC §6: every row names its village).
-APIS[1].list_columns = APIS[1].show_columns = ["id", "township_id", *APIS[1].list_columns[2:]]
 
 
 # --- Home ---

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-TEST_PASSWORD = "Demo@2026"
+TEST_PASSWORD = "DemoPass@2026"
 
 
 @pytest.fixture(scope="session")

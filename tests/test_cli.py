@@ -1,0 +1,110 @@
+"""The CLI of SPEC §6: `flask users create`, `flask demo load`."""
+
+import pytest
+
+from app.models import Member, Township
+
+
+def _run(app, args, stdin=None):
+    return app.test_cli_runner().invoke(args=args, input=stdin)
+
+
+def test_users_create_binds_the_scope_and_can_log_in(app, client):
+    result = _run(
+        app,
+        [
+            "users",
+            "create",
+            "xintan_group2",
+            "--role",
+            "GroupLeader",
+            "--village",
+            "新檀村",
+            "--group",
+            "第二组",
+        ],
+        stdin="Strong#Pass2026\n",
+    )
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        user = app.appbuilder.sm.find_user(username="xintan_group2")
+        assert user.group.name == "第二组" and user.group.village.name == "新檀村"
+        assert [r.name for r in user.roles] == ["GroupLeader"]
+    response = client.post(
+        "/api/v1/security/login",
+        json={"username": "xintan_group2", "password": "Strong#Pass2026", "provider": "db"},
+    )
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--role", "President"],  # a village account needs its village
+        ["--role", "Township", "--village", "新檀村"],  # wrong level
+        ["--role", "President", "--village", "不存在村"],  # unknown village
+        ["--role", "GroupLeader", "--group", "第一组"],  # group without village
+        ["--role", "Nobody"],
+    ],
+)
+def test_users_create_refuses_a_scope_that_does_not_match(app, args):
+    result = _run(app, ["users", "create", "someone", *args], stdin="Strong#Pass2026\n")
+    assert result.exit_code == 2
+    with app.app_context():
+        assert app.appbuilder.sm.find_user(username="someone") is None
+
+
+def test_users_create_enforces_password_complexity(app):
+    result = _run(
+        app, ["users", "create", "weak", "--role", "Township", "--township", "二郎镇"], stdin="1\n"
+    )
+    assert result.exit_code == 2
+    assert "two capital letters" in result.output
+    with app.app_context():
+        assert app.appbuilder.sm.find_user(username="weak") is None
+
+
+def test_users_create_refuses_a_duplicate(app):
+    result = _run(app, ["users", "create", "admin", "--role", "Admin"], stdin="Strong#Pass2026\n")
+    assert result.exit_code == 2
+    assert "already exists" in result.output
+
+
+def test_demo_load_is_idempotent(app):
+    with app.app_context():
+        before = app.appbuilder.session.query(Member).count()
+    result = _run(app, ["demo", "load"])
+    assert result.exit_code == 0, result.output
+    assert "already present" in result.output
+    with app.app_context():
+        session = app.appbuilder.session
+        assert session.query(Member).count() == before
+        assert session.query(Township).count() == 1
+
+
+def test_demo_township_matches_the_spec(app):
+    from app.models import CouncilSeat, MemberGroup, Village
+    from app.validation import id_number_problem, phone_problem
+
+    with app.app_context():
+        session = app.appbuilder.session
+        villages = {v.name: v for v in session.query(Village)}
+        assert {n: (v.size_class, v.population) for n, v in villages.items()} == {
+            "新檀村": ("standard", 2400),
+            "龙王村": ("standard", 1859),
+            "小河村": ("small", 600),
+        }
+        groups = {
+            n: session.query(MemberGroup).filter_by(village_id=v.id).count()
+            for n, v in villages.items()
+        }
+        assert groups == {"新檀村": 6, "龙王村": 4, "小河村": 2}
+        for name, v in villages.items():
+            active = session.query(Member).filter_by(village_id=v.id, status="active").count()
+            assert 0.08 * v.population <= active <= 0.12 * v.population
+            seats = session.query(CouncilSeat).filter_by(village_id=v.id).all()
+            counts = [sum(s.composition == c for s in seats) for c in ("elder", "notable", "cadre")]
+            assert counts == ([5, 3, 3] if v.size_class == "standard" else [3, 2, 1])
+        for row in session.query(Member):
+            assert id_number_problem(row.id_number) is None
+            assert phone_problem(row.phone) is None

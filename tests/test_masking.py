@@ -1,0 +1,77 @@
+"""Masking (SPEC §4): ID numbers for Township and GroupLeader, phones for Township."""
+
+import re
+
+import pytest
+
+from app.validation import mask_id_number, mask_phone
+from tests.helpers import member
+
+FULL_ID = re.compile(r"\b\d{17}[\dX]\b")
+
+
+def _first_member(app, village_name="新檀村", group_name="第一组"):
+    with app.app_context():
+        row = member(app.appbuilder.session, village_name, group_name=group_name)
+        return row.id, row.id_number, row.phone
+
+
+@pytest.mark.parametrize(
+    "username,id_masked,phone_masked",
+    [
+        ("township", True, True),
+        ("xintan_group1", True, False),
+        ("xintan_secretary", False, False),
+        ("xintan_president", False, False),
+        ("admin", False, False),
+    ],
+)
+def test_api_answers_are_masked_per_role(app, client, api_token, username, id_masked, phone_masked):
+    pk, number, phone = _first_member(app)
+    headers = api_token(username)
+    shown = client.get(f"/api/v1/member/{pk}", headers=headers).get_json()["result"]
+    assert shown["id_number"] == (mask_id_number(number) if id_masked else number)
+    assert shown["phone"] == (mask_phone(phone) if phone_masked else phone)
+    listed = client.get("/api/v1/member/?q=(page_size:100)", headers=headers).get_json()["result"]
+    assert all(("*" in row["id_number"]) == id_masked for row in listed)
+
+
+@pytest.mark.parametrize("username", ["township", "xintan_group1"])
+def test_html_lists_and_detail_pages_never_show_a_full_id(app, login_as, username):
+    pk, number, phone = _first_member(app)
+    client = login_as(username)
+    listing = client.get("/memberview/list/?psize_MemberView=100").get_data(as_text=True)
+    detail = client.get(f"/memberview/show/{pk}").get_data(as_text=True)
+    assert mask_id_number(number) in detail
+    for page in (listing, detail):
+        assert not FULL_ID.search(page)
+    if username == "township":
+        assert phone not in detail and mask_phone(phone) in detail
+
+
+def test_secretary_sees_full_ids(app, login_as):
+    pk, number, _phone = _first_member(app)
+    assert number in login_as("xintan_secretary").get(f"/memberview/show/{pk}").get_data(
+        as_text=True
+    )
+
+
+def test_group_leader_edit_form_is_masked_and_keeps_the_stored_id(app, login_as):
+    pk, number, _phone = _first_member(app)
+    client = login_as("xintan_group1")
+    form = client.get(f"/memberview/edit/{pk}").get_data(as_text=True)
+    assert number not in form and mask_id_number(number) in form
+
+
+def test_group_leader_put_with_the_masked_id_changes_nothing_else(app, client, api_token):
+    pk, number, _phone = _first_member(app)
+    headers = api_token("xintan_group1")
+    shown = client.get(f"/api/v1/member/{pk}", headers=headers).get_json()["result"]
+    response = client.put(
+        f"/api/v1/member/{pk}",
+        headers=headers,
+        json={"id_number": shown["id_number"], "address": "新檀村第一组88号"},
+    )
+    assert response.status_code == 200, response.get_json()
+    _pk, stored, _ = _first_member(app)
+    assert stored == number
