@@ -99,7 +99,7 @@ def test_demo_township_matches_the_spec(app):
             for n, v in villages.items()
         }
         assert groups == {"新檀村": 6, "龙王村": 4, "小河村": 2}
-        for name, v in villages.items():
+        for v in villages.values():
             active = session.query(Member).filter_by(village_id=v.id, status="active").count()
             assert 0.08 * v.population <= active <= 0.12 * v.population
             seats = session.query(CouncilSeat).filter_by(village_id=v.id).all()
