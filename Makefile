@@ -22,7 +22,7 @@ $(VENV)/.installed-dev: requirements-dev.txt requirements.txt $(VENV)/.installed
 
 # Compiled catalogues are build output: made here, not committed.
 translations: $(VENV)/.installed
-	$(BIN)/pybabel compile --use-fuzzy -f -q -d translations
+	$(BIN)/pybabel compile -d translations
 
 run: translations
 	$(BIN)/flask db upgrade

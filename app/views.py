@@ -4,7 +4,7 @@
 checks and ``__scope__`` — so that a new model needs only its column lists here.
 """
 
-from flask import abort, flash, redirect, request
+from flask import abort, current_app, flash, redirect, request
 from flask_appbuilder import IndexView, ModelRestApi, ModelView, expose
 from flask_appbuilder.actions import action
 from flask_appbuilder.fieldwidgets import Select2Widget
@@ -31,6 +31,11 @@ from app.validation import mask_id_number, mask_phone
 
 MASKERS = {"id_number": mask_id_number, "phone": mask_phone}
 MAX_PK = 2**63 - 1
+
+
+def valid_pk(pk) -> bool:
+    """A primary key the database can hold; anything else is simply not found (404)."""
+    return str(pk).isdigit() and 0 < int(pk) <= MAX_PK
 
 
 class FieldErrors(BadRequest):
@@ -239,7 +244,7 @@ class RecordView(Declared, ModelView):
             abort(403)
         items = []
         for pk in request.form.getlist("rowid"):
-            if not pk.isdigit() or int(pk) > MAX_PK:
+            if not valid_pk(pk):
                 abort(404)
             item = self.datamodel.get(int(pk), self._base_filters)
             if item is None:
@@ -493,19 +498,19 @@ class RecordApi(Declared, ModelRestApi):
         return self._guarded(super().post_headless)
 
     def put_headless(self, pk):
-        if not 0 < int(pk) <= MAX_PK:
+        if not valid_pk(pk):
             return self.response_404()
         item = self.datamodel.get(pk, self._base_filters)
         self._old = records.item_values(item) if item is not None else None
         return self._guarded(lambda: super(RecordApi, self).put_headless(pk))
 
     def get_headless(self, pk, **kwargs):
-        if not 0 < int(pk) <= MAX_PK:
+        if not valid_pk(pk):
             return self.response_404()
         return super().get_headless(pk, **kwargs)
 
     def delete_headless(self, pk):
-        if not 0 < int(pk) <= MAX_PK:
+        if not valid_pk(pk):
             return self.response_404()
         return super().delete_headless(pk)
 
@@ -699,6 +704,14 @@ CATEGORY_LABELS = {"Organisation": _l("Organisation"), "Registers": _l("Register
 
 def register(appbuilder):
     """Every screen and API, in one block by menu category."""
+    app = current_app
+
+    @app.url_value_preprocessor
+    def unknown_pk_is_not_found(_endpoint, values):
+        # A record number no database could hold is simply not found (not a 500).
+        if values and "pk" in values and not valid_pk(values["pk"]):
+            abort(404)
+
     for view, name, icon, category in MENU:
         appbuilder.add_view(
             view,
