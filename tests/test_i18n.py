@@ -1,0 +1,61 @@
+"""Chinese by default, English switchable; labels of stored codes translated."""
+
+import re
+
+import pytest
+
+from tests.helpers import member
+
+
+def _text(response):
+    html = response.get_data(as_text=True)
+    html = re.sub(r"(?s)<script.*?</script>|<style.*?</style>", " ", html)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_home_page_is_chinese_by_default(login_as):
+    text = _text(login_as("xintan_secretary").get("/"))
+    assert "秘书长" in text and "在册" in text and "会员小组" in text
+    assert "Members by status" not in text
+
+
+def test_english_on_request(login_as):
+    client = login_as("xintan_secretary")
+    assert client.get("/lang/en").status_code == 302
+    text = _text(client.get("/"))
+    assert "Members by status" in text and "Secretary-general" in text
+    assert "在册" not in text
+
+
+@pytest.mark.parametrize(
+    "path,expected",
+    [
+        ("/memberview/list/", ["姓名", "身份证号码", "在册", "新增"]),
+        ("/memberview/add", ["身份证号码", "保存", "会员小组"]),
+        ("/villageview/list/", ["村", "人口"]),
+        ("/councilseatview/list/", ["理事", "会长"]),
+    ],
+)
+def test_screens_are_chinese(login_as, path, expected):
+    text = _text(login_as("xintan_president").get(path))
+    for word in expected:
+        assert word in text, f"{word} missing on {path}"
+
+
+@pytest.mark.parametrize("word", ["Add", "Edit", "Delete", "Show", "Search", "Record Count", "Actions"])
+def test_fab_strings_are_translated(login_as, word):
+    text = _text(login_as("xintan_president").get("/memberview/list/"))
+    assert not re.search(rf"\b{word}\b", text), f"untranslated FAB string {word!r}"
+
+
+def test_member_detail_shows_labels_not_codes(app, login_as):
+    with app.app_context():
+        pk = member(app.appbuilder.session, "新檀村").id
+    text = _text(login_as("xintan_president").get(f"/memberview/show/{pk}"))
+    assert "在册" in text
+    assert not re.search(r"\bactive\b", text)
+
+
+def test_login_page_is_chinese(client):
+    text = _text(client.get("/login/"))
+    assert "用户名" in text and "密码" in text
