@@ -6,6 +6,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 from flask_appbuilder.exceptions import PasswordComplexityValidationError
+from flask_babel import gettext as _
 from wtforms.validators import ValidationError
 
 from app import security
@@ -50,7 +51,7 @@ def password_problem(password):
 
 def read_password():
     if sys.stdin.isatty():
-        return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        return click.prompt(_("Password"), hide_input=True, confirmation_prompt=True)
     return sys.stdin.readline().rstrip("\n")
 
 
@@ -70,27 +71,29 @@ def users_create(username, role, township_name, village_name, group_name, first_
     if township_name:
         township = session.query(Township).filter_by(name=township_name).one_or_none()
         if township is None:
-            raise click.UsageError(f"No township named {township_name!r}")
+            raise click.UsageError(_("No township named %(name)s", name=township_name))
     if village_name:
         village = session.query(Village).filter_by(name=village_name).one_or_none()
         if village is None:
-            raise click.UsageError(f"No village named {village_name!r}")
+            raise click.UsageError(_("No village named %(name)s", name=village_name))
     if group_name:
         if village is None:
-            raise click.UsageError("--group needs --village")
+            raise click.UsageError(_("--group needs --village"))
         group = (
             session.query(MemberGroup)
             .filter_by(village_id=village.id, name=group_name)
             .one_or_none()
         )
         if group is None:
-            raise click.UsageError(f"No group {group_name!r} in {village_name}")
+            raise click.UsageError(
+                _("No group %(group)s in %(village)s", group=group_name, village=village_name)
+            )
         village = None
     problem = security.binding_problem([role], township, village, group)
     if problem:
         raise click.UsageError(str(problem))
     if sm.find_user(username=username):
-        raise click.UsageError(f"User {username!r} already exists")
+        raise click.UsageError(_("User %(name)s already exists", name=username))
     password = read_password()
     problem = password_problem(password)
     if problem:
@@ -98,7 +101,7 @@ def users_create(username, role, township_name, village_name, group_name, first_
     user = create_account(
         session, username, role, password, township, village, group, first_name, email
     )
-    click.echo(f"Created {user.username} ({role})")
+    click.echo(_("Created %(name)s (%(role)s)", name=user.username, role=role))
 
 
 def create_account(
@@ -124,7 +127,7 @@ def create_account(
         password=password,
     )
     if not user:
-        raise click.ClickException(f"Could not create {username}")
+        raise click.ClickException(_("Could not create %(name)s", name=username))
     user.township_id = township.id if township else None
     user.village_id = village.id if village else None
     user.group_id = group.id if group else None

@@ -226,7 +226,7 @@ class Member(GroupRecord, Model):
     group_id: Mapped[int | None] = field(
         _l("Member group"), ForeignKey("member_group.id"), index=True
     )
-    name: Mapped[str] = field(_l("Name"), String(32))
+    name: Mapped[str] = field(_l("Full name"), String(32))
     gender: Mapped[str | None] = field(_l("Gender"), String(8), choices=GENDER)
     id_number: Mapped[str] = field(
         _l("ID number"), String(18), index=True, check=validation.id_number_problem

@@ -7,10 +7,12 @@ field errors in the user's language; nothing is written unless it returns none.
 import datetime as dt
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import String, inspect, select
+from sqlalchemy import Integer, String, inspect, select
 
 from app import security
 from app.models import DECISION_STATUSES, Member
+
+MAX_INT = 2**63 - 1
 
 
 def columns(model):
@@ -139,7 +141,23 @@ def prepare_write(model, values: dict, old: dict | None, user, session) -> dict:
         return _prepare_write(model, values, old, user, session)
 
 
+def number_errors(model, values: dict) -> dict:
+    """Whole numbers beyond 64 bits: the database cannot even look them up (a 500 otherwise)."""
+    errors = {}
+    for key, column in columns(model).items():
+        value = values.get(key)
+        if isinstance(column.type, Integer) and isinstance(value, int) and abs(value) > MAX_INT:
+            if column.foreign_keys:
+                errors[key] = _l("No such record in your scope")
+            else:
+                errors[key] = _l("Not a whole number")
+    return errors
+
+
 def _prepare_write(model, values, old, user, session):
+    errors = number_errors(model, values)
+    if errors:
+        return errors
     scope = security.user_scope(user)
     if old:
         unmask(model, values, old, user)

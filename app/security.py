@@ -84,7 +84,7 @@ MENU_CATEGORIES = ("Organisation", "Registers")
 SELF_SERVICE = [
     ["^UserInfoEditView$", "^can_this_form_(get|post)$"],
     ["^ResetMyPasswordView$", "^can_this_form_(get|post)$"],
-    ["^UserDBModelView$", "^can_userinfo$"],
+    ["^(UserDBModelView|ScopedUserView)$", "^can_userinfo$"],
     ["^OpenApi$", "^can_get$"],
     ["^SwaggerView$", "^can_show$"],
     ["^({})$".format("|".join(MENU_CATEGORIES)), "^menu_access$"],
@@ -349,6 +349,7 @@ class ScopedUserView(UserDBModelView):
     ]
     list_columns = ["username", "first_name", "roles", "township", "village", "group", "active"]
     label_columns = {
+        **UserDBModelView.label_columns,
         "township": _l("Township"),
         "village": _l("Village"),
         "group": _l("Member group"),

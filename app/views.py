@@ -46,6 +46,12 @@ class FieldErrors(BadRequest):
         self.errors = {key: str(message) for key, message in errors.items()}
 
 
+def yes_no(value):
+    if value is None:
+        return ""
+    return _("Yes") if value else _("No")
+
+
 class Declared:
     """What views and APIs derive from a model's column declarations."""
 
@@ -58,9 +64,13 @@ class Declared:
                 labels[key] = column.info["label"]
             choices = column.info.get("choices")
             if choices is not None:
-                formatters[key] = choices.label
+                formatters[key] = self._blank_or(choices.label)
+            elif isinstance(column.type, Boolean):
+                formatters[key] = yes_no
+            elif column.nullable:
+                formatters[key] = self._blank_or(str)
             if key in MASKERS:
-                formatters[key] = self._masked(key)
+                formatters[key] = self._blank_or(self._masked(key))
         for rel in records.columns(model):
             if rel.endswith("_id") and rel[:-3] not in labels and rel in labels:
                 labels[rel[:-3]] = labels[rel]
@@ -87,6 +97,12 @@ class Declared:
         }
         self.base_filters = security.SCOPE_FILTER + list(self.base_filters or [])
         self.class_permission_name = model.__name__
+        what = MENU_LABELS.get(model.__name__)
+        if what is not None:
+            self.list_title = what
+            self.show_title = _l("%(what)s: details", what=what)
+            self.add_title = _l("Add to %(what)s", what=what)
+            self.edit_title = _l("Edit %(what)s", what=what)
 
     @staticmethod
     def _scoped_relations(model):
@@ -97,6 +113,15 @@ class Declared:
             for rel in inspect(model).relationships
             if hasattr(rel.mapper.class_, "__scope__")
         ]
+
+    @staticmethod
+    def _blank_or(show):
+        """A formatter that shows nothing for an empty value (not the word None)."""
+
+        def formatter(value):
+            return "" if value is None else show(value)
+
+        return formatter
 
     @staticmethod
     def _masked(key):
@@ -153,9 +178,26 @@ class RecordView(Declared, ModelView):
             )
         self.add_form_extra_fields = {**extra, **(self.add_form_extra_fields or {})}
         self.edit_form_extra_fields = {**extra, **(self.edit_form_extra_fields or {})}
+        # Search by a coded column with a list of labels, not free text against the codes.
+        search = {
+            key: SelectField(
+                records.columns(model)[key].info["label"],
+                choices=list(records.columns(model)[key].info["choices"].pairs),
+                widget=Select2Widget(),
+            )
+            for key in extra
+            if "choices" in records.columns(model)[key].info
+        }
+        self.search_form_extra_fields = {**search, **(self.search_form_extra_fields or {})}
 
     def _init_forms(self):
         super()._init_forms()
+        for form in (self.add_form, self.edit_form):
+            for name in dir(form):
+                unbound = getattr(form, name)
+                if getattr(unbound, "kwargs", {}).get("allow_blank"):
+                    # WTForms 3.3 shows FAB's empty blank label as "__None".
+                    unbound.kwargs["blank_text"] = "—"
         self.add_form = self._checked(self.add_form, editing=False)
         self.edit_form = self._checked(self.edit_form, editing=True)
 

@@ -59,7 +59,7 @@ def test_users_create_enforces_password_complexity(app):
         app, ["users", "create", "weak", "--role", "Township", "--township", "二郎镇"], stdin="1\n"
     )
     assert result.exit_code == 2
-    assert "two capital letters" in result.output
+    assert "2个大写字母" in result.output
     with app.app_context():
         assert app.appbuilder.sm.find_user(username="weak") is None
 
@@ -67,7 +67,7 @@ def test_users_create_enforces_password_complexity(app):
 def test_users_create_refuses_a_duplicate(app):
     result = _run(app, ["users", "create", "admin", "--role", "Admin"], stdin="Strong#Pass2026\n")
     assert result.exit_code == 2
-    assert "already exists" in result.output
+    assert "admin" in result.output and "已存在" in result.output
 
 
 def test_demo_load_is_idempotent(app):

@@ -42,7 +42,9 @@ def test_screens_are_chinese(login_as, path, expected):
         assert word in text, f"{word} missing on {path}"
 
 
-@pytest.mark.parametrize("word", ["Add", "Edit", "Delete", "Show", "Search", "Record Count", "Actions"])
+@pytest.mark.parametrize(
+    "word", ["Add", "Edit", "Delete", "Show", "Search", "Record Count", "Actions"]
+)
 def test_fab_strings_are_translated(login_as, word):
     text = _text(login_as("xintan_president").get("/memberview/list/"))
     assert not re.search(rf"\b{word}\b", text), f"untranslated FAB string {word!r}"

@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+from flask_babel import force_locale
 
 from app.models import Member
 from app.validation import (
@@ -35,7 +36,7 @@ def test_valid_id_numbers_pass(number):
     ],
 )
 def test_invalid_id_numbers_say_why(app, number, fragment):
-    with app.test_request_context():
+    with app.test_request_context(), force_locale("en"):
         assert fragment in str(id_number_problem(number))
 
 
