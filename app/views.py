@@ -358,6 +358,12 @@ class MemberView(RecordView):
     )
     search_columns = ["name", "group", "gender", "category", "status", "join_date"]
     base_order = ("id", "asc")
+    description_columns = {
+        "gender": _l("Left blank, it is taken from the ID number"),
+        "birth_date": _l("Left blank, it is taken from the ID number"),
+        "status": _l("New members enter as applications; only the president approves or rejects"),
+        "left_on": _l("Required when a member leaves (withdrawn, advised out, deceased)"),
+    }
     method_permission_name = {
         **RecordView.method_permission_name,
         "approve": "approve",
