@@ -355,18 +355,32 @@ class ScopedUserView(UserDBModelView):
         "group": _l("Member group"),
     }
 
-    def _check_binding(self, item):
-        problem = binding_problem(
-            [r.name for r in item.roles], item.township, item.village, item.group
-        )
-        if problem:
-            raise ValueError(str(problem))
+    def _init_forms(self):
+        super()._init_forms()
+        self.add_form = self._bound(self.add_form)
+        self.edit_form = self._bound(self.edit_form)
 
-    def pre_add(self, item):
-        self._check_binding(item)
+    @staticmethod
+    def _bound(form_class):
+        """The form, refusing a scope that does not match the roles (and keeping the input)."""
 
-    def pre_update(self, item):
-        self._check_binding(item)
+        class BoundForm(form_class):
+            def validate(self, extra_validators=None):
+                if not super().validate(extra_validators):
+                    return False
+                data = self.data
+                problem = binding_problem(
+                    [role.name for role in data.get("roles") or []],
+                    data.get("township"),
+                    data.get("village"),
+                    data.get("group"),
+                )
+                if problem:
+                    self.roles.errors = list(self.roles.errors) + [str(problem)]
+                return problem is None
+
+        BoundForm.__name__ = form_class.__name__
+        return BoundForm
 
 
 def binding_problem(roles, township, village, group):

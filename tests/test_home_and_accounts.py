@@ -85,7 +85,11 @@ def test_admin_user_form_checks_the_binding(app, login_as, role_name, binding, c
     }
     if binding:
         data["village"] = village_id
-    login_as("admin").post("/users/add", data=data)
+    response = login_as("admin").post("/users/add", data=data)
+    if not created:
+        page = response.get_data(as_text=True)
+        assert response.status_code == 200 and 'value="new_account"' in page
+        assert "绑定" in page
     with app.app_context():
         user = app.appbuilder.sm.find_user(username="new_account")
         assert (user is not None) == created
