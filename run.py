@@ -8,7 +8,7 @@ app = create_app()
 if __name__ == "__main__":
     host, port = app.config["HOST"], app.config["PORT"]
     print(f"\n计生协工作管理系统: http://{host}:{port}/")
-    print("Demo accounts (password from DEMO_PASSWORD, default in the README):")
+    print(f"Demo accounts, all with the password {app.config['DEMO_PASSWORD']} (DEMO_PASSWORD):")
     for username, role, scope in DEMO_ACCOUNTS:
         print(f"  {username:<20} {role:<12} {scope}")
     print()
