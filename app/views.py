@@ -568,6 +568,21 @@ class RecordApi(Declared, ModelRestApi):
     def pre_update(self, item):
         self._write(item, self._old)
 
+    def _handle_filters_args(self, rison_args):
+        for flt in rison_args.get("filters", []) or []:
+            value = flt.get("value") if isinstance(flt, dict) else None
+            if isinstance(value, int) and not -MAX_PK <= value <= MAX_PK:
+                # No database holds such a number: a 400, not a driver overflow (500).
+                raise BadRequest(_("Not a valid record number"))
+        return super()._handle_filters_args(rison_args)
+
+    def _get_field_info(self, field, filter_rel_field, page=None, page_size=None):
+        info = super()._get_field_info(field, filter_rel_field, page=page, page_size=page_size)
+        if not self.description_columns.get(field.name):
+            # gettext("") is the catalogue's header; an undescribed field has no description.
+            info["description"] = ""
+        return info
+
     def response_422(self, message=None):
         """Bad input is a 400 here, its messages keyed by field in the user's language."""
         return self.response_400(message=_translate_errors(message))

@@ -61,3 +61,9 @@ def test_member_detail_shows_labels_not_codes(app, login_as):
 def test_login_page_is_chinese(client):
     text = _text(client.get("/login/"))
     assert "用户名" in text and "密码" in text
+
+
+def test_api_info_has_no_catalogue_header_as_description(client, api_token):
+    info = client.get("/api/v1/member/_info", headers=api_token("xintan_secretary")).get_json()
+    descriptions = [field["description"] for field in info["add_columns"]]
+    assert descriptions and not any("Project-Id-Version" in d for d in descriptions)
