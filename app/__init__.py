@@ -30,7 +30,9 @@ def create_app(test_config=None):
     # Before AppBuilder, so that the JWT API stays exempt (FAB-NOTES: CSRF).
     CSRFProtect(app)
 
-    from app import cli, views
+    from app import audit, cli, views
+
+    audit.install()
 
     with app.app_context():
         appbuilder = AppBuilder(indexview=views.HomeView, base_template="base.html")

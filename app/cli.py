@@ -14,6 +14,32 @@ from app.models import MemberGroup, Township, Village
 
 demo_cli = AppGroup("demo", help="The demo township.")
 users_cli = AppGroup("users", help="Accounts.")
+audit_cli = AppGroup("audit", help="The audit log.")
+
+
+@audit_cli.command("verify")
+def audit_verify():
+    """Walk the hash chain: exit 0 when intact, 1 naming the first bad entry."""
+    from app import audit
+
+    intact, message = audit.verify(current_app.appbuilder.session)
+    click.echo(message)
+    sys.exit(0 if intact else 1)
+
+
+@audit_cli.command("prune")
+@click.option("--before", "before", required=True, type=click.DateTime(formats=["%Y-%m-%d"]))
+def audit_prune(before):
+    """Delete entries older than DATE (at least 6 months ago); the run itself is logged."""
+    from app import audit
+
+    try:
+        deleted = audit.prune(current_app.appbuilder.session, before.date())
+    except ValueError as exc:
+        raise click.UsageError(
+            _("Entries are kept 6 months at least: give a date on or before %(date)s", date=exc)
+        ) from exc
+    click.echo(_("%(n)d entries older than %(date)s pruned", n=deleted, date=before.date()))
 
 
 @demo_cli.command("load")
@@ -144,3 +170,4 @@ def ensure_roles(session):
 def register(app):
     app.cli.add_command(demo_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(audit_cli)

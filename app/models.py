@@ -113,12 +113,14 @@ class VillageRecord:
     """A record kept by one village."""
 
     __scope__ = {"village": "village_id"}
+    __audited__ = True
 
 
 class GroupRecord:
     """A record kept by one member group of a village."""
 
     __scope__ = {"village": "village_id", "group": "group_id"}
+    __audited__ = True
 
 
 # --- Organisation ---
@@ -127,8 +129,10 @@ class GroupRecord:
 class Township(Model):
     """乡镇: the township association that oversees its villages."""
 
+    __label__ = _l("Townships")
     __tablename__ = "township"
     __scope__ = {"township": "id"}
+    __audited__ = True
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = field(_l("Name"), String(64), unique=True)
@@ -146,9 +150,11 @@ class Township(Model):
 class Village(Model):
     """村/社区: one village association."""
 
+    __label__ = _l("Villages")
     __tablename__ = "village"
     __table_args__ = (UniqueConstraint("township_id", "name"),)
     __scope__ = {"township": "township_id", "village": "id"}
+    __audited__ = True
 
     id: Mapped[int] = mapped_column(primary_key=True)
     township_id: Mapped[int] = field(_l("Township"), ForeignKey("township.id"), index=True)
@@ -183,9 +189,11 @@ group_contact_head = Table(
 class MemberGroup(Model):
     """会员小组: a member group of a village, with its leader and contact household heads."""
 
+    __label__ = _l("Member groups")
     __tablename__ = "member_group"
     __table_args__ = (UniqueConstraint("village_id", "name"),)
     __scope__ = {"village": "village_id", "group": "id"}
+    __audited__ = True
 
     id: Mapped[int] = mapped_column(primary_key=True)
     village_id: Mapped[int] = field(_l("Village"), ForeignKey("village.id"), index=True)
@@ -209,6 +217,7 @@ class MemberGroup(Model):
 class Member(GroupRecord, Model):
     """会员: a member of a village association, from application to leaving."""
 
+    __label__ = _l("Members")
     __tablename__ = "member"
     __table_args__ = (
         # A person is an active member of at most one association (SPEC §2).
@@ -280,6 +289,7 @@ class Member(GroupRecord, Model):
 class ContactHousehold(GroupRecord, Model):
     """联系户: a household that a member keeps in contact with."""
 
+    __label__ = _l("Contact households")
     __tablename__ = "contact_household"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -307,6 +317,7 @@ class ContactHousehold(GroupRecord, Model):
 class CouncilTerm(VillageRecord, Model):
     """理事会届次: one elected term of a village council."""
 
+    __label__ = _l("Council terms")
     __tablename__ = "council_term"
     __table_args__ = (UniqueConstraint("village_id", "number"),)
 
@@ -335,6 +346,7 @@ class CouncilTerm(VillageRecord, Model):
 class CouncilSeat(VillageRecord, Model):
     """理事: a member's seat on a council term."""
 
+    __label__ = _l("Council seats")
     __tablename__ = "council_seat"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -355,6 +367,62 @@ class CouncilSeat(VillageRecord, Model):
         return f"{self.member} · {SEAT_POSITION.label(self.position)}"
 
 
+# --- Audit ---
+
+AUDIT_ACTION = Choices(
+    ("insert", _l("Added")),
+    ("update", _l("Changed")),
+    ("delete", _l("Deleted")),
+    ("login", _l("Signed in")),
+    ("login_failed", _l("Sign-in failed")),
+    ("login_throttled", _l("Sign-in throttled")),
+    ("logout", _l("Signed out")),
+    ("export", _l("Exported")),
+    ("reveal", _l("Full ID number shown")),
+    ("prune", _l("Old entries pruned")),
+)
+
+
+class AuditLog(Model):
+    """审计日志: one append-only, hash-chained entry per change, sign-in, export or reveal."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_model_record", "model", "record_id"),)
+    __scope__ = {"township": "township_id", "village": "village_id", "group": "group_id"}
+
+    # Assigned by app.audit under the chain lock, so that the hash can cover it.
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    ts: Mapped[dt.datetime] = field(_l("Time (UTC)"), index=True)
+    user_id: Mapped[int | None] = field(_l("User id"), Integer)
+    username: Mapped[str | None] = field(_l("User"), String(128), index=True)
+    role: Mapped[str | None] = field(_l("Role"), String(64))
+    scope: Mapped[str | None] = field(_l("Scope"), String(64))
+    ip: Mapped[str | None] = field(_l("IP address"), String(45))
+    endpoint: Mapped[str | None] = field(_l("Page, API or command"), String(200))
+    action: Mapped[str] = field(_l("Action"), String(24), choices=AUDIT_ACTION, index=True)
+    model: Mapped[str | None] = field(_l("Register"), String(64))
+    record_id: Mapped[int | None] = field(_l("Record"), Integer)
+    township_id: Mapped[int | None] = field(_l("Township"), Integer, index=True)
+    village_id: Mapped[int | None] = field(_l("Village"), Integer, index=True)
+    group_id: Mapped[int | None] = field(_l("Member group"), Integer, index=True)
+    changes: Mapped[str | None] = field(_l("Changes"), Text)
+    prev_hash: Mapped[str] = field(_l("Previous hash"), String(64))
+    hash: Mapped[str] = field(_l("Hash"), String(64))
+
+    def __repr__(self):
+        return f"#{self.id}"
+
+
+class AuditHead(Model):
+    """The end of the audit chain: one row, locked by every writer so the chain cannot fork."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    last_id: Mapped[int] = mapped_column(Integer, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
 BUSINESS_MODELS = (
     Township,
     Village,
@@ -364,3 +432,10 @@ BUSINESS_MODELS = (
     CouncilTerm,
     CouncilSeat,
 )
+
+# The registers an audit entry can name, with their labels.
+REGISTERS = Choices(
+    *((model.__name__, model.__label__) for model in BUSINESS_MODELS),
+    ("ScopedUser", _l("Accounts")),
+)
+AuditLog.__table__.c.model.info["choices"] = REGISTERS

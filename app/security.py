@@ -14,6 +14,7 @@ from flask_appbuilder.security.sqla.manager import SecurityManager as FabSecurit
 from flask_appbuilder.security.sqla.models import User
 from flask_appbuilder.security.views import UserDBModelView
 from flask_babel import lazy_gettext as _l
+from flask_login import user_logged_out
 from sqlalchemy import ForeignKey, false, inspect, select, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -28,7 +29,7 @@ ALL = (READ, ADD, EDIT, DELETE)
 # role → resource (model name) → actions. "*" is everything.
 ROLE_RIGHTS = {
     "Admin": "*",
-    "Township": {model.__name__: (READ,) for model in BUSINESS_MODELS},
+    "Township": {model.__name__: (READ,) for model in BUSINESS_MODELS} | {"AuditLog": (READ,)},
     "President": {
         "Township": (READ,),
         "Village": (READ, EDIT),
@@ -37,6 +38,7 @@ ROLE_RIGHTS = {
         "ContactHousehold": ALL,
         "CouncilTerm": ALL,
         "CouncilSeat": ALL,
+        "AuditLog": (READ,),
     },
     "Secretary": {
         "Township": (READ,),
@@ -46,6 +48,7 @@ ROLE_RIGHTS = {
         "ContactHousehold": ALL,
         "CouncilTerm": (READ,),
         "CouncilSeat": (READ,),
+        "AuditLog": (READ,),
     },
     "GroupLeader": {
         "Village": (READ,),
@@ -78,7 +81,7 @@ MASKED_FIELDS = {
     "phone": {"Township"},
 }
 
-MENU_CATEGORIES = ("Organisation", "Registers")
+MENU_CATEGORIES = ("Organisation", "Registers", "Audit")
 
 # Pages every signed-in user needs for themselves, and the OpenAPI document (SPEC §6).
 SELF_SERVICE = [
@@ -131,6 +134,8 @@ def masks(field_name: str, user=None) -> bool:
 
 class ScopedUser(User):
     """An account bound to one scope: a township, a village or a member group."""
+
+    __audited__ = True
 
     township_id: Mapped[int | None] = mapped_column(ForeignKey("township.id"), index=True)
     village_id: Mapped[int | None] = mapped_column(ForeignKey("village.id"), index=True)
@@ -383,6 +388,23 @@ class ScopedUserView(UserDBModelView):
         return BoundForm
 
 
+def _audit_throttled(_limit):
+    """A sign-in refused by the rate limit is audited with the username it tried."""
+    from flask import request
+
+    from app import audit
+
+    data = request.get_json(silent=True) or request.form
+    audit.record("login_throttled", username=str(data.get("username") or "")[:128])
+
+
+def _audit_logout(_app, user):
+    from app import audit
+
+    if user is not None and getattr(user, "is_authenticated", False):
+        audit.record("logout", user=user)
+
+
 def binding_problem(roles, township, village, group):
     """Why a role set and a scope binding do not match, or None (one scope per account)."""
     levels = {ROLE_LEVEL.get(r, "unknown") for r in roles}
@@ -410,10 +432,26 @@ def binding_problem(roles, township, village, group):
 
 
 class SecurityManager(FabSecurityManager):
-    """FAB's security manager with scoped users and a throttled JWT login."""
+    """FAB's security manager with scoped users, audited sign-ins and a throttled JWT login."""
 
     user_model = ScopedUser
     userdbmodelview = ScopedUserView
+
+    def auth_user_db(self, username, password):
+        """Every sign-in attempt is audited, unknown usernames included (FAB's hook misses them)."""
+        from app import audit
+
+        user = super().auth_user_db(username, password)
+        if user is not None:
+            audit.record("login", user=user)
+        else:
+            audit.record("login_failed", username=(username or "")[:128])
+        return user
+
+    def create_limiter(self, app):
+        limiter = super().create_limiter(app)
+        limiter._on_breach = _audit_throttled
+        return limiter
 
     def register_views(self):
         super().register_views()
@@ -422,3 +460,6 @@ class SecurityManager(FabSecurityManager):
             for view in self.appbuilder.baseviews:
                 if isinstance(view, self.security_api):
                     self.limiter.limit(self.auth_rate_limit, methods=["POST"])(view.blueprint)
+
+
+user_logged_out.connect(_audit_logout)

@@ -4,13 +4,16 @@
 checks and ``__scope__`` — so that a new model needs only its column lists here.
 """
 
-from flask import abort, current_app, flash, redirect, request
+import json
+
+from flask import abort, current_app, flash, redirect, request, url_for
 from flask_appbuilder import IndexView, ModelRestApi, ModelView, expose
 from flask_appbuilder.actions import action
 from flask_appbuilder.fieldwidgets import Select2Widget
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
 from sqlalchemy import Boolean, func, select
 from werkzeug.exceptions import BadRequest
 from wtforms import BooleanField, SelectField
@@ -19,6 +22,7 @@ from wtforms.validators import DataRequired, Optional
 from app import records, security
 from app.models import (
     BUSINESS_MODELS,
+    AuditLog,
     ContactHousehold,
     CouncilSeat,
     CouncilTerm,
@@ -97,12 +101,23 @@ class Declared:
         }
         self.base_filters = security.SCOPE_FILTER + list(self.base_filters or [])
         self.class_permission_name = model.__name__
+        extra = getattr(self, "extra_args", None) or {}
+        self.extra_args = {**extra, "history_url": self._history_url}
         what = MENU_LABELS.get(model.__name__)
         if what is not None:
             self.list_title = what
             self.show_title = _l("%(what)s: details", what=what)
             self.add_title = _l("Add to %(what)s", what=what)
             self.edit_title = _l("Edit %(what)s", what=what)
+
+    def _history_url(self, pk):
+        """The audit log filtered to this record, for those who may read the log."""
+        if not security.can(security.current_user(), security.READ, "AuditLog"):
+            return None
+        # FAB's filter indices: 3 is "equal" for text, 0 for numbers.
+        return url_for(
+            "AuditLogView.list", _flt_3_model=self.datamodel.obj.__name__, _flt_0_record_id=pk
+        )
 
     @staticmethod
     def _scoped_relations(model):
@@ -148,6 +163,7 @@ class RecordView(Declared, ModelView):
     }
     exclude_route_methods = {"download", "action"}
     page_size = 25
+    show_template = "record_show.html"
 
     def __init__(self, **kwargs):
         self._declare()
@@ -692,6 +708,131 @@ APIS = [
 ]
 
 
+# --- Audit log: read-only for everyone, Admin included ---
+
+
+def changes_table(value):
+    """An entry's {field: [before, after]} as a small table, masked like the records."""
+    if not value:
+        return ""
+    try:
+        changes = json.loads(value)
+    except ValueError:
+        return value
+    rows = []
+    for key, pair in sorted(changes.items()):
+        if not isinstance(pair, list) or len(pair) != 2:
+            pair = ["", pair]
+        before, after = (
+            MASKERS[key](v) if key in MASKERS and security.masks(key) and v else v for v in pair
+        )
+        rows.append(
+            Markup("<tr><th>{}</th><td>{}</td><td>{}</td></tr>").format(
+                key, "" if before is None else before, "" if after is None else after
+            )
+        )
+    return Markup('<table class="table table-condensed audit-changes">{}</table>').format(
+        Markup("").join(rows)
+    )
+
+
+def masked_changes(value):
+    """The changes JSON with ID numbers and phones masked for the roles that see them masked."""
+    if not value:
+        return value
+    changes = json.loads(value)
+    for key in MASKERS:
+        if key in changes and security.masks(key) and isinstance(changes[key], list):
+            changes[key] = [MASKERS[key](v) if v else v for v in changes[key]]
+    return json.dumps(changes, ensure_ascii=False, sort_keys=True)
+
+
+AUDIT_COLUMNS = [
+    "ts",
+    "username",
+    "role",
+    "action",
+    "model",
+    "record_id",
+    "village_id",
+    "changes",
+]
+
+
+class AuditLogView(Declared, ModelView):
+    """The audit log: list and detail only — there is no way to add, edit or delete an entry."""
+
+    datamodel = SQLAInterface(AuditLog)
+    include_route_methods = {"list", "show"}
+    method_permission_name = {"list": "read", "show": "read"}
+    list_columns = AUDIT_COLUMNS
+    show_columns = [
+        "id",
+        "ts",
+        "user_id",
+        "username",
+        "role",
+        "scope",
+        "ip",
+        "endpoint",
+        "action",
+        "model",
+        "record_id",
+        "township_id",
+        "village_id",
+        "group_id",
+        "changes",
+        "prev_hash",
+        "hash",
+    ]
+    search_columns = ["ts", "username", "action", "model", "record_id"]
+    base_order = ("id", "desc")
+    page_size = 50
+
+    def __init__(self, **kwargs):
+        self._declare()
+        self.formatters_columns["changes"] = changes_table
+        model_choices = AuditLog.__table__.c.model.info["choices"]
+        action_choices = AuditLog.__table__.c.action.info["choices"]
+        self.search_form_extra_fields = {
+            "model": SelectField(
+                _l("Register"), choices=model_choices.pairs, widget=Select2Widget()
+            ),
+            "action": SelectField(
+                _l("Action"), choices=action_choices.pairs, widget=Select2Widget()
+            ),
+        }
+        super().__init__(**kwargs)
+
+
+class AuditLogApi(Declared, ModelRestApi):
+    """GET only: the API offers no way to write the log, to Admin neither."""
+
+    datamodel = SQLAInterface(AuditLog)
+    resource_name = "audit_log"
+    include_route_methods = {"get", "get_list", "info"}
+    method_permission_name = {"get": "read", "get_list": "read", "info": "read"}
+    list_columns = show_columns = ["id"] + AuditLogView.show_columns[1:]
+    search_columns = ["ts", "username", "action", "model", "record_id", "village_id"]
+    order_columns = ["id", "ts"]
+    base_order = ("id", "desc")
+
+    def __init__(self, **kwargs):
+        self._declare()
+        super().__init__(**kwargs)
+
+    def _mask(self, row):
+        if "changes" in row:
+            row["changes"] = masked_changes(row["changes"])
+
+    def pre_get(self, data):
+        self._mask(data.get("result", {}))
+
+    def pre_get_list(self, data):
+        for row in data.get("result", []):
+            self._mask(row)
+
+
 # --- Home ---
 
 
@@ -742,15 +883,7 @@ class HomeView(IndexView):
         return self.render_template(self.index_template, appbuilder=self.appbuilder, **context)
 
 
-MENU_LABELS = {
-    "Township": _l("Townships"),
-    "Village": _l("Villages"),
-    "MemberGroup": _l("Member groups"),
-    "CouncilTerm": _l("Council terms"),
-    "CouncilSeat": _l("Council seats"),
-    "Member": _l("Members"),
-    "ContactHousehold": _l("Contact households"),
-}
+MENU_LABELS = {model.__name__: model.__label__ for model in BUSINESS_MODELS}
 
 MENU = [
     # (view, model name, icon, category)
@@ -784,5 +917,13 @@ def register(appbuilder):
             category=category,
             category_label=CATEGORY_LABELS[category],
         )
-    for api_class in APIS:
+    appbuilder.add_view(
+        AuditLogView,
+        "AuditLog",
+        label=_l("Audit log"),
+        icon="fa-clipboard-list",
+        category="Audit",
+        category_label=_l("Audit"),
+    )
+    for api_class in APIS + [AuditLogApi]:
         appbuilder.add_api(api_class)

@@ -1,0 +1,484 @@
+"""The audit log (SPEC §3.4): one session listener, one ``record()``, one bulk-write helper.
+
+Every insert, update and delete of an audited model is written by ``after_flush`` in the same
+transaction as the change, whatever the door (forms, list actions, REST, CLI). Bulk writes go
+through ``bulk_insert`` / ``bulk_update``, which write their audit rows themselves; an ORM bulk
+statement on an audited model that bypasses them is refused. Sign-ins, exports and reveals call
+``record()``.
+
+Each entry carries a SHA-256 hash over its content and the previous entry's hash. Writers
+first lock the single ``audit_head`` row (an UPDATE: a row lock on PostgreSQL, the write lock
+on SQLite), so concurrent writers queue and the chain stays linear.
+"""
+
+import datetime as dt
+import decimal
+import hashlib
+import json
+
+import click
+from flask import current_app, g, has_request_context, request
+from sqlalchemy import event, insert, inspect, select, update
+from sqlalchemy.orm import Session
+
+from app.models import AuditHead, AuditLog, Township, Village
+
+GENESIS = "0" * 64
+SYSTEM_USER = "system"
+# Never copied into the log.
+SECRET_FIELDS = {"password"}
+# Bookkeeping that changes on every sign-in: not a change anyone made.
+NOISE_FIELDS = {"last_login", "login_count", "fail_login_count", "changed_on", "created_on"}
+HASHED_FIELDS = (
+    "id",
+    "ts",
+    "user_id",
+    "username",
+    "role",
+    "scope",
+    "ip",
+    "endpoint",
+    "action",
+    "model",
+    "record_id",
+    "township_id",
+    "village_id",
+    "group_id",
+    "changes",
+)
+
+
+def audited(model) -> bool:
+    return bool(getattr(model, "__audited__", False))
+
+
+def plain(value):
+    """A JSON-friendly form of a column value."""
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    return value
+
+
+def entry_hash(entry: dict, prev_hash: str) -> str:
+    """SHA-256 over the entry's content and the previous entry's hash."""
+    content = [plain(entry.get(name)) for name in HASHED_FIELDS] + [prev_hash]
+    payload = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+# --- Who is acting ---
+
+
+def actor(user=None, username=None) -> dict:
+    """User, role, scope, IP and endpoint of the current request or CLI command."""
+    from app import security
+
+    if user is None and has_request_context():
+        user = getattr(g, "user", None)
+        if user is not None and not getattr(user, "is_authenticated", False):
+            user = None
+    info = {"user_id": None, "username": username, "role": None, "scope": None}
+    if user is not None:
+        scope = security.user_scope(user)
+        own = {"township": scope.township_id, "village": scope.village_id, "group": scope.group_id}
+        info.update(
+            user_id=user.id,
+            username=user.username,
+            role=",".join(sorted(security.role_names(user))),
+            scope=f"{scope.level}:{own[scope.level]}" if scope.level in own else scope.level,
+            township_id=scope.township_id,
+            village_id=scope.village_id,
+            group_id=scope.group_id,
+        )
+    if has_request_context():
+        info["ip"] = request.remote_addr
+        info["endpoint"] = f"{request.method} {request.path}"[:200]
+    else:
+        ctx = click.get_current_context(silent=True)
+        info["endpoint"] = ctx.command_path[:200] if ctx else None
+        if user is None:
+            info.update(username=SYSTEM_USER, role=SYSTEM_USER)
+    return info
+
+
+# --- Writing entries ---
+
+
+def write_entries(connection, entries: list[dict]) -> None:
+    """Chain and insert ``entries`` under the head lock, in the caller's transaction."""
+    if not entries:
+        return
+    # The UPDATE takes the lock before the head is read: no other writer can slip in between.
+    connection.execute(update(AuditHead).where(AuditHead.id == 1).values(last_id=AuditHead.last_id))
+    last_id, prev = connection.execute(
+        select(AuditHead.last_id, AuditHead.last_hash).where(AuditHead.id == 1)
+    ).one()
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    rows = []
+    for entry in entries:
+        last_id += 1
+        row = {name: entry.get(name) for name in HASHED_FIELDS}
+        row.update(id=last_id, ts=entry.get("ts") or now)
+        row["hash"] = entry_hash(row, prev)
+        row["prev_hash"] = prev
+        prev = row["hash"]
+        rows.append(row)
+    connection.execute(insert(AuditLog), rows)
+    connection.execute(
+        update(AuditHead).where(AuditHead.id == 1).values(last_id=last_id, last_hash=prev)
+    )
+
+
+def _changes_json(changes: dict | None):
+    if changes is None:
+        return None
+    return json.dumps(
+        {key: [plain(v) for v in pair] for key, pair in changes.items()},
+        ensure_ascii=False,
+        sort_keys=True,
+    )
+
+
+class _Townships:
+    """village id → township id, looked up once per flush."""
+
+    def __init__(self, connection):
+        self.connection = connection
+        self.cache = {}
+
+    def __call__(self, village_id):
+        if village_id is None:
+            return None
+        if village_id not in self.cache:
+            self.cache[village_id] = self.connection.execute(
+                select(Village.township_id).where(Village.id == village_id)
+            ).scalar()
+        return self.cache[village_id]
+
+
+def _where(model, values: dict, townships) -> dict:
+    """The township, village and group a record belongs to, for scoping its entries."""
+    if model is Township:
+        return {"township_id": values.get("id")}
+    scope = getattr(model, "__scope__", {})
+    village_id = values.get(scope.get("village", "village_id"))
+    group_id = values.get(scope.get("group", "group_id"))
+    township_id = values.get(scope.get("township", "township_id")) or townships(village_id)
+    return {"township_id": township_id, "village_id": village_id, "group_id": group_id}
+
+
+def make_entry(action, model, record_id, changes, where, who) -> dict:
+    entry = {k: who.get(k) for k in ("user_id", "username", "role", "scope", "ip", "endpoint")}
+    entry.update(
+        action=action,
+        model=model.__name__,
+        record_id=record_id,
+        changes=_changes_json(changes),
+        **where,
+    )
+    return entry
+
+
+def _column_values(obj) -> dict:
+    return {c.key: getattr(obj, c.key) for c in inspect(type(obj)).columns}
+
+
+def _kept(model, key) -> bool:
+    return key not in NOISE_FIELDS and key not in getattr(model, "__audit_exclude__", ())
+
+
+def _redacted(key, value):
+    return "***" if key in SECRET_FIELDS and value is not None else value
+
+
+def _diff(obj) -> dict:
+    """Field → [before, after] for every changed column and many-to-many collection."""
+    state = inspect(obj)
+    model = type(obj)
+    changes = {}
+    for attr in state.mapper.column_attrs:
+        key = attr.key
+        if not _kept(model, key):
+            continue
+        history = state.attrs[key].history
+        if history.added or history.deleted:
+            before = history.deleted[0] if history.deleted else None
+            after = history.added[0] if history.added else None
+            if before != after:
+                changes[key] = [_redacted(key, before), _redacted(key, after)]
+    for rel in state.mapper.relationships:
+        if rel.secondary is None or not _kept(model, rel.key):
+            continue
+        history = state.attrs[rel.key].history
+        if history.added or history.deleted:
+            before = sorted(o.id for o in list(history.unchanged) + list(history.deleted))
+            after = sorted(o.id for o in list(history.unchanged) + list(history.added))
+            changes[rel.key] = [before, after]
+    return changes
+
+
+def after_flush(session, _flush_context):
+    """Audit every insert, update and delete of an audited model in this flush."""
+    pending = [("insert", o) for o in session.new] + [("update", o) for o in session.dirty]
+    pending += [("delete", o) for o in session.deleted]
+    pending = [(a, o) for a, o in pending if audited(type(o))]
+    if not pending:
+        return
+    connection = session.connection()
+    townships = _Townships(connection)
+    who = actor()
+    entries = []
+    for action, obj in pending:
+        model = type(obj)
+        values = _column_values(obj)
+        if action == "insert":
+            changes = {
+                k: [None, _redacted(k, v)]
+                for k, v in values.items()
+                if v is not None and _kept(model, k) and k != "id"
+            }
+        elif action == "delete":
+            changes = {
+                k: [_redacted(k, v), None]
+                for k, v in values.items()
+                if v is not None and _kept(model, k) and k != "id"
+            }
+        else:
+            changes = _diff(obj)
+            if not changes:
+                continue
+        entries.append(
+            make_entry(action, model, obj.id, changes, _where(model, values, townships), who)
+        )
+    write_entries(connection, entries)
+
+
+def refuse_unaudited_bulk(orm_execute_state):
+    """ORM bulk writes bypass the listener (FAB-NOTES): only the helpers below may issue them."""
+    if not (
+        orm_execute_state.is_insert or orm_execute_state.is_update or orm_execute_state.is_delete
+    ):
+        return
+    if orm_execute_state.execution_options.get("audited"):
+        return
+    if orm_execute_state.is_update:
+        # FAB's sign-in bookkeeping (login_count) is not a change anyone made.
+        values = getattr(orm_execute_state.statement, "_values", None) or {}
+        if values and {getattr(k, "key", k) for k in values} <= NOISE_FIELDS:
+            return
+    mapper = orm_execute_state.bind_mapper
+    if mapper is not None and audited(mapper.class_):
+        raise RuntimeError(
+            f"Bulk write on {mapper.class_.__name__} without an audit trail: "
+            "use app.audit.bulk_insert / bulk_update"
+        )
+
+
+def install(session_class=Session) -> None:
+    """Hook the listener to every session (once per process)."""
+    if not event.contains(session_class, "after_flush", after_flush):
+        event.listen(session_class, "after_flush", after_flush)
+        event.listen(session_class, "do_orm_execute", refuse_unaudited_bulk)
+
+
+# --- The public helpers ---
+
+
+def record(
+    action,
+    *,
+    user=None,
+    username=None,
+    model=None,
+    record_id=None,
+    village_id=None,
+    group_id=None,
+    township_id=None,
+    details=None,
+    session=None,
+    commit=True,
+):
+    """Log a sign-in, export, reveal or other event that is not a row change."""
+    session = session or current_app.appbuilder.session
+    who = actor(user=user, username=username)
+    if village_id is not None:
+        township_id = _Townships(session.connection())(village_id)
+    else:
+        township_id = township_id or who.get("township_id")
+        village_id, group_id = who.get("village_id"), who.get("group_id")
+    where = {"township_id": township_id, "village_id": village_id, "group_id": group_id}
+    entry = {k: who.get(k) for k in ("user_id", "username", "role", "scope", "ip", "endpoint")}
+    entry.update(
+        action=action,
+        model=model.__name__ if isinstance(model, type) else model,
+        record_id=record_id,
+        changes=json.dumps(details, ensure_ascii=False, sort_keys=True, default=plain)
+        if details is not None
+        else None,
+        **where,
+    )
+    write_entries(session.connection(), [entry])
+    if commit:
+        session.commit()
+
+
+def bulk_insert(session, model, rows: list[dict]) -> list[int]:
+    """Insert many rows with one statement, and one audit entry per row; returns their ids."""
+    if not rows:
+        return []
+    connection = session.connection()
+    statement = (
+        insert(model)
+        .returning(model.id, sort_by_parameter_order=True)
+        .execution_options(audited=True)
+    )
+    ids = list(session.execute(statement, rows).scalars())
+    townships = _Townships(connection)
+    who = actor()
+    entries = [
+        make_entry(
+            "insert",
+            model,
+            pk,
+            {k: [None, v] for k, v in row.items() if v is not None and k != "id"},
+            _where(model, row, townships),
+            who,
+        )
+        for pk, row in zip(ids, rows, strict=True)
+    ]
+    write_entries(connection, entries)
+    return ids
+
+
+def bulk_update(session, model, rows: list[dict], before: dict) -> None:
+    """Update many rows (each with its ``id``); ``before`` maps id → the stored values."""
+    if not rows:
+        return
+    connection = session.connection()
+    session.execute(update(model).execution_options(audited=True), rows)
+    townships = _Townships(connection)
+    who = actor()
+    entries = []
+    for row in rows:
+        old = before[row["id"]]
+        changes = {k: [old.get(k), v] for k, v in row.items() if k != "id" and old.get(k) != v}
+        if changes:
+            merged = {**old, **row}
+            entries.append(
+                make_entry(
+                    "update", model, row["id"], changes, _where(model, merged, townships), who
+                )
+            )
+    write_entries(connection, entries)
+
+
+# --- Verification and retention ---
+
+
+def verify(session) -> tuple[bool, str]:
+    """Walk the chain; (True, summary) when intact, (False, the first bad entry) otherwise."""
+    anchors = set()
+    for changes in session.execute(
+        select(AuditLog.changes).where(AuditLog.action == "prune")
+    ).scalars():
+        anchor = json.loads(changes or "{}").get("anchor")
+        if anchor:
+            anchors.add(anchor)
+    prev = None
+    count = 0
+    query = select(AuditLog).order_by(AuditLog.id).execution_options(yield_per=2000)
+    for row in session.execute(query).scalars():
+        values = {name: getattr(row, name) for name in HASHED_FIELDS}
+        if prev is None:
+            if row.prev_hash != GENESIS and row.prev_hash not in anchors:
+                return False, f"#{row.id}: the chain does not start at the beginning nor at a prune"
+        elif row.prev_hash != prev.hash:
+            return False, f"#{row.id}: previous hash does not match entry #{prev.id}"
+        if entry_hash(values, row.prev_hash) != row.hash:
+            return False, f"#{row.id}: content does not match its hash"
+        prev = row
+        count += 1
+        session.expunge(row)
+    head = session.execute(select(AuditHead.last_id, AuditHead.last_hash)).one_or_none()
+    if (
+        prev is not None
+        and head is not None
+        and (head.last_id, head.last_hash) != (prev.id, prev.hash)
+    ):
+        return False, f"#{head.last_id}: entries after #{prev.id} are missing"
+    return True, f"{count} entries, chain intact"
+
+
+RETENTION_MONTHS = 6
+
+
+def prune(session, before: dt.date) -> int:
+    """Delete entries older than ``before`` (6 months back at least); the chain stays verifiable."""
+    from dateutil.relativedelta import relativedelta
+
+    limit = dt.date.today() - relativedelta(months=RETENTION_MONTHS)
+    if before > limit:
+        raise ValueError(limit.isoformat())
+    connection = session.connection()
+    # Lock the head first, then find the contiguous run of old entries.
+    connection.execute(update(AuditHead).where(AuditHead.id == 1).values(last_id=AuditHead.last_id))
+    cutoff = dt.datetime.combine(before, dt.time())
+    last_old = connection.execute(
+        select(AuditLog.id, AuditLog.hash)
+        .where(AuditLog.ts < cutoff)
+        .order_by(AuditLog.id.desc())
+        .limit(1)
+    ).one_or_none()
+    deleted = 0
+    if last_old is not None:
+        dialect = connection.dialect.name
+        for statement in TRIGGERS_OFF[dialect]:
+            connection.exec_driver_sql(statement)
+        deleted = connection.execute(
+            AuditLog.__table__.delete().where(AuditLog.id <= last_old.id)
+        ).rowcount
+        for statement in TRIGGERS_ON[dialect]:
+            connection.exec_driver_sql(statement)
+    record(
+        "prune",
+        details={
+            "before": before.isoformat(),
+            "deleted": deleted,
+            "anchor": last_old.hash if last_old is not None else None,
+        },
+        session=session,
+        commit=False,
+    )
+    session.commit()
+    return deleted
+
+
+# The database itself refuses UPDATE and DELETE on the log (created by migration 0002).
+TRIGGERS_ON = {
+    "sqlite": [
+        "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
+        "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
+        "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log "
+        "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
+    ],
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger AS $$ "
+        "BEGIN RAISE EXCEPTION 'audit_log is append-only'; END; $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON audit_log "
+        "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
+        "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
+        "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()",
+    ],
+}
+TRIGGERS_OFF = {
+    "sqlite": [
+        "DROP TRIGGER IF EXISTS audit_log_no_update",
+        "DROP TRIGGER IF EXISTS audit_log_no_delete",
+    ],
+    "postgresql": [
+        "DROP TRIGGER IF EXISTS audit_log_no_update ON audit_log",
+        "DROP TRIGGER IF EXISTS audit_log_no_truncate ON audit_log",
+    ],
+}
