@@ -18,7 +18,7 @@ import json
 
 import click
 from flask import current_app, g, has_request_context, request
-from sqlalchemy import event, insert, inspect, select, update
+from sqlalchemy import event, func, insert, inspect, select, text, update
 from sqlalchemy.orm import Session
 
 from app.models import AuditHead, AuditLog, Township, Village
@@ -53,18 +53,25 @@ def audited(model) -> bool:
 
 
 def plain(value):
-    """A JSON-friendly form of a column value."""
+    """A JSON-friendly form of a column value (json.dumps calls it for what it cannot write)."""
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
         return str(value)
-    return value
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _text(value) -> str:
+    if value is None:
+        return "\x00"
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return str(value)
 
 
 def entry_hash(entry: dict, prev_hash: str) -> str:
-    """SHA-256 over the entry's content and the previous entry's hash."""
-    content = [plain(entry.get(name)) for name in HASHED_FIELDS] + [prev_hash]
-    payload = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+    """SHA-256 over the entry's fields (unit-separated, None marked) and the previous hash."""
+    payload = "\x1f".join([_text(entry.get(name)) for name in HASHED_FIELDS] + [prev_hash])
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
@@ -110,8 +117,8 @@ def write_entries(connection, entries: list[dict]) -> None:
     """Chain and insert ``entries`` under the head lock, in the caller's transaction."""
     if not entries:
         return
-    # The UPDATE takes the lock before the head is read: no other writer can slip in between.
-    connection.execute(update(AuditHead).where(AuditHead.id == 1).values(last_id=AuditHead.last_id))
+    # The lock is taken before the head is read: no other writer can slip in between.
+    _lock_chain(connection)
     last_id, prev = connection.execute(
         select(AuditHead.last_id, AuditHead.last_hash).where(AuditHead.id == 1)
     ).one()
@@ -119,26 +126,29 @@ def write_entries(connection, entries: list[dict]) -> None:
     rows = []
     for entry in entries:
         last_id += 1
-        row = {name: entry.get(name) for name in HASHED_FIELDS}
-        row.update(id=last_id, ts=entry.get("ts") or now)
-        row["hash"] = entry_hash(row, prev)
-        row["prev_hash"] = prev
-        prev = row["hash"]
-        rows.append(row)
-    connection.execute(insert(AuditLog), rows)
+        entry = {**entry, "id": last_id, "ts": entry.get("ts") or now}
+        digest = entry_hash(entry, prev)
+        rows.append(tuple(entry.get(name) for name in HASHED_FIELDS) + (prev, digest))
+        prev = digest
+    # Straight to the driver: thousands of rows per import, no per-row processing needed.
+    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    columns = HASHED_FIELDS + ("prev_hash", "hash")
+    placeholders = ", ".join([marker] * len(columns))
+    connection.exec_driver_sql(
+        f"INSERT INTO audit_log ({', '.join(columns)}) VALUES ({placeholders})", rows
+    )
     connection.execute(
         update(AuditHead).where(AuditHead.id == 1).values(last_id=last_id, last_hash=prev)
     )
 
 
+_dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=plain).encode
+
+
 def _changes_json(changes: dict | None):
     if changes is None:
         return None
-    return json.dumps(
-        {key: [plain(v) for v in pair] for key, pair in changes.items()},
-        ensure_ascii=False,
-        sort_keys=True,
-    )
+    return _dumps(changes)
 
 
 class _Townships:
@@ -324,29 +334,50 @@ def record(
         session.commit()
 
 
+def _lock_chain(connection) -> None:
+    """Take the chain lock: a row lock on PostgreSQL, the write lock on SQLite."""
+    connection.execute(update(AuditHead).where(AuditHead.id == 1).values(last_id=AuditHead.last_id))
+
+
+def allocate_ids(connection, model, count: int) -> list[int]:
+    """Primary keys for ``count`` new rows, so that a bulk insert needs no RETURNING."""
+    table = model.__table__
+    if connection.dialect.name == "postgresql":
+        sequence = connection.execute(
+            text("SELECT pg_get_serial_sequence(:table, 'id')"), {"table": table.name}
+        ).scalar()
+        return list(
+            connection.execute(
+                text("SELECT nextval(:seq) FROM generate_series(1, :n)"),
+                {"seq": sequence, "n": count},
+            ).scalars()
+        )
+    # SQLite: the caller holds the write lock, so nobody else can take these numbers.
+    start = connection.execute(select(func.max(table.c.id))).scalar() or 0
+    return list(range(start + 1, start + count + 1))
+
+
 def bulk_insert(session, model, rows: list[dict]) -> list[int]:
     """Insert many rows with one statement, and one audit entry per row; returns their ids."""
     if not rows:
         return []
     connection = session.connection()
-    statement = (
-        insert(model)
-        .returning(model.id, sort_by_parameter_order=True)
-        .execution_options(audited=True)
-    )
-    ids = list(session.execute(statement, rows).scalars())
+    _lock_chain(connection)
+    ids = allocate_ids(connection, model, len(rows))
+    rows = [{**row, "id": pk} for row, pk in zip(rows, ids, strict=True)]
+    connection.execute(insert(model.__table__), rows)
     townships = _Townships(connection)
     who = actor()
     entries = [
         make_entry(
             "insert",
             model,
-            pk,
+            row["id"],
             {k: [None, v] for k, v in row.items() if v is not None and k != "id"},
             _where(model, row, townships),
             who,
         )
-        for pk, row in zip(ids, rows, strict=True)
+        for row in rows
     ]
     write_entries(connection, entries)
     return ids
@@ -423,14 +454,16 @@ def prune(session, before: dt.date) -> int:
         raise ValueError(limit.isoformat())
     connection = session.connection()
     # Lock the head first, then find the contiguous run of old entries.
-    connection.execute(update(AuditHead).where(AuditHead.id == 1).values(last_id=AuditHead.last_id))
+    _lock_chain(connection)
     cutoff = dt.datetime.combine(before, dt.time())
-    last_old = connection.execute(
-        select(AuditLog.id, AuditLog.hash)
-        .where(AuditLog.ts < cutoff)
-        .order_by(AuditLog.id.desc())
-        .limit(1)
-    ).one_or_none()
+    # Only the run of old entries at the start of the chain goes: the chain stays one piece.
+    first_kept = connection.execute(
+        select(func.min(AuditLog.id)).where(AuditLog.ts >= cutoff)
+    ).scalar()
+    query = select(AuditLog.id, AuditLog.hash).order_by(AuditLog.id.desc()).limit(1)
+    if first_kept is not None:
+        query = query.where(AuditLog.id < first_kept)
+    last_old = connection.execute(query).one_or_none()
     deleted = 0
     if last_old is not None:
         dialect = connection.dialect.name

@@ -1,0 +1,514 @@
+"""The audit log (SPEC §3.4): every write path, sign-ins, append-only, tamper-evident, scoped."""
+
+import datetime as dt
+import json
+import re
+import threading
+
+import pytest
+from sqlalchemy import create_engine, func, select, text, update
+from sqlalchemy.exc import DatabaseError
+
+from app import audit
+from app.models import AuditLog, Member, MemberGroup
+from tests.helpers import group, member, valid_id, village
+
+
+def _entries(app, **where):
+    with app.app_context():
+        query = select(AuditLog).order_by(AuditLog.id)
+        for key, value in where.items():
+            query = query.where(getattr(AuditLog, key) == value)
+        rows = app.appbuilder.session.execute(query).scalars().all()
+        return [
+            {
+                c: getattr(r, c)
+                for c in (
+                    "id",
+                    "action",
+                    "model",
+                    "record_id",
+                    "username",
+                    "role",
+                    "scope",
+                    "ip",
+                    "endpoint",
+                    "village_id",
+                    "group_id",
+                    "township_id",
+                )
+            }
+            | {"changes": json.loads(r.changes) if r.changes else None}
+            for r in rows
+        ]
+
+
+def _last_id(app):
+    with app.app_context():
+        return app.appbuilder.session.execute(select(func.max(AuditLog.id))).scalar() or 0
+
+
+def _new_entries(app, since):
+    return [e for e in _entries(app) if e["id"] > since]
+
+
+# --- Every write path produces exactly the expected entries ---
+
+
+def test_html_add_writes_one_insert_entry(app, login_as):
+    client = login_as("xintan_secretary")
+    with app.app_context():
+        session = app.appbuilder.session
+        v, g = village(session, "新檀村"), group(session, "新檀村", "第二组")
+        ids = (v.id, g.id)
+    since = _last_id(app)
+    number = valid_id("19900505", "44", "1")
+    response = client.post(
+        "/memberview/add",
+        data={
+            "village": ids[0],
+            "group": ids[1],
+            "name": "审计甲",
+            "id_number": number,
+            "category": "other",
+            "status": "applied",
+        },
+    )
+    assert response.status_code == 302
+    [entry] = _new_entries(app, since)
+    assert (entry["action"], entry["model"], entry["username"]) == (
+        "insert",
+        "Member",
+        "xintan_secretary",
+    )
+    assert entry["role"] == "Secretary" and entry["scope"] == f"village:{ids[0]}"
+    assert (entry["village_id"], entry["group_id"]) == ids
+    assert entry["ip"] == "127.0.0.1" and entry["endpoint"] == "POST /memberview/add"
+    assert entry["changes"]["name"] == [None, "审计甲"]
+    assert entry["changes"]["id_number"] == [None, number]
+
+
+def test_html_edit_writes_field_level_changes(app, login_as):
+    with app.app_context():
+        row = member(app.appbuilder.session, "新檀村")
+        pk, old_phone = row.id, row.phone
+        form = {
+            "village": row.village_id,
+            "group": row.group_id,
+            "name": row.name,
+            "gender": row.gender,
+            "id_number": row.id_number,
+            "birth_date": row.birth_date,
+            "phone": "13900001111",
+            "address": row.address,
+            "category": row.category,
+            "status": row.status,
+            "join_date": row.join_date,
+            "applied_on": row.applied_on,
+        }
+    client = login_as("xintan_secretary")
+    since = _last_id(app)
+    response = client.post(f"/memberview/edit/{pk}", data=form)
+    assert response.status_code == 302
+    [entry] = _new_entries(app, since)
+    assert (entry["action"], entry["record_id"]) == ("update", pk)
+    assert entry["changes"] == {"phone": [old_phone, "13900001111"]}
+
+
+def test_html_delete_writes_the_deleted_values(app, login_as):
+    with app.app_context():
+        row = member(app.appbuilder.session, "新檀村", status="rejected")
+        pk, name = row.id, row.name
+    client = login_as("xintan_president")
+    since = _last_id(app)
+    assert client.post(f"/memberview/delete/{pk}").status_code == 302
+    [entry] = _new_entries(app, since)
+    assert (entry["action"], entry["record_id"], entry["username"]) == (
+        "delete",
+        pk,
+        "xintan_president",
+    )
+    assert entry["changes"]["name"] == [name, None]
+
+
+def test_list_action_is_audited(app, login_as):
+    with app.app_context():
+        pk = member(app.appbuilder.session, "新檀村", status="applied").id
+    client = login_as("xintan_president")
+    since = _last_id(app)
+    client.post("/memberview/action_post", data={"action": "approve", "rowid": [pk]})
+    [entry] = _new_entries(app, since)
+    assert entry["action"] == "update" and entry["record_id"] == pk
+    assert entry["changes"]["status"] == ["applied", "active"]
+    assert entry["endpoint"] == "POST /memberview/action_post"
+
+
+def test_api_writes_are_audited(app, client, api_token):
+    headers = api_token("xintan_president")
+    since = _last_id(app)
+    created = client.post(
+        "/api/v1/member/", headers=headers, json={"name": "审计乙", "id_number": valid_id(seq="45")}
+    )
+    pk = created.get_json()["id"]
+    client.put(f"/api/v1/member/{pk}", headers=headers, json={"notes": "入户走访"})
+    client.delete(f"/api/v1/member/{pk}", headers=headers)
+    entries = [e for e in _new_entries(app, since) if e["model"] == "Member"]
+    assert [(e["action"], e["record_id"]) for e in entries] == [
+        ("insert", pk),
+        ("update", pk),
+        ("delete", pk),
+    ]
+    assert entries[1]["changes"] == {"notes": [None, "入户走访"]}
+    assert all(e["endpoint"].endswith(f"/api/v1/member/{pk}") for e in entries[1:])
+
+
+def test_a_refused_write_leaves_no_entry(app, client, api_token):
+    since = _last_id(app)
+    response = client.post(
+        "/api/v1/member/",
+        headers=api_token("xintan_secretary"),
+        json={"name": "坏", "id_number": "110105194912310021"},
+    )
+    assert response.status_code == 400
+    assert [e for e in _new_entries(app, since) if e["action"] != "login"] == []
+
+
+def test_cli_writes_are_audited_as_the_system_user(app):
+    since = _last_id(app)
+    result = app.test_cli_runner().invoke(
+        args=["users", "create", "cli_made", "--role", "Township", "--township", "二郎镇"],
+        input="Strong#Pass2026\n",
+    )
+    assert result.exit_code == 0, result.output
+    entries = _new_entries(app, since)
+    assert {e["action"] for e in entries} == {"insert", "update"}
+    assert all(
+        e["username"] == "system" and e["endpoint"].endswith("users create") for e in entries
+    )
+    inserted = next(e for e in entries if e["action"] == "insert")
+    assert inserted["changes"]["password"] == [None, "***"]
+
+
+def test_bulk_insert_writes_one_entry_per_row(app):
+    with app.app_context():
+        session = app.appbuilder.session
+        v = village(session, "小河村")
+        rows = [
+            {
+                "village_id": v.id,
+                "name": f"批量{i}",
+                "id_number": valid_id(seq=f"{i:02d}", area="510524"),
+                "status": "applied",
+                "category": "other",
+                "party_member": False,
+                "volunteer": False,
+            }
+            for i in range(20)
+        ]
+        since = _last_id(app)
+        ids = audit.bulk_insert(session, Member, rows)
+        session.commit()
+    entries = _new_entries(app, since)
+    assert [e["record_id"] for e in entries] == ids and len(ids) == 20
+    assert all(
+        e["action"] == "insert" and e["village_id"] == rows[0]["village_id"] for e in entries
+    )
+
+
+def test_bulk_update_writes_one_entry_per_changed_row(app):
+    with app.app_context():
+        session = app.appbuilder.session
+        rows = session.query(Member).filter_by(status="applied").limit(3).all()
+        before = {r.id: {"notes": r.notes} for r in rows}
+        since = _last_id(app)
+        audit.bulk_update(session, Member, [{"id": r.id, "notes": "已核实"} for r in rows], before)
+        session.commit()
+        ids = sorted(before)
+    entries = _new_entries(app, since)
+    assert sorted(e["record_id"] for e in entries) == ids
+    assert all(e["changes"] == {"notes": [None, "已核实"]} for e in entries)
+
+
+def test_an_unaudited_bulk_write_is_refused(app):
+    with app.app_context():
+        session = app.appbuilder.session
+        with pytest.raises(RuntimeError, match="audit"):
+            session.execute(update(Member).values(notes="x"))
+        session.rollback()
+
+
+def test_many_to_many_changes_are_recorded(app):
+    with app.app_context():
+        session = app.appbuilder.session
+        g = session.get(MemberGroup, group(session, "新檀村", "第一组").id)
+        before = sorted(m.id for m in g.contact_heads)
+        g.contact_heads = g.contact_heads[:1]
+        since = _last_id(app)
+        session.commit()
+    [entry] = _new_entries(app, since)
+    assert entry["changes"]["contact_heads"] == [before, before[:1]]
+
+
+# --- Sign-ins ---
+
+
+def test_sign_ins_are_audited(app, client):
+    since = _last_id(app)
+    client.post("/login/", data={"username": "xintan_president", "password": "wrong"})
+    client.post("/login/", data={"username": "no_such_user", "password": "wrong"})
+    client.post(
+        "/api/v1/security/login",
+        json={"username": "xintan_president", "password": "DemoPass@2026", "provider": "db"},
+    )
+    client.post("/login/", data={"username": "xintan_president", "password": "DemoPass@2026"})
+    client.get("/logout/")
+    entries = _new_entries(app, since)
+    assert [(e["action"], e["username"]) for e in entries] == [
+        ("login_failed", "xintan_president"),
+        ("login_failed", "no_such_user"),
+        ("login", "xintan_president"),
+        ("login", "xintan_president"),
+        ("logout", "xintan_president"),
+    ]
+    assert entries[2]["endpoint"] == "POST /api/v1/security/login"
+    with app.app_context():
+        assert entries[3]["village_id"] == village(app.appbuilder.session, "新檀村").id
+
+
+def test_throttled_sign_ins_are_audited(_app):
+    from app import create_app
+
+    throttled = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": _app.config["SQLALCHEMY_DATABASE_URI"],
+            "WTF_CSRF_ENABLED": False,
+            "RATELIMIT_ENABLED": True,
+            "AUTH_RATE_LIMIT": "2 per minute",
+        }
+    )
+    client = throttled.test_client()
+    since = _last_id(throttled)
+    codes = [
+        client.post(
+            "/api/v1/security/login", json={"username": "guess", "password": "x", "provider": "db"}
+        ).status_code
+        for _ in range(3)
+    ]
+    assert codes[-1] == 429
+    actions = [(e["action"], e["username"]) for e in _new_entries(throttled, since)]
+    assert actions == [
+        ("login_failed", "guess"),
+        ("login_failed", "guess"),
+        ("login_throttled", "guess"),
+    ]
+
+
+# --- Append-only ---
+
+
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("get", "/auditlogview/add"),
+        ("get", "/auditlogview/edit/1"),
+        ("post", "/auditlogview/delete/1"),
+        ("post", "/auditlogview/action_post"),
+    ],
+)
+def test_no_screen_changes_the_log(app, login_as, method, path):
+    client = login_as("admin")
+    assert getattr(client, method)(path).status_code in (404, 405)
+
+
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("post", "/api/v1/audit_log/"),
+        ("put", "/api/v1/audit_log/1"),
+        ("delete", "/api/v1/audit_log/1"),
+    ],
+)
+def test_the_api_is_read_only_for_admin_too(app, client, api_token, method, path):
+    before = _entries(app, id=1)
+    response = getattr(client, method)(path, headers=api_token("admin"), json={"username": "x"})
+    assert response.status_code == 405
+    assert _entries(app, id=1) == before
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["UPDATE audit_log SET username = 'x' WHERE id = 1", "DELETE FROM audit_log WHERE id = 1"],
+)
+def test_the_database_refuses_update_and_delete(app, statement):
+    engine = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    with pytest.raises(DatabaseError, match="append-only"), engine.begin() as connection:
+        connection.execute(text(statement))
+    engine.dispose()
+
+
+# --- Tamper evidence ---
+
+
+def test_verify_passes_on_the_demo(app):
+    result = app.test_cli_runner().invoke(args=["audit", "verify"])
+    assert result.exit_code == 0 and "intact" in result.output
+
+
+def _tamper(app, statement):
+    engine = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    with engine.begin() as connection:
+        for off in audit.TRIGGERS_OFF["sqlite"]:
+            connection.execute(text(off))
+        connection.execute(text(statement))
+        for on in audit.TRIGGERS_ON["sqlite"]:
+            connection.execute(text(on))
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "statement,bad",
+    [
+        ("UPDATE audit_log SET username = 'someone_else' WHERE id = 5", "#5"),
+        ("UPDATE audit_log SET changes = '{}' WHERE id = 7", "#7"),
+        ("DELETE FROM audit_log WHERE id = 6", "#7"),
+        ("DELETE FROM audit_log WHERE id = (SELECT max(id) FROM audit_log)", "missing"),
+    ],
+)
+def test_tampering_after_dropping_the_triggers_is_caught(app, statement, bad):
+    _tamper(app, statement)
+    result = app.test_cli_runner().invoke(args=["audit", "verify"])
+    assert result.exit_code == 1
+    assert bad in result.output
+
+
+def test_concurrent_writers_keep_one_chain(app):
+    errors = []
+
+    def writer(n):
+        try:
+            with app.app_context():
+                session = app.appbuilder.session
+                for i in range(5):
+                    audit.record("export", username=f"w{n}", details={"i": i}, session=session)
+                session.remove() if hasattr(session, "remove") else None
+        except Exception as exc:  # noqa: BLE001 — collected and asserted below
+            errors.append(exc)
+
+    since = _last_id(app)
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(_new_entries(app, since)) == 30
+    with app.app_context():
+        assert audit.verify(app.appbuilder.session)[0]
+
+
+# --- Retention ---
+
+
+def test_prune_refuses_entries_younger_than_six_months(app):
+    recent = (dt.date.today() - dt.timedelta(days=90)).isoformat()
+    result = app.test_cli_runner().invoke(args=["audit", "prune", "--before", recent])
+    assert result.exit_code == 2
+    assert _entries(app, id=1)
+
+
+def test_prune_keeps_the_chain_verifiable_and_logs_itself(tmp_path):
+    from flask_migrate import upgrade
+
+    from app import create_app
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'prune.db'}"})
+    with app.app_context():
+        upgrade()
+        session = app.appbuilder.session
+        old = [
+            {"action": "export", "username": f"old{i}", "ts": dt.datetime(2020, 1, 1 + i)}
+            for i in range(5)
+        ]
+        audit.write_entries(session.connection(), old)
+        audit.write_entries(session.connection(), [{"action": "export", "username": "new"}])
+        session.commit()
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["audit", "verify"]).exit_code == 0
+
+    result = runner.invoke(args=["audit", "prune", "--before", "2021-01-01"])
+    assert result.exit_code == 0, result.output
+    entries = _entries(app)
+    assert [(e["action"], e["username"]) for e in entries] == [
+        ("export", "new"),
+        ("prune", "system"),
+    ]
+    assert entries[1]["changes"]["deleted"] == 5 and entries[1]["endpoint"].endswith("audit prune")
+    verified = runner.invoke(args=["audit", "verify"])
+    assert verified.exit_code == 0, verified.output
+    # Tampering with what is left is still caught.
+    _tamper(app, "UPDATE audit_log SET username = 'newer' WHERE username = 'new'")
+    assert runner.invoke(args=["audit", "verify"]).exit_code == 1
+
+
+# --- Who sees what ---
+
+
+def _listed_usernames(client, path="/api/v1/audit_log/?q=(page_size:100)"):
+    response = client.get(path)
+    return response.status_code, response.get_json()
+
+
+def test_township_sees_its_township_not_unknown_sign_ins(app, client, api_token):
+    client.post("/login/", data={"username": "no_such_user", "password": "wrong"})
+    headers = api_token("township")
+    rows = client.get(
+        "/api/v1/audit_log/?q=(page_size:100,filters:!((col:username,opr:eq,value:no_such_user)))",
+        headers=headers,
+    ).get_json()
+    assert rows["count"] == 0
+    admin = client.get(
+        "/api/v1/audit_log/?q=(page_size:100,filters:!((col:username,opr:eq,value:no_such_user)))",
+        headers=api_token("admin"),
+    ).get_json()
+    assert admin["count"] == 1
+
+
+def test_village_sees_only_its_village(app, client, api_token):
+    headers = api_token("longwang_secretary")
+    with app.app_context():
+        longwang = village(app.appbuilder.session, "龙王村").id
+    rows = client.get("/api/v1/audit_log/?q=(page_size:100)", headers=headers).get_json()
+    assert rows["count"] > 0
+    assert {r["village_id"] for r in rows["result"]} == {longwang}
+
+
+def test_group_leader_has_no_access_to_the_log(app, client, api_token, login_as):
+    assert client.get("/api/v1/audit_log/", headers=api_token("xintan_group1")).status_code == 403
+    assert login_as("xintan_group1").get("/auditlogview/list/").status_code == 403
+
+
+def test_township_sees_masked_id_numbers_in_the_log(app, client, api_token):
+    with app.app_context():
+        pk = member(app.appbuilder.session, "新檀村").id
+    rows = client.get(
+        f"/api/v1/audit_log/?q=(filters:!((col:model,opr:eq,value:Member),(col:record_id,opr:eq,value:{pk})))",
+        headers=api_token("township"),
+    ).get_json()["result"]
+    changes = json.loads(rows[0]["changes"])
+    assert "********" in changes["id_number"][1]
+    html = client.get(f"/api/v1/audit_log/{rows[0]['id']}", headers=api_token("xintan_president"))
+    assert "********" not in json.loads(html.get_json()["result"]["changes"])["id_number"][1]
+
+
+def test_a_records_page_links_to_its_history(app, login_as):
+    with app.app_context():
+        pk = member(app.appbuilder.session, "新檀村").id
+    client = login_as("xintan_president")
+    page = client.get(f"/memberview/show/{pk}").get_data(as_text=True)
+    assert "_flt_3_model=Member" in page and f"_flt_0_record_id={pk}" in page
+    history = client.get(f"/auditlogview/list/?_flt_3_model=Member&_flt_0_record_id={pk}")
+    assert history.status_code == 200
+    rows = re.findall(r"<tr[^>]*>.*?</tr>", history.get_data(as_text=True), re.S)
+    assert len([r for r in rows if "xintan" in r or "system" in r]) == 1  # the demo's insert
+    leader_page = login_as("xintan_group1").get(f"/memberview/show/{pk}").get_data(as_text=True)
+    assert "_flt_3_model" not in leader_page
