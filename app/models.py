@@ -386,6 +386,7 @@ AUDIT_ACTION = Choices(
 class AuditLog(Model):
     """审计日志: one append-only, hash-chained entry per change, sign-in, export or reveal."""
 
+    __label__ = _l("Audit log")
     __tablename__ = "audit_log"
     __table_args__ = (Index("ix_audit_log_model_record", "model", "record_id"),)
     __scope__ = {"township": "township_id", "village": "village_id", "group": "group_id"}

@@ -64,6 +64,7 @@ ROLE_LABELS = {
     "President": _l("President"),
     "Secretary": _l("Secretary-general"),
     "GroupLeader": _l("Group leader"),
+    "system": _l("System (command line)"),
 }
 
 # The scope level each role is bound to (SPEC §1: exactly one per account).

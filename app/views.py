@@ -6,7 +6,7 @@ checks and ``__scope__`` — so that a new model needs only its column lists her
 
 import json
 
-from flask import abort, current_app, flash, redirect, request, url_for
+from flask import abort, current_app, flash, g, redirect, request, url_for
 from flask_appbuilder import IndexView, ModelRestApi, ModelView, expose
 from flask_appbuilder.actions import action
 from flask_appbuilder.fieldwidgets import Select2Widget
@@ -103,7 +103,7 @@ class Declared:
         self.class_permission_name = model.__name__
         extra = getattr(self, "extra_args", None) or {}
         self.extra_args = {**extra, "history_url": self._history_url}
-        what = MENU_LABELS.get(model.__name__)
+        what = getattr(model, "__label__", None)
         if what is not None:
             self.list_title = what
             self.show_title = _l("%(what)s: details", what=what)
@@ -711,8 +711,29 @@ APIS = [
 # --- Audit log: read-only for everyone, Admin included ---
 
 
+def _field_display():
+    """Field name → (label, how to show a value), from the audited models' declarations."""
+    shown = {}
+    for model in BUSINESS_MODELS:
+        for key, column in records.columns(model).items():
+            if key in shown or "label" not in column.info:
+                continue
+            choices = column.info.get("choices")
+            if choices is not None:
+                show = choices.label
+            elif isinstance(column.type, Boolean):
+                show = yes_no
+            else:
+                show = str
+            shown[key] = (column.info["label"], show)
+    return shown
+
+
+FIELD_DISPLAY = _field_display()
+
+
 def changes_table(value):
-    """An entry's {field: [before, after]} as a small table, masked like the records."""
+    """An entry's {field: [before, after]} as a small table: labels, masked like the records."""
     if not value:
         return ""
     try:
@@ -722,18 +743,39 @@ def changes_table(value):
     rows = []
     for key, pair in sorted(changes.items()):
         if not isinstance(pair, list) or len(pair) != 2:
-            pair = ["", pair]
-        before, after = (
-            MASKERS[key](v) if key in MASKERS and security.masks(key) and v else v for v in pair
-        )
-        rows.append(
-            Markup("<tr><th>{}</th><td>{}</td><td>{}</td></tr>").format(
-                key, "" if before is None else before, "" if after is None else after
-            )
-        )
+            pair = [None, pair]
+        label, show = FIELD_DISPLAY.get(key, (key, str))
+        cells = []
+        for v in pair:
+            if v is None or v == "":
+                cells.append("")
+            elif key in MASKERS and security.masks(key):
+                cells.append(MASKERS[key](v))
+            else:
+                cells.append(show(v) if not isinstance(v, list) else ", ".join(map(str, v)))
+        rows.append(Markup("<tr><th>{}</th><td>{}</td><td>{}</td></tr>").format(label, *cells))
     return Markup('<table class="table table-condensed audit-changes">{}</table>').format(
         Markup("").join(rows)
     )
+
+
+def utc_time(value):
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+def role_labels(value):
+    return "、".join(str(security.ROLE_LABELS.get(r, r)) for r in (value or "").split(",") if r)
+
+
+def village_name(village_id):
+    """A village's name for display, looked up once per request."""
+    if village_id is None:
+        return ""
+    names = g.setdefault("village_names", {})
+    if village_id not in names:
+        village = current_app.appbuilder.session.get(Village, village_id)
+        names[village_id] = village.name if village else village_id
+    return names[village_id]
 
 
 def masked_changes(value):
@@ -791,7 +833,9 @@ class AuditLogView(Declared, ModelView):
 
     def __init__(self, **kwargs):
         self._declare()
-        self.formatters_columns["changes"] = changes_table
+        self.formatters_columns.update(
+            changes=changes_table, ts=utc_time, role=role_labels, village_id=village_name
+        )
         model_choices = AuditLog.__table__.c.model.info["choices"]
         action_choices = AuditLog.__table__.c.action.info["choices"]
         self.search_form_extra_fields = {
