@@ -34,6 +34,9 @@ DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "DemoPass@2026")
 HOST = os.environ.get("HOST", "127.0.0.1")
 PORT = int(os.environ.get("PORT", "5000"))
 
+# A complaint unresolved this many days after it came in is overdue (SPEC §2).
+COMPLAINT_DEADLINE_DAYS = int(os.environ.get("COMPLAINT_DEADLINE_DAYS", "30"))
+
 APP_NAME = "计生协工作管理系统"
 APP_ICON = ""
 APP_THEME = ""

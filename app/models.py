@@ -6,6 +6,7 @@ Enumerations store a stable code and show a translated label (``Choices``).
 """
 
 import datetime as dt
+import decimal
 from typing import Optional
 
 from flask_appbuilder import Model
@@ -17,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     String,
     Table,
     Text,
@@ -367,6 +369,585 @@ class CouncilSeat(VillageRecord, Model):
         return f"{self.member} · {SEAT_POSITION.label(self.position)}"
 
 
+# --- Work records (SPEC §2, seeds 000 Art. 12-13) ---
+
+MEETING_TYPE = Choices(
+    ("congress", _l("Members' representative congress")),
+    ("council", _l("Council meeting")),
+    ("work", _l("Monthly work meeting")),
+    ("review", _l("Quarterly review meeting")),
+    ("group_leaders", _l("Group leaders' meeting")),
+    ("group", _l("Member group meeting")),
+    ("villagers", _l("Villagers' (representative) assembly")),
+)
+RESOLUTION_STATUS = Choices(("open", _l("Open")), ("done", _l("Done")), ("dropped", _l("Dropped")))
+ACTIVITY_KIND = Choices(
+    ("publicity", _l("Publicity")),
+    ("service", _l("Service")),
+    ("assistance", _l("Assistance")),
+    ("volunteer", _l("Volunteering")),
+    ("culture", _l("Culture and sports")),
+    ("training", _l("Training")),
+    ("reading", _l("Reading")),
+    ("parenting", _l("Parenting guidance (优生优育)")),
+    ("youth_health", _l("Youth health (青春健康)")),
+    ("family_health", _l("Family health")),
+    ("marriage_culture", _l("New marriage and childbearing culture")),
+)
+FAMILY_TYPE = Choices(
+    ("only_child", _l("One-child family")),
+    ("two_daughters", _l("Two-daughter family")),
+    ("special_lost", _l("Special family: lost only child")),
+    ("special_disabled", _l("Special family: disabled only child")),
+    ("special_complication", _l("Special family: surgery complication")),
+    ("other", _l("Other")),
+)
+SPECIAL_FAMILY_TYPES = ("special_lost", "special_disabled", "special_complication")
+DIFFICULTY = Choices(
+    ("illness", _l("Illness")),
+    ("disability", _l("Disability")),
+    ("poverty", _l("Poverty")),
+    ("schooling", _l("Schooling")),
+    ("elderly_care", _l("Elderly care")),
+    ("other", _l("Other")),
+)
+HOUSEHOLD_STATUS = Choices(
+    ("needs_help", _l("Needs help")),
+    ("recovered", _l("Recovered")),
+    ("moved", _l("Moved away")),
+    ("closed", _l("Closed")),
+)
+ASSISTANCE_KIND = Choices(
+    ("three_combinations", _l("Three combinations (三结合)")),
+    ("schooling", _l("Schooling aid")),
+    ("pension", _l("Pension insurance")),
+    ("medical", _l("Medical aid")),
+    ("condolence", _l("Condolence visit")),
+    ("warm_heart", _l("Warm-heart action")),
+    ("contact_visit", _l("Contact visit")),
+    ("festival", _l("Festival visit")),
+    ("birthday", _l("Birthday company")),
+    ("hospital_care", _l("Hospital care")),
+    ("counselling", _l("Psychological comfort")),
+    ("insurance_claim", _l("Insurance claim")),
+    ("other", _l("Other")),
+)
+BENEFIT_KIND = Choices(
+    ("glory_certificate", _l("Only-child parents' glory certificate")),
+    ("reward_assistance", _l("Reward assistance")),
+    ("special_assistance", _l("Special assistance")),
+    ("two_daughters", _l("Two-daughter preferential certificate")),
+    ("pension_subsidy", _l("Pension insurance subsidy")),
+    ("other", _l("Other")),
+)
+BENEFIT_STATUS = Choices(
+    ("active", _l("Receiving")), ("suspended", _l("Suspended")), ("ended", _l("Ended"))
+)
+AGREEMENT_STATUS = Choices(
+    ("in_force", _l("In force")), ("breached", _l("Breached")), ("ended", _l("Ended"))
+)
+DOCUMENT_KIND = Choices(
+    ("charter", _l("Association charter")),
+    ("self_governance", _l("Villagers' self-governance charter")),
+    ("village_rules", _l("Village rules and conventions")),
+    ("network_diagram", _l("Organisation network diagram")),
+    ("approval", _l("Approval from above")),
+    ("duties", _l("Job duties")),
+    ("work_plan", _l("Work plan")),
+    ("work_summary", _l("Work summary")),
+    ("other", _l("Other")),
+)
+COMPLAINT_CHANNEL = Choices(
+    ("phone", _l("Telephone")),
+    ("visit", _l("In person")),
+    ("box", _l("Complaint point")),
+    ("other", _l("Other")),
+)
+COMPLAINT_KIND = Choices(
+    ("consultation", _l("Consultation")),
+    ("rights", _l("Rights infringement")),
+    ("mediation", _l("Family dispute mediation")),
+    ("suggestion", _l("Suggestion")),
+)
+COMPLAINT_STATUS = Choices(
+    ("received", _l("Received")),
+    ("handling", _l("Being handled")),
+    ("resolved", _l("Resolved")),
+    ("referred", _l("Referred")),
+)
+COMPLAINT_OPEN = ("received", "handling")
+AWARD_KIND = Choices(
+    ("good_mother_in_law", _l("Good mother-in-law")),
+    ("good_daughter_in_law", _l("Good daughter-in-law")),
+    ("model_household", _l("Model family-planning household")),
+    ("five_good_member", _l("Five-good member")),
+    ("advanced_group", _l("Advanced member group")),
+    ("excellent_cadre", _l("Excellent association cadre")),
+)
+AWARD_LEVEL = Choices(
+    ("village", _l("Village")), ("township", _l("Township")), ("county", _l("County"))
+)
+VENUE_KIND = Choices(
+    ("office", _l("Association office")),
+    ("activity_room", _l("Member activity room")),
+    ("members_home", _l("Members' home")),
+    ("group_home", _l("Member group home")),
+    ("population_school", _l("Population school")),
+)
+NOTICE_KIND = Choices(
+    ("government", _l("Government affairs")),
+    ("benefits", _l("Benefit publicity")),
+    ("activity", _l("Activity notice")),
+    ("other", _l("Other")),
+)
+FUND_DIRECTION = Choices(("in", _l("Income")), ("out", _l("Expense")))
+FUND_CATEGORY = Choices(
+    ("allocation", _l("Allocation from above")),
+    ("village", _l("Village investment")),
+    ("donation", _l("Donations")),
+    ("subsidy", _l("Subsidies paid out")),
+    ("activity", _l("Activity expenses")),
+    ("other", _l("Other")),
+)
+
+meeting_attendee = Table(
+    "meeting_attendee",
+    Model.metadata,
+    Column("meeting_id", ForeignKey("meeting.id", ondelete="CASCADE"), primary_key=True),
+    Column("member_id", ForeignKey("member.id", ondelete="CASCADE"), primary_key=True),
+)
+activity_participant = Table(
+    "activity_participant",
+    Model.metadata,
+    Column("activity_id", ForeignKey("activity.id", ondelete="CASCADE"), primary_key=True),
+    Column("member_id", ForeignKey("member.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Meeting(GroupRecord, Model):
+    """会议: a meeting of the village association or of one member group, with its minutes."""
+
+    __label__ = _l("Meetings")
+    __tablename__ = "meeting"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    village_id: Mapped[int] = field(_l("Village"), ForeignKey("village.id"), index=True)
+    group_id: Mapped[int | None] = field(
+        _l("Member group"), ForeignKey("member_group.id"), index=True
+    )
+    type: Mapped[str] = field(_l("Meeting type"), String(16), choices=MEETING_TYPE, index=True)
+    date: Mapped[dt.date] = field(_l("Date"), Date, index=True)
+    place: Mapped[str | None] = field(_l("Place"), String(100))
+    chair: Mapped[str | None] = field(_l("Chair"), String(32))
+    recorder: Mapped[str | None] = field(_l("Recorder"), String(32))
+    other_attendees: Mapped[str | None] = field(_l("Other attendees"), Text)
+    topics: Mapped[str | None] = field(_l("Topics"), Text)
+    minutes: Mapped[str | None] = field(_l("Minutes"), Text)
+    sent_to_township_on: Mapped[dt.date | None] = field(_l("Sent to township on"), Date)
+
+    village: Mapped[Village] = relationship()
+    group: Mapped[MemberGroup | None] = relationship()
+    attendees: Mapped[list[Member]] = relationship(secondary=meeting_attendee)
+    resolutions: Mapped[list["Resolution"]] = relationship(back_populates="meeting")
+
+    def __repr__(self):
+        return f"{self.date} {MEETING_TYPE.label(self.type)}"
+
+
+class Resolution(VillageRecord, Model):
+    """决议: a decision of a meeting, followed up by its owner until done (Art. 15)."""
+
+    __label__ = _l("Resolutions")
+    __tablename__ = "resolution"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    village_id: Mapped[int] = field(_l("Village"), ForeignKey("village.id"), index=True)
+    meeting_id: Mapped[int] = field(_l("Meeting"), ForeignKey("meeting.id"), index=True)
+    text: Mapped[str] = field(_l("Resolution"), Text)
+    owner: Mapped[str | None] = field(_l("Owner"), String(32))
+    due_date: Mapped[dt.date | None] = field(_l("Due date"), Date)
+    status: Mapped[str] = field(
+        _l("Status"), String(16), choices=RESOLUTION_STATUS, default="open", index=True
+    )
+    done_on: Mapped[dt.date | None] = field(_l("Done on"), Date)
+
+    village: Mapped[Village] = relationship()
+    meeting: Mapped[Meeting] = relationship(back_populates="resolutions")
+
+    def __repr__(self):
+        return (self.text or "")[:30]
+
+    @property
+    def overdue(self) -> bool:
+        return self.status == "open" and bool(self.due_date) and self.due_date < dt.date.today()
+
+    @classmethod
+    def clean(cls, values: dict) -> dict:
+        if values.get("status") == "done" and not values.get("done_on"):
+            return {"done_on": _l("Give the date it was done")}
+        return {}
+
+
+class Activity(GroupRecord, Model):
+    """活动: an activity of the association or of one member group, with who took part."""
+
+    __label__ = _l("Activities")
+    __tablename__ = "activity"
+    __attachments__ = True
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    village_id: Mapped[int] = field(_l("Village"), ForeignKey("village.id"), index=True)
+    group_id: Mapped[int | None] = field(
+        _l("Member group"), ForeignKey("member_group.id"), index=True
+    )
+    kind: Mapped[str] = field(_l("Kind"), String(24), choices=ACTIVITY_KIND, index=True)
+    theme: Mapped[str | None] = field(_l("Theme"), String(100))
+    date: Mapped[dt.date] = field(_l("Date"), Date, index=True)
+    place: Mapped[str | None] = field(_l("Place"), String(100))
+    participants_count: Mapped[int | None] = field(_l("Number of participants"), Integer)
+    materials: Mapped[str | None] = field(_l("Materials handed out"), Text)
+    description: Mapped[str | None] = field(_l("Description"), Text)
+
+    village: Mapped[Village] = relationship()
+    group: Mapped[MemberGroup | None] = relationship()
+    participants: Mapped[list[Member]] = relationship(secondary=activity_participant)
+
+    def __repr__(self):
+        return f"{self.date} {self.theme or ACTIVITY_KIND.label(self.kind)}"
+
+    @classmethod
+    def clean(cls, values: dict) -> dict:
+        count = values.get("participants_count")
+        if count is not None and count < 0:
+            return {"participants_count": _l("Cannot be negative")}
+        return {}
+
+
+class Household(GroupRecord, Model):
+    """计生家庭(帮扶对象): a family the association looks after, special families included."""
+
+    __label__ = _l("Households")
+    __tablename__ = "household"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    village_id: Mapped[int] = field(_l("Village"), ForeignKey("village.id"), index=True)
+    group_id: Mapped[int | None] = field(
+        _l("Member group"), ForeignKey("member_group.id"), index=True
+    )
+    head_name: Mapped[str] = field(_l("Household head"), String(32))
+    id_number: Mapped[str | None] = field(
+        _l("Head's ID number"), String(18), index=True, check=validation.id_number_problem
+    )
+    family_type: Mapped[str] = field(
+        _l("Family type"), String(24), choices=FAMILY_TYPE, default="other", index=True
+    )
+    difficulty: Mapped[str | None] = field(_l("Difficulty"), String(16), choices=DIFFICULTY)
+    size: Mapped[int | None] = field(_l("Household size"), Integer)
+    address: Mapped[str | None] = field(_l("Address"), String(200))
+    phone: Mapped[str | None] = field(_l("Phone"), String(32), check=validation.phone_problem)
+    surveyed_on: Mapped[dt.date | None] = field(_l("Surveyed on"), Date)
+    status: Mapped[str] = field(
+        _l("Status"), String(16), choices=HOUSEHOLD_STATUS, default="needs_help", index=True
+    )
+    paired_member_id: Mapped[int | None] = field(
+        _l("Paired member (一帮一)"), ForeignKey("member.id"), index=True
+    )
+    township_contact: Mapped[str | None] = field(_l("Township contact person"), String(32))
+    village_contact: Mapped[str | None] = field(_l("Village contact person"), String(32))
+    family_doctor: Mapped[bool] = field(_l("Family-doctor contract"), Boolean, default=False)
+    notes: Mapped[str | None] = field(_l("Notes"), Text)
+
+    village: Mapped[Village] = relationship()
+    group: Mapped[MemberGroup | None] = relationship()
+    paired_member: Mapped[Member | None] = relationship()
+    assistance: Mapped[list["Assistance"]] = relationship(back_populates="household")
+
+    def __repr__(self):
+        return self.head_name
+
+    @property
+    def special(self) -> bool:
+        return self.family_type in SPECIAL_FAMILY_TYPES
+
+
+class Assistance(VillageRecord, Model):
+    """帮扶记录: one act of help given to a household."""
+
+    __label__ = _l("Assistance")
+    __tablename__ = "assistance"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    village_id: Mapped[int] = field(_l("Village"), ForeignKey("village.id"), index=True)
+    household_id: Mapped[int] = field(_l("Household"), ForeignKey("household.id"), index=True)
+    date: Mapped[dt.date] = field(_l("Date"), Date, index=True)
+    kind: Mapped[str] = field(_l("Kind"), String(24), choices=ASSISTANCE_KIND, index=True)
+    money: Mapped[decimal.Decimal | None] = field(_l("Money (yuan)"), Numeric(12, 2))
+    goods: Mapped[str | None] = field(_l("Goods"), String(200))
+    provided_by: Mapped[str | None] = field(_l("Provided by"), String(64))
+    notes: Mapped[str | None] = field(_l("Notes"), Text)
+
+    village: Mapped[Village] = relationship()
+    household: Mapped[Household] = relationship(back_populates="assistance")
+
+    def __repr__(self):
+        return f"{self.date} {ASSISTANCE_KIND.label(self.kind)}"
+
+    @classmethod
+    def clean(cls, values: dict) -> dict:
+        money = values.get("money")
+        if money is not None and money < 0:
+            return {"money": _l("Cannot be negative")}
+        return {}
+
+
+class Benefit(VillageRecord, Model):
+    """优待·奖扶名册: a person on a benefit roster."""
+
+    __label__ = _l("Benefit rosters")
+    __tablename__ = "benefit"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    village_id: Mapped[int] = field(_l("Village"), ForeignKey("village.id"), index=True)
+    person_name: Mapped[str] = field(_l("Full name"), String(32))
+    id_number: Mapped[str | None] = field(
+        _l("ID number"), String(18), index=True, check=validation.id_number_problem
+    )
+    household_id: Mapped[int | None] = field(_l("Household"), ForeignKey("household.id"))
+    kind: Mapped[str] = field(_l("Kind"), String(24), choices=BENEFIT_KIND)
+    certificate_no: Mapped[str | None] = field(_l("Certificate number"), String(64))
+    year: Mapped[int] = field(_l("Year"), Integer, index=True)
+    amount: Mapped[decimal.Decimal | None] = field(_l("Amount (yuan)"), Numeric(12, 2))
+    status: Mapped[str] = field(_l("Status"), String(16), choices=BENEFIT_STATUS, default="active")
+
+    village: Mapped[Village] = relationship()
+    household: Mapped[Household | None] = relationship()
+
+    def __repr__(self):
+        return self.person_name
+
+
+class Agreement(VillageRecord, Model):
+    """村民自治协议书: a self-governance agreement signed with a household."""
+
+    __label__ = _l("Self-governance agreements")
+    __tablename__ = "agreement"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    village_id: Mapped[int] = field(_l("Village"), ForeignKey("village.id"), index=True)
+    household_id: Mapped[int | None] = field(_l("Household"), ForeignKey("household.id"))
+    party_name: Mapped[str] = field(_l("Signed by"), String(64))
+    signed_on: Mapped[dt.date] = field(_l("Signed on"), Date)
+    expires_on: Mapped[dt.date | None] = field(_l("Expires on"), Date)
+    status: Mapped[str] = field(
+        _l("Status"), String(16), choices=AGREEMENT_STATUS, default="in_force", index=True
+    )
+    review_notes: Mapped[str | None] = field(_l("Monthly review notes"), Text)
+
+    village: Mapped[Village] = relationship()
+    household: Mapped[Household | None] = relationship()
+
+    def __repr__(self):
+        return self.party_name
+
+    @classmethod
+    def clean(cls, values: dict) -> dict:
+        signed, expires = values.get("signed_on"), values.get("expires_on")
+        if signed and expires and expires < signed:
+            return {"expires_on": _l("Cannot expire before it was signed")}
+        return {}
+
+
+class Document(VillageRecord, Model):
+    """档案文件: a document of the village archive (charter, plans, summaries, approvals …)."""
+
+    __label__ = _l("Documents")
+    __tablename__ = "document"
+    __attachments__ = True
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    village_id: Mapped[int] = field(_l("Village"), ForeignKey("village.id"), index=True)
+    kind: Mapped[str] = field(_l("Kind"), String(24), choices=DOCUMENT_KIND, index=True)
+    title: Mapped[str] = field(_l("Title"), String(200))
+    year: Mapped[int | None] = field(_l("Year"), Integer, index=True)
+    adopted_on: Mapped[dt.date | None] = field(_l("Adopted on"), Date)
+    adopted_by: Mapped[str | None] = field(_l("Adopted by"), String(100))
+    filed_on: Mapped[dt.date | None] = field(_l("Filed with township on"), Date)
+    body: Mapped[str | None] = field(_l("Text"), Text)
+
+    village: Mapped[Village] = relationship()
+
+    def __repr__(self):
+        return self.title
+
+
+class Complaint(VillageRecord, Model):
+    """咨询投诉: a consultation or complaint and how it was handled."""
+
+    __label__ = _l("Consultations and complaints")
+    __tablename__ = "complaint"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    village_id: Mapped[int] = field(_l("Village"), ForeignKey("village.id"), index=True)
+    received_on: Mapped[dt.date] = field(_l("Received on"), Date, index=True)
+    channel: Mapped[str] = field(_l("Channel"), String(16), choices=COMPLAINT_CHANNEL)
+    kind: Mapped[str] = field(_l("Kind"), String(16), choices=COMPLAINT_KIND)
+    complainant: Mapped[str | None] = field(_l("Complainant"), String(32))
+    phone: Mapped[str | None] = field(_l("Phone"), String(32), check=validation.phone_problem)
+    description: Mapped[str] = field(_l("Description"), Text)
+    handler: Mapped[str | None] = field(_l("Handled by"), String(32))
+    status: Mapped[str] = field(
+        _l("Status"), String(16), choices=COMPLAINT_STATUS, default="received", index=True
+    )
+    resolution: Mapped[str | None] = field(_l("Outcome"), Text)
+    resolved_on: Mapped[dt.date | None] = field(_l("Resolved on"), Date)
+
+    village: Mapped[Village] = relationship()
+
+    def __repr__(self):
+        return f"{self.received_on} {COMPLAINT_KIND.label(self.kind)}"
+
+    @property
+    def overdue(self) -> bool:
+        """Unresolved past the deadline (COMPLAINT_DEADLINE_DAYS, 30 by default)."""
+        from flask import current_app
+
+        days = current_app.config.get("COMPLAINT_DEADLINE_DAYS", 30)
+        deadline = dt.date.today() - dt.timedelta(days=days)
+        return self.status in COMPLAINT_OPEN and self.received_on < deadline
+
+    @classmethod
+    def clean(cls, values: dict) -> dict:
+        if values.get("status") == "resolved" and not values.get("resolved_on"):
+            return {"resolved_on": _l("Give the date it was resolved")}
+        return {}
+
+
+class Award(VillageRecord, Model):
+    """评选表彰: an award given to a member, a group or a household."""
+
+    __label__ = _l("Awards")
+    __tablename__ = "award"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    village_id: Mapped[int] = field(_l("Village"), ForeignKey("village.id"), index=True)
+    year: Mapped[int] = field(_l("Year"), Integer, index=True)
+    kind: Mapped[str] = field(_l("Kind"), String(24), choices=AWARD_KIND)
+    member_id: Mapped[int | None] = field(_l("Member"), ForeignKey("member.id"), index=True)
+    group_id: Mapped[int | None] = field(_l("Member group"), ForeignKey("member_group.id"))
+    recipient_name: Mapped[str | None] = field(_l("Recipient"), String(64))
+    level: Mapped[str] = field(_l("Level"), String(16), choices=AWARD_LEVEL, default="village")
+    notes: Mapped[str | None] = field(_l("Notes"), Text)
+
+    village: Mapped[Village] = relationship()
+    member: Mapped[Member | None] = relationship()
+    group: Mapped[MemberGroup | None] = relationship()
+
+    def __repr__(self):
+        return f"{self.year} {AWARD_KIND.label(self.kind)}"
+
+    @classmethod
+    def clean(cls, values: dict) -> dict:
+        if not (values.get("member_id") or values.get("group_id") or values.get("recipient_name")):
+            return {"recipient_name": _l("Name a member, a group or a recipient")}
+        return {}
+
+
+class Venue(GroupRecord, Model):
+    """阵地: an office, activity room or member group home, checked with its signage."""
+
+    __label__ = _l("Venues")
+    __tablename__ = "venue"
+    __attachments__ = True
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    village_id: Mapped[int] = field(_l("Village"), ForeignKey("village.id"), index=True)
+    group_id: Mapped[int | None] = field(
+        _l("Member group"), ForeignKey("member_group.id"), index=True
+    )
+    kind: Mapped[str] = field(_l("Kind"), String(24), choices=VENUE_KIND)
+    signage: Mapped[bool] = field(_l("Signage"), Boolean, default=False)
+    facilities: Mapped[str | None] = field(_l("Facilities"), Text)
+    area: Mapped[decimal.Decimal | None] = field(_l("Area (m²)"), Numeric(8, 1))
+    checked_on: Mapped[dt.date | None] = field(_l("Checked on"), Date)
+
+    village: Mapped[Village] = relationship()
+    group: Mapped[MemberGroup | None] = relationship()
+
+    def __repr__(self):
+        return str(VENUE_KIND.label(self.kind))
+
+
+class Notice(VillageRecord, Model):
+    """公开栏: a notice published on the village's public board."""
+
+    __label__ = _l("Public notices")
+    __tablename__ = "notice"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    village_id: Mapped[int] = field(_l("Village"), ForeignKey("village.id"), index=True)
+    title: Mapped[str] = field(_l("Title"), String(200))
+    body: Mapped[str | None] = field(_l("Text"), Text)
+    kind: Mapped[str] = field(_l("Kind"), String(16), choices=NOTICE_KIND, default="other")
+    published_on: Mapped[dt.date] = field(_l("Published on"), Date, index=True)
+
+    village: Mapped[Village] = relationship()
+
+    def __repr__(self):
+        return self.title
+
+
+class FundEntry(VillageRecord, Model):
+    """经费: one income or expense of the association's funds."""
+
+    __label__ = _l("Funds")
+    __tablename__ = "fund_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    village_id: Mapped[int] = field(_l("Village"), ForeignKey("village.id"), index=True)
+    date: Mapped[dt.date] = field(_l("Date"), Date, index=True)
+    direction: Mapped[str] = field(_l("Income or expense"), String(8), choices=FUND_DIRECTION)
+    category: Mapped[str] = field(_l("Category"), String(16), choices=FUND_CATEGORY)
+    amount: Mapped[decimal.Decimal] = field(_l("Amount (yuan)"), Numeric(12, 2))
+    description: Mapped[str | None] = field(_l("Description"), String(200))
+    handled_by: Mapped[str | None] = field(_l("Handled by"), String(32))
+
+    village: Mapped[Village] = relationship()
+
+    def __repr__(self):
+        return f"{self.date} {self.amount}"
+
+    @classmethod
+    def clean(cls, values: dict) -> dict:
+        amount = values.get("amount")
+        if amount is not None and amount <= 0:
+            return {"amount": _l("Give a positive amount; choose income or expense")}
+        return {}
+
+
+class Attachment(GroupRecord, Model):
+    """附件: a photo or file of an activity, document or venue, stored outside the web root."""
+
+    __label__ = _l("Attachments")
+    __tablename__ = "attachment"
+    __table_args__ = (Index("ix_attachment_owner", "owner_model", "owner_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    village_id: Mapped[int] = field(_l("Village"), ForeignKey("village.id"), index=True)
+    group_id: Mapped[int | None] = field(
+        _l("Member group"), ForeignKey("member_group.id"), index=True
+    )
+    owner_model: Mapped[str] = field(_l("Belongs to"), String(32))
+    owner_id: Mapped[int] = field(_l("Record"), Integer)
+    filename: Mapped[str] = field(_l("File name"), String(200))
+    stored_name: Mapped[str] = field(_l("Stored as"), String(64), unique=True)
+    content_type: Mapped[str] = field(_l("File type"), String(100))
+    size: Mapped[int] = field(_l("Size (bytes)"), Integer)
+    uploaded_on: Mapped[dt.datetime] = field(_l("Uploaded on"))
+
+    def __repr__(self):
+        return self.filename
+
+
 # --- Audit ---
 
 AUDIT_ACTION = Choices(
@@ -432,6 +1013,20 @@ BUSINESS_MODELS = (
     ContactHousehold,
     CouncilTerm,
     CouncilSeat,
+    Meeting,
+    Resolution,
+    Activity,
+    Household,
+    Assistance,
+    Benefit,
+    Agreement,
+    Document,
+    Complaint,
+    Award,
+    Venue,
+    Notice,
+    FundEntry,
+    Attachment,
 )
 
 # The registers an audit entry can name, with their labels.

@@ -18,7 +18,7 @@ from flask_login import user_logged_out
 from sqlalchemy import ForeignKey, false, inspect, select, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models import BUSINESS_MODELS, MemberGroup, Township, Village
+from app.models import BUSINESS_MODELS, Attachment, MemberGroup, Township, Village
 
 # --- The role table (SPEC §1) ---
 
@@ -26,10 +26,38 @@ READ, ADD, EDIT, DELETE, APPROVE = "read", "add", "edit", "delete", "approve"
 WRITE = (READ, ADD, EDIT)
 ALL = (READ, ADD, EDIT, DELETE)
 
+WORK_RECORDS = (
+    "Meeting",
+    "Resolution",
+    "Activity",
+    "Household",
+    "Assistance",
+    "Benefit",
+    "Agreement",
+    "Document",
+    "Complaint",
+    "Award",
+    "Venue",
+    "Notice",
+    "FundEntry",
+)
+DAY_TO_DAY_RECORDS = (
+    "Meeting",
+    "Resolution",
+    "Activity",
+    "Household",
+    "Assistance",
+    "Benefit",
+    "Agreement",
+    "Complaint",
+    "Notice",
+)
+
 # role → resource (model name) → actions. "*" is everything.
 ROLE_RIGHTS = {
     "Admin": "*",
-    "Township": {model.__name__: (READ,) for model in BUSINESS_MODELS} | {"AuditLog": (READ,)},
+    "Township": {model.__name__: (READ,) for model in BUSINESS_MODELS if model is not Attachment}
+    | {"AuditLog": (READ,)},
     "President": {
         "Township": (READ,),
         "Village": (READ, EDIT),
@@ -39,6 +67,7 @@ ROLE_RIGHTS = {
         "CouncilTerm": ALL,
         "CouncilSeat": ALL,
         "AuditLog": (READ,),
+        **dict.fromkeys(WORK_RECORDS, ALL),
     },
     "Secretary": {
         "Township": (READ,),
@@ -49,12 +78,19 @@ ROLE_RIGHTS = {
         "CouncilTerm": (READ,),
         "CouncilSeat": (READ,),
         "AuditLog": (READ,),
+        # Day-to-day records; the archive (documents, awards, venues, funds) is the president's.
+        **dict.fromkeys(DAY_TO_DAY_RECORDS, ALL),
+        **dict.fromkeys(set(WORK_RECORDS) - set(DAY_TO_DAY_RECORDS), (READ,)),
     },
     "GroupLeader": {
         "Village": (READ,),
         "MemberGroup": (READ,),
         "Member": WRITE,
         "ContactHousehold": ALL,
+        # The group's own meetings, activities and difficult-household survey (摸底).
+        "Meeting": WRITE,
+        "Activity": WRITE,
+        "Household": WRITE,
     },
 }
 
@@ -82,7 +118,7 @@ MASKED_FIELDS = {
     "phone": {"Township"},
 }
 
-MENU_CATEGORIES = ("Organisation", "Registers", "Audit")
+MENU_CATEGORIES = ("Organisation", "Registers", "Records", "Assistance", "Archive", "Audit")
 
 # Pages every signed-in user needs for themselves, and the OpenAPI document (SPEC §6).
 SELF_SERVICE = [

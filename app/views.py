@@ -22,13 +22,26 @@ from wtforms.validators import DataRequired, Optional
 from app import records, security
 from app.models import (
     BUSINESS_MODELS,
+    Activity,
+    Agreement,
+    Assistance,
     AuditLog,
+    Award,
+    Benefit,
+    Complaint,
     ContactHousehold,
     CouncilSeat,
     CouncilTerm,
+    Document,
+    FundEntry,
+    Household,
+    Meeting,
     Member,
     MemberGroup,
+    Notice,
+    Resolution,
     Township,
+    Venue,
     Village,
 )
 from app.validation import mask_id_number, mask_phone
@@ -490,7 +503,288 @@ class VillageView(RecordView):
     related_views = [MemberGroupView, CouncilTermView]
 
 
-MemberGroupView.related_views = [MemberView, ContactHouseholdView]
+# --- Work records ---
+
+
+class ResolutionView(RecordView):
+    datamodel = SQLAInterface(Resolution)
+    list_columns = ["meeting", "text", "owner", "due_date", "status", "overdue"]
+    add_columns = edit_columns = [
+        "village",
+        "meeting",
+        "text",
+        "owner",
+        "due_date",
+        "status",
+        "done_on",
+    ]
+    show_columns = add_columns
+    search_columns = ["meeting", "owner", "due_date", "status"]
+    base_order = ("due_date", "asc")
+    label_columns = {"meeting": _l("Meeting"), "overdue": _l("Overdue")}
+    formatters_columns = {"overdue": lambda v: flag(v, _l("Overdue"))}
+
+
+class MeetingView(RecordView):
+    datamodel = SQLAInterface(Meeting)
+    list_columns = ["date", "type", "group", "place", "chair", "sent_to_township_on"]
+    add_columns = edit_columns = [
+        "village",
+        "group",
+        "type",
+        "date",
+        "place",
+        "chair",
+        "recorder",
+        "attendees",
+        "other_attendees",
+        "topics",
+        "minutes",
+        "sent_to_township_on",
+    ]
+    show_columns = add_columns
+    search_columns = ["type", "group", "date", "place"]
+    base_order = ("date", "desc")
+    label_columns = {"attendees": _l("Members attending")}
+    related_views = [ResolutionView]
+
+
+class ActivityView(RecordView):
+    datamodel = SQLAInterface(Activity)
+    list_columns = ["date", "kind", "theme", "group", "place", "participants_count"]
+    add_columns = edit_columns = [
+        "village",
+        "group",
+        "kind",
+        "theme",
+        "date",
+        "place",
+        "participants_count",
+        "participants",
+        "materials",
+        "description",
+    ]
+    show_columns = add_columns
+    search_columns = ["kind", "theme", "group", "date"]
+    base_order = ("date", "desc")
+    label_columns = {"participants": _l("Members who took part")}
+
+
+class AssistanceView(RecordView):
+    datamodel = SQLAInterface(Assistance)
+    list_columns = ["date", "household", "kind", "money", "goods", "provided_by"]
+    add_columns = edit_columns = [
+        "village",
+        "household",
+        "date",
+        "kind",
+        "money",
+        "goods",
+        "provided_by",
+        "notes",
+    ]
+    show_columns = add_columns
+    search_columns = ["household", "kind", "date", "provided_by"]
+    base_order = ("date", "desc")
+    label_columns = {"household": _l("Household")}
+
+
+class HouseholdView(RecordView):
+    datamodel = SQLAInterface(Household)
+    list_columns = ["head_name", "group", "family_type", "difficulty", "status", "paired_member"]
+    add_columns = edit_columns = [
+        "village",
+        "group",
+        "head_name",
+        "id_number",
+        "family_type",
+        "difficulty",
+        "size",
+        "address",
+        "phone",
+        "surveyed_on",
+        "status",
+        "paired_member",
+        "township_contact",
+        "village_contact",
+        "family_doctor",
+        "notes",
+    ]
+    show_columns = add_columns
+    search_columns = ["head_name", "group", "family_type", "difficulty", "status"]
+    base_order = ("id", "asc")
+    label_columns = {"paired_member": _l("Paired member (一帮一)")}
+    description_columns = {
+        "township_contact": _l("For a special family: its township cadre contact (双岗联系人)"),
+        "village_contact": _l("For a special family: its village cadre contact (双岗联系人)"),
+    }
+    related_views = [AssistanceView]
+
+
+class BenefitView(RecordView):
+    datamodel = SQLAInterface(Benefit)
+    list_columns = [
+        "year",
+        "person_name",
+        "id_number",
+        "kind",
+        "certificate_no",
+        "amount",
+        "status",
+    ]
+    add_columns = edit_columns = [
+        "village",
+        "person_name",
+        "id_number",
+        "household",
+        "kind",
+        "certificate_no",
+        "year",
+        "amount",
+        "status",
+    ]
+    show_columns = add_columns
+    search_columns = ["year", "person_name", "kind", "status"]
+    base_order = ("id", "asc")
+    label_columns = {"household": _l("Household")}
+
+
+class AgreementView(RecordView):
+    datamodel = SQLAInterface(Agreement)
+    list_columns = ["party_name", "household", "signed_on", "expires_on", "status"]
+    add_columns = edit_columns = [
+        "village",
+        "household",
+        "party_name",
+        "signed_on",
+        "expires_on",
+        "status",
+        "review_notes",
+    ]
+    show_columns = add_columns
+    search_columns = ["party_name", "signed_on", "status"]
+    base_order = ("id", "asc")
+    label_columns = {"household": _l("Household")}
+
+
+class DocumentView(RecordView):
+    datamodel = SQLAInterface(Document)
+    list_columns = ["year", "kind", "title", "adopted_on", "filed_on"]
+    add_columns = edit_columns = [
+        "village",
+        "kind",
+        "title",
+        "year",
+        "adopted_on",
+        "adopted_by",
+        "filed_on",
+        "body",
+    ]
+    show_columns = add_columns
+    search_columns = ["kind", "title", "year"]
+    base_order = ("year", "desc")
+
+
+class ComplaintView(RecordView):
+    datamodel = SQLAInterface(Complaint)
+    list_columns = ["received_on", "channel", "kind", "complainant", "status", "overdue"]
+    add_columns = edit_columns = [
+        "village",
+        "received_on",
+        "channel",
+        "kind",
+        "complainant",
+        "phone",
+        "description",
+        "handler",
+        "status",
+        "resolution",
+        "resolved_on",
+    ]
+    show_columns = add_columns
+    search_columns = ["received_on", "channel", "kind", "status"]
+    base_order = ("received_on", "desc")
+    label_columns = {"overdue": _l("Overdue")}
+    formatters_columns = {"overdue": lambda v: flag(v, _l("Overdue"))}
+
+
+class AwardView(RecordView):
+    datamodel = SQLAInterface(Award)
+    list_columns = ["year", "kind", "member", "group", "recipient_name", "level"]
+    add_columns = edit_columns = [
+        "village",
+        "year",
+        "kind",
+        "member",
+        "group",
+        "recipient_name",
+        "level",
+        "notes",
+    ]
+    show_columns = add_columns
+    search_columns = ["year", "kind", "level"]
+    base_order = ("year", "desc")
+
+
+class VenueView(RecordView):
+    datamodel = SQLAInterface(Venue)
+    list_columns = ["kind", "group", "signage", "area", "checked_on"]
+    add_columns = edit_columns = [
+        "village",
+        "group",
+        "kind",
+        "signage",
+        "facilities",
+        "area",
+        "checked_on",
+    ]
+    show_columns = add_columns
+    search_columns = ["kind", "group", "signage"]
+    base_order = ("id", "asc")
+
+
+class NoticeView(RecordView):
+    datamodel = SQLAInterface(Notice)
+    list_columns = ["published_on", "kind", "title"]
+    add_columns = edit_columns = ["village", "kind", "title", "body", "published_on"]
+    show_columns = add_columns
+    search_columns = ["kind", "title", "published_on"]
+    base_order = ("published_on", "desc")
+
+
+class FundEntryView(RecordView):
+    datamodel = SQLAInterface(FundEntry)
+    list_columns = ["date", "direction", "category", "amount", "description", "handled_by"]
+    add_columns = edit_columns = [
+        "village",
+        "date",
+        "direction",
+        "category",
+        "amount",
+        "description",
+        "handled_by",
+    ]
+    show_columns = add_columns
+    search_columns = ["date", "direction", "category"]
+    base_order = ("date", "desc")
+
+
+def flag(value, label):
+    """A red label for a true flag (overdue), nothing otherwise."""
+    return Markup('<span class="label label-danger">{}</span>').format(label) if value else ""
+
+
+VillageView.related_views = [
+    MemberGroupView,
+    CouncilTermView,
+    MeetingView,
+    ActivityView,
+    HouseholdView,
+    ComplaintView,
+    DocumentView,
+]
+MemberGroupView.related_views = [MemberView, ContactHouseholdView, MeetingView, HouseholdView]
+MemberView.related_views = [ActivityView, AwardView, ContactHouseholdView]
 
 
 # --- REST API (SPEC §6) ---
@@ -705,6 +999,139 @@ APIS = [
         "council_seat",
         ["village_id", "term_id", "member_id", "position", "composition", "day_job"],
     ),
+    api(
+        Meeting,
+        "meeting",
+        [
+            "village_id",
+            "group_id",
+            "type",
+            "date",
+            "place",
+            "chair",
+            "recorder",
+            "other_attendees",
+            "topics",
+            "minutes",
+            "sent_to_township_on",
+        ],
+    ),
+    api(
+        Resolution,
+        "resolution",
+        ["village_id", "meeting_id", "text", "owner", "due_date", "status", "done_on"],
+    ),
+    api(
+        Activity,
+        "activity",
+        [
+            "village_id",
+            "group_id",
+            "kind",
+            "theme",
+            "date",
+            "place",
+            "participants_count",
+            "materials",
+            "description",
+        ],
+    ),
+    api(
+        Household,
+        "household",
+        [
+            "village_id",
+            "group_id",
+            "head_name",
+            "id_number",
+            "family_type",
+            "difficulty",
+            "size",
+            "address",
+            "phone",
+            "surveyed_on",
+            "status",
+            "paired_member_id",
+            "township_contact",
+            "village_contact",
+            "family_doctor",
+            "notes",
+        ],
+        search=["village_id", "group_id", "head_name", "family_type", "difficulty", "status"],
+    ),
+    api(
+        Assistance,
+        "assistance",
+        ["village_id", "household_id", "date", "kind", "money", "goods", "provided_by", "notes"],
+    ),
+    api(
+        Benefit,
+        "benefit",
+        [
+            "village_id",
+            "person_name",
+            "id_number",
+            "household_id",
+            "kind",
+            "certificate_no",
+            "year",
+            "amount",
+            "status",
+        ],
+        search=["village_id", "person_name", "kind", "year", "status"],
+    ),
+    api(
+        Agreement,
+        "agreement",
+        [
+            "village_id",
+            "household_id",
+            "party_name",
+            "signed_on",
+            "expires_on",
+            "status",
+            "review_notes",
+        ],
+    ),
+    api(
+        Document,
+        "document",
+        ["village_id", "kind", "title", "year", "adopted_on", "adopted_by", "filed_on", "body"],
+    ),
+    api(
+        Complaint,
+        "complaint",
+        [
+            "village_id",
+            "received_on",
+            "channel",
+            "kind",
+            "complainant",
+            "phone",
+            "description",
+            "handler",
+            "status",
+            "resolution",
+            "resolved_on",
+        ],
+        search=["village_id", "received_on", "channel", "kind", "status"],
+    ),
+    api(
+        Award,
+        "award",
+        ["village_id", "group_id", "year", "kind", "member_id", "recipient_name", "level", "notes"],
+    ),
+    api(
+        Venue,
+        "venue",
+        ["village_id", "group_id", "kind", "signage", "facilities", "area", "checked_on"],
+    ),
+    api(Notice, "notice", ["village_id", "title", "body", "kind", "published_on"]),
+    api(
+        FundEntry,
+        "fund_entry",
+        ["village_id", "date", "direction", "category", "amount", "description", "handled_by"],
+    ),
 ]
 
 
@@ -918,9 +1345,9 @@ class HomeView(IndexView):
                 "pending": by_status.get("applied", 0),
                 "can_approve": security.can(user, security.APPROVE, "Member"),
                 "registers": [
-                    (m.__name__, MENU_LABELS[m.__name__])
-                    for m in BUSINESS_MODELS
-                    if security.can(user, security.READ, m.__name__)
+                    (name, MENU_LABELS[name])
+                    for _view, name, _icon, _category in MENU
+                    if security.can(user, security.READ, name)
                 ],
             }
         self.update_redirect()
@@ -938,8 +1365,27 @@ MENU = [
     (CouncilSeatView, "CouncilSeat", "fa-user-tie", "Organisation"),
     (MemberView, "Member", "fa-address-book", "Registers"),
     (ContactHouseholdView, "ContactHousehold", "fa-house-user", "Registers"),
+    (BenefitView, "Benefit", "fa-award", "Registers"),
+    (AgreementView, "Agreement", "fa-file-signature", "Registers"),
+    (MeetingView, "Meeting", "fa-people-roof", "Records"),
+    (ResolutionView, "Resolution", "fa-list-check", "Records"),
+    (ActivityView, "Activity", "fa-calendar-check", "Records"),
+    (ComplaintView, "Complaint", "fa-comments", "Records"),
+    (NoticeView, "Notice", "fa-bullhorn", "Records"),
+    (HouseholdView, "Household", "fa-hand-holding-heart", "Assistance"),
+    (AssistanceView, "Assistance", "fa-hands-helping", "Assistance"),
+    (DocumentView, "Document", "fa-folder-open", "Archive"),
+    (AwardView, "Award", "fa-medal", "Archive"),
+    (VenueView, "Venue", "fa-building", "Archive"),
+    (FundEntryView, "FundEntry", "fa-coins", "Archive"),
 ]
-CATEGORY_LABELS = {"Organisation": _l("Organisation"), "Registers": _l("Registers")}
+CATEGORY_LABELS = {
+    "Organisation": _l("Organisation"),
+    "Registers": _l("Registers"),
+    "Records": _l("Work records"),
+    "Assistance": _l("Families and assistance"),
+    "Archive": _l("Archive"),
+}
 
 
 def register(appbuilder):
