@@ -626,7 +626,7 @@ class Activity(GroupRecord, Model):
 class Household(GroupRecord, Model):
     """计生家庭(帮扶对象): a family the association looks after, special families included."""
 
-    __label__ = _l("Households")
+    __label__ = _l("Family-planning households")
     __tablename__ = "household"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -673,7 +673,7 @@ class Household(GroupRecord, Model):
 class Assistance(VillageRecord, Model):
     """帮扶记录: one act of help given to a household."""
 
-    __label__ = _l("Assistance")
+    __label__ = _l("Assistance records")
     __tablename__ = "assistance"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -14,7 +14,7 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
-from sqlalchemy import Boolean, func, select
+from sqlalchemy import Boolean, func, inspect, select
 from werkzeug.exceptions import BadRequest
 from wtforms import BooleanField, SelectField
 from wtforms.validators import DataRequired, Optional
@@ -88,6 +88,10 @@ class Declared:
                 formatters[key] = self._blank_or(str)
             if key in MASKERS:
                 formatters[key] = self._blank_or(self._masked(key))
+        for rel in inspect(model).relationships:
+            if not rel.uselist:
+                # An empty reference shows nothing, not the word None.
+                formatters.setdefault(rel.key, self._blank_or(str))
         for rel in records.columns(model):
             if rel.endswith("_id") and rel[:-3] not in labels and rel in labels:
                 labels[rel[:-3]] = labels[rel]
@@ -134,8 +138,6 @@ class Declared:
 
     @staticmethod
     def _scoped_relations(model):
-        from sqlalchemy import inspect
-
         return [
             rel.key
             for rel in inspect(model).relationships
@@ -278,11 +280,9 @@ class RecordView(Declared, ModelView):
                 form[key].data = masker(form[key].data)
 
     def _write(self, item, is_new):
-        old = None if is_new else records.item_values(item)
+        old = None
         if not is_new:
-            # item already carries the form data; its stored state is the committed one.
-            from sqlalchemy import inspect
-
+            # The form data is already on item; the stored values are in its history.
             state = inspect(item)
             old = {
                 attr.key: (attr.history.deleted[0] if attr.history.deleted else attr.value)
