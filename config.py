@@ -37,6 +37,13 @@ PORT = int(os.environ.get("PORT", "5000"))
 # A complaint unresolved this many days after it came in is overdue (SPEC §2).
 COMPLAINT_DEADLINE_DAYS = int(os.environ.get("COMPLAINT_DEADLINE_DAYS", "30"))
 
+# --- Uploads (activity photos, document files, venue photos) ---
+# Outside the web root: files are served only by app.uploads, after a scope and rights check.
+UPLOAD_FOLDER = os.environ.get("UPLOAD_FOLDER") or os.path.join(INSTANCE_DIR, "uploads")
+UPLOAD_MAX_BYTES = int(os.environ.get("UPLOAD_MAX_BYTES", str(10 * 1024 * 1024)))
+# A body well past one upload is cut off before it is read (app.uploads explains the 413).
+MAX_CONTENT_LENGTH = UPLOAD_MAX_BYTES + 1024 * 1024
+
 APP_NAME = "计生协工作管理系统"
 APP_ICON = ""
 APP_THEME = ""
