@@ -4,6 +4,7 @@
 checks and ``__scope__`` — so that a new model needs only its column lists here.
 """
 
+import datetime as dt
 import json
 
 from flask import abort, current_app, flash, g, redirect, request, url_for
@@ -14,12 +15,12 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
-from sqlalchemy import Boolean, func, inspect, select
+from sqlalchemy import Boolean, extract, func, inspect, select
 from werkzeug.exceptions import BadRequest
 from wtforms import BooleanField, SelectField
 from wtforms.validators import DataRequired, Optional
 
-from app import records, security
+from app import records, reminders, security
 from app.models import (
     BUSINESS_MODELS,
     Activity,
@@ -385,7 +386,7 @@ class MemberView(RecordView):
             "notes",
         ]
     )
-    search_columns = ["name", "group", "gender", "category", "status", "join_date"]
+    search_columns = ["name", "village", "group", "gender", "category", "status", "join_date"]
     base_order = ("id", "asc")
     description_columns = {
         "gender": _l("Left blank, it is taken from the ID number"),
@@ -519,7 +520,7 @@ class ResolutionView(RecordView):
         "done_on",
     ]
     show_columns = add_columns
-    search_columns = ["meeting", "owner", "due_date", "status"]
+    search_columns = ["village", "meeting", "owner", "due_date", "status"]
     base_order = ("due_date", "asc")
     label_columns = {"meeting": _l("Meeting"), "overdue": _l("Overdue")}
     formatters_columns = {"overdue": lambda v: flag(v, _l("Overdue"))}
@@ -543,7 +544,7 @@ class MeetingView(RecordView):
         "sent_to_township_on",
     ]
     show_columns = add_columns
-    search_columns = ["type", "group", "date", "place"]
+    search_columns = ["type", "village", "group", "date", "place"]
     base_order = ("date", "desc")
     label_columns = {"attendees": _l("Members attending")}
     related_views = [ResolutionView]
@@ -589,8 +590,26 @@ class AssistanceView(RecordView):
     label_columns = {"household": _l("Household")}
 
 
+def assistance_by_year(household_id):
+    """(year, records, money total) of a household's assistance, newest year first; scoped."""
+    if not security.can(security.current_user(), security.READ, "Assistance"):
+        return []
+    year = extract("year", Assistance.date)
+    return current_app.appbuilder.session.execute(
+        select(year, func.count(), func.sum(Assistance.money))
+        .where(
+            Assistance.household_id == household_id,
+            security.scope_criteria(Assistance, security.current_scope()),
+        )
+        .group_by(year)
+        .order_by(year.desc())
+    ).all()
+
+
 class HouseholdView(RecordView):
     datamodel = SQLAInterface(Household)
+    show_template = "household_show.html"
+    extra_args = {"assistance_by_year": assistance_by_year}
     list_columns = ["head_name", "group", "family_type", "difficulty", "status", "paired_member"]
     add_columns = edit_columns = [
         "village",
@@ -611,7 +630,7 @@ class HouseholdView(RecordView):
         "notes",
     ]
     show_columns = add_columns
-    search_columns = ["head_name", "group", "family_type", "difficulty", "status"]
+    search_columns = ["head_name", "village", "group", "family_type", "difficulty", "status"]
     base_order = ("id", "asc")
     label_columns = {"paired_member": _l("Paired member (一帮一)")}
     description_columns = {
@@ -702,7 +721,7 @@ class ComplaintView(RecordView):
         "resolved_on",
     ]
     show_columns = add_columns
-    search_columns = ["received_on", "channel", "kind", "status"]
+    search_columns = ["village", "received_on", "channel", "kind", "status"]
     base_order = ("received_on", "desc")
     label_columns = {"overdue": _l("Overdue")}
     formatters_columns = {"overdue": lambda v: flag(v, _l("Overdue"))}
@@ -1308,7 +1327,7 @@ class AuditLogApi(Declared, ModelRestApi):
 
 
 class HomeView(IndexView):
-    """The home page: the user's scope, its members by status, groups and pending applications."""
+    """The home page: the user's scope, its reminders, members by status and groups."""
 
     index_template = "home.html"
 
@@ -1342,8 +1361,7 @@ class HomeView(IndexView):
                 "statuses": Member.status.info["choices"],
                 "groups": groups,
                 "villages": villages,
-                "pending": by_status.get("applied", 0),
-                "can_approve": security.can(user, security.APPROVE, "Member"),
+                "board": reminders.board(scope, dt.date.today(), user),
                 "registers": [
                     (name, MENU_LABELS[name])
                     for _view, name, _icon, _category in MENU
