@@ -208,12 +208,12 @@ def build_township(session, today):
                 group=groups[rng.randrange(n_groups)],
                 category="other",
                 status=status,
-                applied_on=dt.date(2026, 10, rng.randint(1, 28)),
+                applied_on=today - dt.timedelta(days=rng.randint(3, 40)),
                 **people.person(),
             )
             if status in ("withdrawn", "deceased"):
                 extra.join_date = dt.date(2018, 5, 1)
-                extra.left_on = dt.date(2026, 3, 1)
+                extra.left_on = today - dt.timedelta(days=200)
                 extra.leave_reason = "迁出本村" if status == "withdrawn" else "病故"
             members.append(extra)
         session.add_all(members)
@@ -240,17 +240,21 @@ def build_township(session, today):
                             ),
                         )
                     )
-        # 小河村's term ends within the reminder's 90 days of whatever day the demo is loaded.
-        term_end = today + dt.timedelta(days=75) if name == "小河村" else dt.date(2027, 3, 14)
+        # Dates follow the day the demo is loaded: 小河村's term ends within the reminder's 90
+        # days, the others' some 15 months later.
+        term_end = today + dt.timedelta(days=75 if name == "小河村" else 470)
+        elected_on = dt.date(term_end.year - 5, term_end.month, min(term_end.day, 28))
+        elected_on += dt.timedelta(days=1)
         term = CouncilTerm(
             village=village,
             number=3,
-            elected_on=dt.date(term_end.year - 5, term_end.month, min(term_end.day, 28))
-            + dt.timedelta(days=1),
+            elected_on=elected_on,
             term_end=term_end,
             # 小河村 has not filed its council with the township: another gap.
-            filed_on=None if name == "小河村" else dt.date(2022, 4, 2),
-            approval_ref=None if name == "小河村" else f"二郎计生协〔2022〕{index + 3}号",
+            filed_on=None if name == "小河村" else elected_on + dt.timedelta(days=18),
+            approval_ref=None
+            if name == "小河村"
+            else f"二郎计生协〔{elected_on.year}〕{index + 3}号",
         )
         session.add(term)
         elders, notables, cadres = COUNCIL_MODEL[size]

@@ -476,6 +476,16 @@ COMPLAINT_STATUS = Choices(
     ("referred", _l("Referred")),
 )
 COMPLAINT_OPEN = ("received", "handling")
+
+
+def complaint_deadline(today: dt.date | None = None) -> dt.date:
+    """A complaint still open and received before this day is overdue."""
+    from flask import current_app
+
+    days = current_app.config.get("COMPLAINT_DEADLINE_DAYS", 30)
+    return (today or dt.date.today()) - dt.timedelta(days=days)
+
+
 AWARD_KIND = Choices(
     ("good_mother_in_law", _l("Good mother-in-law")),
     ("good_daughter_in_law", _l("Good daughter-in-law")),
@@ -809,11 +819,7 @@ class Complaint(VillageRecord, Model):
     @property
     def overdue(self) -> bool:
         """Unresolved past the deadline (COMPLAINT_DEADLINE_DAYS, 30 by default)."""
-        from flask import current_app
-
-        days = current_app.config.get("COMPLAINT_DEADLINE_DAYS", 30)
-        deadline = dt.date.today() - dt.timedelta(days=days)
-        return self.status in COMPLAINT_OPEN and self.received_on < deadline
+        return self.status in COMPLAINT_OPEN and self.received_on < complaint_deadline()
 
     @classmethod
     def clean(cls, values: dict) -> dict:

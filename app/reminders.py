@@ -33,6 +33,7 @@ from app.models import (
     Member,
     Resolution,
     Village,
+    complaint_deadline,
 )
 
 TERM_WARNING_DAYS = 90
@@ -58,11 +59,6 @@ def month_start(day: dt.date, back: int = 0) -> dt.date:
 def quarter_start(day: dt.date, back: int = 0) -> dt.date:
     """The first day of the quarter ``back`` quarters before the quarter of ``day``."""
     return month_start(day, (day.month - 1) % 3 + 3 * back)
-
-
-def complaint_deadline(today: dt.date) -> dt.date:
-    """A complaint still open and received before this day is overdue (Complaint.overdue)."""
-    return today - dt.timedelta(days=current_app.config.get("COMPLAINT_DEADLINE_DAYS", 30))
 
 
 # --- What a reminder is ---
