@@ -8,6 +8,7 @@ import html
 import re
 
 import pytest
+from flask_babel import force_locale
 
 from app import reminders as reminders_module
 from app.models import (
@@ -42,7 +43,8 @@ def shown(app):
     """shown(username, today) → {(village, rule): Reminder} as that account would see them."""
 
     def reminders(username, today=TODAY):
-        with app.test_request_context():
+        # Messages are checked in English here; the zh page is checked in its own test.
+        with app.test_request_context(), force_locale("en"):
             user = app.appbuilder.sm.find_user(username=username)
             found = reminders_module.reminders(user_scope(user), today, user)
         return {(r.village, r.rule): r for r in found}
@@ -271,7 +273,7 @@ def test_a_contact_visit_counts_for_its_own_month_only(shown, add):
 
 def test_pending_applications_counted_until_decided(app, shown):
     before = shown("xintan_president")[("新檀村", "pending_applications")]
-    assert "等待您审批" in before.message and before.link_label == "去审批"
+    assert "await your decision" in before.message and before.link_label == "Review them"
     with app.app_context():
         session = app.appbuilder.session
         pending = session.query(Member).filter_by(
