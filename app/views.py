@@ -70,6 +70,10 @@ def yes_no(value):
     return _("Yes") if value else _("No")
 
 
+def names_list(values):
+    return "、".join(str(v) for v in values or [])
+
+
 class Declared:
     """What views and APIs derive from a model's column declarations."""
 
@@ -90,7 +94,10 @@ class Declared:
             if key in MASKERS:
                 formatters[key] = self._blank_or(self._masked(key))
         for rel in inspect(model).relationships:
-            if not rel.uselist:
+            if rel.uselist:
+                # Members who attended, took part…: a list of names, not a Python list.
+                formatters.setdefault(rel.key, names_list)
+            else:
                 # An empty reference shows nothing, not the word None.
                 formatters.setdefault(rel.key, self._blank_or(str))
         for rel in records.columns(model):
