@@ -112,10 +112,13 @@ ROLE_LEVEL = {
     "GroupLeader": "group",
 }
 
-# Fields shown masked to these roles (SPEC §4).
+# Fields shown masked to these roles (SPEC §4); "Model.field" limits a rule to one register.
 MASKED_FIELDS = {
     "id_number": {"Township", "GroupLeader"},
     "phone": {"Township"},
+    # A special family's type and notes stay within the village.
+    "Household.family_type": {"Township"},
+    "Household.notes": {"Township"},
 }
 
 MENU_CATEGORIES = ("Organisation", "Registers", "Records", "Assistance", "Archive", "Audit")
@@ -159,11 +162,17 @@ def can(user, action: str, resource: str) -> bool:
     return False
 
 
-def masks(field_name: str, user=None) -> bool:
-    """Whether ``field_name`` is shown masked to the user (or the current user)."""
+def masks(field_name: str, user=None, model=None) -> bool:
+    """Whether ``field_name`` (of ``model``; of any register if None) is shown masked."""
     user = user if user is not None else current_user()
     roles = role_names(user)
-    return bool(roles & MASKED_FIELDS.get(field_name, set())) and "Admin" not in roles
+    if "Admin" in roles:
+        return False
+    if model is not None:
+        rules = [field_name, f"{model.__name__}.{field_name}"]
+    else:
+        rules = [k for k in MASKED_FIELDS if k.rpartition(".")[2] == field_name]
+    return any(roles & MASKED_FIELDS.get(rule, set()) for rule in rules)
 
 
 # --- The user and the scope ---

@@ -23,6 +23,8 @@ from wtforms.validators import DataRequired, Optional
 from app import records, reminders, security
 from app.models import (
     BUSINESS_MODELS,
+    FAMILY_TYPE,
+    SPECIAL_FAMILY_TYPES,
     Activity,
     Agreement,
     Assistance,
@@ -47,7 +49,22 @@ from app.models import (
 )
 from app.validation import mask_id_number, mask_phone
 
-MASKERS = {"id_number": mask_id_number, "phone": mask_phone}
+
+def hide_special_type(value):
+    return _("Not disclosed") if value in SPECIAL_FAMILY_TYPES else FAMILY_TYPE.label(value)
+
+
+def hide_text(value):
+    return _("Not disclosed") if value else value
+
+
+# How each maskable field is masked; security.MASKED_FIELDS says for whom.
+MASKERS = {
+    "id_number": mask_id_number,
+    "phone": mask_phone,
+    "family_type": hide_special_type,
+    "notes": hide_text,
+}
 MAX_PK = 2**63 - 1
 
 
@@ -91,8 +108,10 @@ class Declared:
                 formatters[key] = yes_no
             elif column.nullable:
                 formatters[key] = self._blank_or(str)
-            if key in MASKERS:
-                formatters[key] = self._blank_or(self._masked(key))
+            if key in MASKERS and any(
+                rule in security.MASKED_FIELDS for rule in (key, f"{model.__name__}.{key}")
+            ):
+                formatters[key] = self._blank_or(self._masked(key, model, formatters.get(key)))
         for rel in inspect(model).relationships:
             if rel.uselist:
                 # Members who attended, took part…: a list of names, not a Python list.
@@ -162,11 +181,13 @@ class Declared:
         return formatter
 
     @staticmethod
-    def _masked(key):
+    def _masked(key, model, plain=None):
         masker = MASKERS[key]
 
         def formatter(value):
-            return masker(value) if security.masks(key) else value
+            if security.masks(key, model=model):
+                return masker(value)
+            return plain(value) if plain else value
 
         return formatter
 
@@ -284,7 +305,7 @@ class RecordView(Declared, ModelView):
 
     def prefill_form(self, form, pk):
         for key, masker in MASKERS.items():
-            if key in form and security.masks(key):
+            if key in form and security.masks(key, model=self.datamodel.obj):
                 form[key].data = masker(form[key].data)
 
     def _write(self, item, is_new):
@@ -925,7 +946,7 @@ class RecordApi(Declared, ModelRestApi):
 
     def _mask(self, row):
         for key, masker in MASKERS.items():
-            if key in row and security.masks(key):
+            if key in row and row[key] and security.masks(key, model=self.datamodel.obj):
                 row[key] = masker(row[key])
 
     def pre_get(self, data):

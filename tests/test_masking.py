@@ -75,3 +75,43 @@ def test_group_leader_put_with_the_masked_id_changes_nothing_else(app, client, a
     assert response.status_code == 200, response.get_json()
     _pk, stored, _ = _first_member(app)
     assert stored == number
+
+
+def _special_household(app):
+    from app.models import SPECIAL_FAMILY_TYPES, Household
+
+    with app.app_context():
+        row = (
+            app.appbuilder.session.query(Household)
+            .filter(Household.family_type.in_(SPECIAL_FAMILY_TYPES), Household.notes.isnot(None))
+            .first()
+        )
+        return row.id, row.family_type, row.notes
+
+
+def test_special_family_type_and_notes_stay_within_the_village(app, client, api_token, login_as):
+    pk, family_type, notes = _special_household(app)
+    shown = client.get(f"/api/v1/household/{pk}", headers=api_token("township")).get_json()
+    assert shown["result"]["family_type"] != family_type and shown["result"]["notes"] != notes
+    page = login_as("township").get(f"/householdview/show/{pk}").get_data(as_text=True)
+    assert "不公开" in page and notes not in page and "计生特殊家庭" not in page
+    inside = client.get(f"/api/v1/household/{pk}", headers=api_token("xintan_president"))
+    if inside.status_code == 404:  # the household is in another village of the demo
+        return
+    assert inside.get_json()["result"]["family_type"] == family_type
+
+
+def test_village_sees_its_special_families(app, client, api_token):
+    from app.models import SPECIAL_FAMILY_TYPES, Household, Village
+
+    with app.app_context():
+        session = app.appbuilder.session
+        row = (
+            session.query(Household)
+            .join(Village)
+            .filter(Household.family_type.in_(SPECIAL_FAMILY_TYPES), Village.name == "新檀村")
+            .first()
+        )
+        pk, family_type = row.id, row.family_type
+    shown = client.get(f"/api/v1/household/{pk}", headers=api_token("xintan_president")).get_json()
+    assert shown["result"]["family_type"] == family_type
