@@ -67,3 +67,24 @@ def test_api_info_has_no_catalogue_header_as_description(client, api_token):
     info = client.get("/api/v1/member/_info", headers=api_token("xintan_secretary")).get_json()
     descriptions = [field["description"] for field in info["add_columns"]]
     assert descriptions and not any("Project-Id-Version" in d for d in descriptions)
+
+
+@pytest.mark.parametrize(
+    "path,zh,en",
+    [
+        ("/meetingview/list/", ["会议类型", "工作例会"], ["Meeting type", "Monthly work meeting"]),
+        ("/activityview/list/", ["参加人数", "优生优育指导"], ["Number of participants"]),
+        ("/householdview/list/", ["家庭类型", "需帮扶"], ["Family type", "Needs help"]),
+        ("/complaintview/list/", ["受理日期"], ["Received on"]),
+        ("/fundentryview/list/", ["收支"], ["Income or expense"]),
+    ],
+)
+def test_work_record_pages_in_zh_and_en(login_as, path, zh, en):
+    client = login_as("xintan_president")
+    text = _text(client.get(path))
+    for word in zh:
+        assert word in text, f"{word} missing on {path}"
+    client.get("/lang/en")
+    text = _text(client.get(path))
+    for word in en:
+        assert word in text, f"{word} missing on {path} (en)"
