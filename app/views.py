@@ -20,7 +20,7 @@ from werkzeug.exceptions import BadRequest
 from wtforms import BooleanField, SelectField
 from wtforms.validators import DataRequired, Optional
 
-from app import records, reminders, security
+from app import audit, records, reminders, security
 from app.models import (
     BUSINESS_MODELS,
     FAMILY_TYPE,
@@ -1282,25 +1282,7 @@ class AuditLogView(Declared, ModelView):
     include_route_methods = {"list", "show"}
     method_permission_name = {"list": "read", "show": "read"}
     list_columns = AUDIT_COLUMNS
-    show_columns = [
-        "id",
-        "ts",
-        "user_id",
-        "username",
-        "role",
-        "scope",
-        "ip",
-        "endpoint",
-        "action",
-        "model",
-        "record_id",
-        "township_id",
-        "village_id",
-        "group_id",
-        "changes",
-        "prev_hash",
-        "hash",
-    ]
+    show_columns = [*audit.HASHED_FIELDS, "prev_hash", "hash"]
     search_columns = ["ts", "username", "action", "model", "record_id"]
     base_order = ("id", "desc")
     page_size = 50
