@@ -10,6 +10,7 @@ import json
 from flask import abort, current_app, flash, g, redirect, request, url_for
 from flask_appbuilder import IndexView, ModelRestApi, ModelView, expose
 from flask_appbuilder.actions import action
+from flask_appbuilder.fields import QuerySelectMultipleField
 from flask_appbuilder.fieldwidgets import Select2Widget
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import gettext as _
@@ -214,6 +215,25 @@ class RecordView(Declared, ModelView):
         self._declare_form_fields()
         super().__init__(**kwargs)
 
+    def get_init_inner_views(self):
+        # AppBuilder appends the related views here, all of them.
+        return self._all_related_views
+
+    @property
+    def _related_views(self):
+        """The related lists the user may read: FAB renders a related list's rows whatever the
+        user's rights, only its buttons follow them."""
+        user = security.current_user()
+        return [
+            view
+            for view in getattr(self, "_all_related_views", [])
+            if security.can(user, security.READ, view.class_permission_name)
+        ]
+
+    @_related_views.setter
+    def _related_views(self, views):
+        self._all_related_views = views
+
     def _declare_form_fields(self):
         model = self.datamodel.obj
         extra = {}
@@ -267,6 +287,11 @@ class RecordView(Declared, ModelView):
 
         class CheckedForm(form_class):
             def validate(self, extra_validators=None):
+                for field in self:
+                    if isinstance(field, QuerySelectMultipleField):
+                        # FAB checks a multiple choice before reading it, and so drops a value
+                        # outside the (scoped) choices without a word: read it first, to refuse it.
+                        field.data = field.data
                 if not super().validate(extra_validators):
                     return False
                 old = view._old_values() if editing else None
