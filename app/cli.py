@@ -1,4 +1,5 @@
-"""Command-line interface of SPEC §6: `flask demo load`, `flask users create`."""
+"""Command-line interface of SPEC §6: `flask demo load`, `flask users create`, `flask audit`,
+`flask roster import`."""
 
 import sys
 
@@ -11,10 +12,14 @@ from wtforms.validators import ValidationError
 
 from app import security
 from app.models import MemberGroup, Township, Village
+from app.resources import RESOURCES
 
 demo_cli = AppGroup("demo", help="The demo township.")
 users_cli = AppGroup("users", help="Accounts.")
 audit_cli = AppGroup("audit", help="The audit log.")
+roster_cli = AppGroup("roster", help="Roster import (花名册导入).")
+# Rejected rows echoed on the terminal; the file from --errors-out holds them all.
+SHOWN_ERRORS = 20
 
 
 @audit_cli.command("verify")
@@ -167,7 +172,74 @@ def ensure_roles(session):
     return {name: sm.find_role(name) or sm.add_role(name) for name in security.ROLE_RIGHTS}
 
 
+@roster_cli.command("import")
+@click.argument("kind", type=click.Choice(sorted(RESOURCES)))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--village", "village_name", required=True, help="Village the rows belong to.")
+@click.option("--group", "group_name", help="Put every row in this member group.")
+@click.option("--dry-run", is_flag=True, help="Check and count; write nothing.")
+@click.option("--upsert", is_flag=True, help="Update rows whose ID number is already here.")
+@click.option("--errors-out", type=click.Path(dir_okay=False), help="Rejected rows (.xlsx).")
+def roster_import(kind, file, village_name, group_name, dry_run, upsert, errors_out):
+    """Import a roster: exit 0 committed, 1 rejected with nothing written, 2 usage."""
+    from app import importer
+
+    session = current_app.appbuilder.session
+    village = session.query(Village).filter_by(name=village_name).one_or_none()
+    if village is None:
+        raise click.UsageError(_("No village named %(name)s", name=village_name))
+    group = None
+    if group_name:
+        group = (
+            session.query(MemberGroup)
+            .filter_by(village_id=village.id, name=group_name)
+            .one_or_none()
+        )
+        if group is None:
+            raise click.UsageError(
+                _("No group %(group)s in %(village)s", group=group_name, village=village_name)
+            )
+    with open(file, "rb") as fh:
+        raw = fh.read()
+    try:
+        result = importer.import_roster(
+            session, RESOURCES[kind], file, raw, village, group, upsert=upsert, dry_run=dry_run
+        )
+    except importer.ImportUsageError as exc:
+        raise click.UsageError(str(exc)) from exc
+    counts = result.counts
+    if result.committed:
+        click.echo(
+            _(
+                "Imported: %(inserted)d inserted, %(updated)d updated, %(unchanged)d unchanged",
+                **counts,
+            )
+        )
+    else:
+        click.echo(
+            _(
+                "Would insert %(inserted)d, update %(updated)d; %(unchanged)d unchanged, "
+                "%(rejected)d rejected",
+                **counts,
+            )
+        )
+    for row_number, _cells, problems in result.rejected[:SHOWN_ERRORS]:
+        click.echo(_("Row %(row)d: %(problems)s", row=row_number, problems="; ".join(problems)))
+    if len(result.rejected) > SHOWN_ERRORS:
+        more = len(result.rejected) - SHOWN_ERRORS
+        click.echo(_("… and %(n)d more rows (--errors-out writes them all)", n=more))
+    if errors_out and result.rejected:
+        importer.write_errors(result, errors_out)
+        click.echo(_("Rejected rows written to %(path)s", path=errors_out))
+    if result.rejected:
+        click.echo(_("Nothing was imported: correct the rows above and run again."))
+        sys.exit(1)
+    if dry_run:
+        click.echo(_("Dry run: nothing written."))
+
+
 def register(app):
     app.cli.add_command(demo_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(audit_cli)
+    app.cli.add_command(roster_cli)

@@ -967,6 +967,7 @@ AUDIT_ACTION = Choices(
     ("export", _l("Exported")),
     ("reveal", _l("Full ID number shown")),
     ("prune", _l("Old entries pruned")),
+    ("import", _l("Imported")),
 )
 
 

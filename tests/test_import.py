@@ -1,0 +1,347 @@
+"""Roster import (SPEC §3.2, issue 5): `flask roster import members FILE --village NAME`."""
+
+import csv
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from app.importer import parse_date
+from app.models import AuditLog, Member
+from app.validation import id_check_char
+from tests.helpers import group, member, valid_id, village
+
+SAMPLES = Path("/work/shared/samples")
+HEADER = [
+    "序号",
+    "姓名",
+    "性别",
+    "身份证号码",
+    "联系电话",
+    "所在小组",
+    "会员类别",
+    "入会时间",
+    "备注",
+]
+
+
+@pytest.fixture
+def samples(tmp_path):
+    """The two sample rosters, copied where the test may read them."""
+    if not SAMPLES.is_dir():
+        pytest.skip("the shared sample rosters are not here")
+    names = {"xintan": "新檀村会员花名册.xlsx", "longwang": "龙王村会员花名册-GBK.csv"}
+    paths = {}
+    for key, name in names.items():
+        paths[key] = tmp_path / name
+        shutil.copy(SAMPLES / name, paths[key])
+    return paths
+
+
+def roster_rows(count=5, start=0):
+    """Rows of a clean roster for 新檀村 (ID numbers outside the demo's 5105xx area)."""
+    rows = []
+    for n in range(start, start + count):
+        birth = (dt.date(1950, 1, 1) + dt.timedelta(days=n % 18000)).strftime("%Y%m%d")
+        sex_digit = str(n % 10)
+        rows.append(
+            [
+                str(n + 1),
+                f"测试{n}",
+                "男" if n % 2 else "女",
+                valid_id(
+                    birth=birth, seq=f"{n // 18000 % 100:02d}", sex_digit=sex_digit, area="110101"
+                ),
+                f"139{n:08d}",
+                f"第{'一二三四五六'[n % 6]}组",
+                ["五老", "社会贤达", "Village cadre", "activist"][n % 4],
+                ["2023-05-01", "2023/5/1", "2023.5.1", "2023年5月1日", "20230501"][n % 5],
+                "",
+            ]
+        )
+    return rows
+
+
+def write_csv(path, rows, encoding="utf-8", header=HEADER):
+    """A CSV as Excel saves it: a title row and a blank row above the header, one blank row."""
+    with open(path, "w", encoding=encoding, newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["新檀村计生协会员花名册"] + [""] * (len(header) - 1))
+        out.writerow([""] * len(header))
+        out.writerow(header)
+        for i, row in enumerate(rows):
+            out.writerow(row)
+            if i == 1:
+                out.writerow([""] * len(header))
+    return path
+
+
+def write_xlsx(path, rows, header=HEADER):
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["新檀村计生协会员花名册"])
+    sheet.append([])
+    sheet.append(header)
+    for i, row in enumerate(rows):
+        sheet.append(row)
+        if i == 1:
+            sheet.append([])
+    for cells in sheet.iter_rows(min_row=4):
+        for cell in cells:
+            cell.number_format = "@"
+    book.save(path)
+    return path
+
+
+def run(app, path, *extra, village_name="新檀村"):
+    args = ["roster", "import", "members", str(path), "--village", village_name, *extra]
+    return app.test_cli_runner().invoke(args=args)
+
+
+def counts(app):
+    with app.app_context():
+        session = app.appbuilder.session
+        return session.query(Member).count(), session.query(AuditLog).count()
+
+
+@pytest.mark.parametrize(
+    "suffix,encoding",
+    [(".csv", "utf-8"), (".csv", "utf-8-sig"), (".csv", "gbk"), (".xlsx", None)],
+)
+def test_each_encoding_and_format_imports(app, tmp_path, suffix, encoding):
+    rows = roster_rows(5)
+    path = tmp_path / f"roster{suffix}"
+    if suffix == ".csv":
+        write_csv(path, rows, encoding)
+    else:
+        write_xlsx(path, rows)
+    members_before, _ = counts(app)
+    result = run(app, path)
+    assert result.exit_code == 0, result.output
+    assert "新增 5 条" in result.output
+    with app.app_context():
+        session = app.appbuilder.session
+        assert session.query(Member).count() == members_before + 5
+        stored = session.query(Member).filter_by(id_number=rows[3][3]).one()  # category "activist"
+        assert stored.name == "测试3" and stored.village.name == "新檀村"
+        assert stored.group_id == group(session, "新檀村", "第四组").id
+        assert stored.category == "activist" and stored.status == "active"
+        assert stored.gender == "male" and stored.phone == rows[3][4]
+        assert stored.join_date == dt.date(2023, 5, 1)
+        assert stored.birth_date.strftime("%Y%m%d") == rows[3][3][6:14]
+
+
+def test_english_headers_and_codes(app, tmp_path):
+    header = ["No", "Name", "Gender", "ID number", "Phone", "Group", "Category", "Join date", "x"]
+    rows = roster_rows(2)
+    rows[0][2], rows[1][2] = "female", "Male"
+    result = run(app, write_csv(tmp_path / "en.csv", rows, header=header))
+    assert result.exit_code == 0, result.output
+
+
+def test_the_clean_sample_imports_into_xintan(app, samples):
+    book = openpyxl.load_workbook(samples["xintan"])
+    named = {row[5] for row in book.active.iter_rows(min_row=4, values_only=True) if row[5]}
+    with app.app_context():
+        session = app.appbuilder.session
+        for name in named:
+            group(session, "新檀村", name)  # every group of the file exists in the demo
+    members_before, _ = counts(app)
+    result = run(app, samples["xintan"])
+    assert result.exit_code == 0, result.output
+    assert "新增 60 条" in result.output
+    with app.app_context():
+        session = app.appbuilder.session
+        assert session.query(Member).count() == members_before + 60
+        wu = session.query(Member).filter_by(id_number="510524195008302654").one()
+        assert (wu.name, wu.category, wu.join_date) == ("吴福", "elder", dt.date(2022, 8, 21))
+        assert wu.group.name == "第五组" and wu.address == "第一组3号"
+
+
+def test_the_gbk_sample_is_rejected_with_its_seven_errors(app, samples, tmp_path):
+    before = counts(app)
+    out = tmp_path / "errors.xlsx"
+    result = run(app, samples["longwang"], "--errors-out", str(out), village_name="龙王村")
+    assert result.exit_code == 1, result.output
+    assert counts(app) == before
+    sheet = openpyxl.load_workbook(out).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][0] == "行号" and rows[0][1] == "序号" and rows[0][-1] == "错误"
+    errors = {int(row[1]): row[-1] for row in rows[1:]}
+    assert sorted(errors) == [5, 10, 15, 20, 25, 30, 34]
+    assert "校验位" in errors[5]
+    assert "性别" in errors[10]
+    assert "11位" in errors[15]
+    assert "重复" in errors[20] and "第 4 行" in errors[20]
+    assert "科学计数法" in errors[25] and "文本格式" in errors[25]
+    assert "第九组" in errors[30]
+    assert "2023.13.5" in errors[34]
+    # Row numbers are the file's own: 序号 20 is line 21, and 序号 25 follows the blank line.
+    assert {row[1]: row[0] for row in rows[1:]}["25"] == 27
+    assert sheet.cell(row=2, column=5).value == "510524194905223170"
+
+
+def test_dry_run_counts_and_writes_nothing(app, samples):
+    before = counts(app)
+    result = run(app, samples["longwang"], "--dry-run", village_name="龙王村")
+    assert result.exit_code == 1
+    assert "将新增 33 条，更新 0 条；未变 0 条，有误 7 条" in result.output
+    result = run(app, samples["xintan"], "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "将新增 60 条，更新 0 条；未变 0 条，有误 0 条" in result.output
+    assert counts(app) == before
+
+
+def test_upsert_updates_changed_rows_and_leaves_the_rest(app, tmp_path):
+    rows = roster_rows(6)
+    path = write_csv(tmp_path / "r.csv", rows)
+    assert run(app, path).exit_code == 0
+    rows[2][4] = "13800000000"
+    rows[4][6] = "村干部"
+    write_csv(path, rows)
+    result = run(app, path, "--upsert", "--dry-run")
+    assert "将新增 0 条，更新 2 条；未变 4 条" in result.output
+    _, audit_before = counts(app)
+    result = run(app, path, "--upsert")
+    assert result.exit_code == 0, result.output
+    _, audit_after = counts(app)
+    assert audit_after == audit_before + 2 + 1
+    with app.app_context():
+        session = app.appbuilder.session
+        assert session.query(Member).filter_by(id_number=rows[2][3]).one().phone == "13800000000"
+        change = (
+            session.query(AuditLog)
+            .filter_by(action="update", model="Member")
+            .order_by(AuditLog.id.desc())
+            .first()
+        )
+        assert set(json.loads(change.changes)) <= {"phone", "category"}
+    # The second run finds nothing to change: only its job entry is logged.
+    result = run(app, path, "--upsert")
+    assert result.exit_code == 0 and "更新 0 条，未变 6 条" in result.output
+    assert counts(app)[1] == audit_after + 1
+
+
+def test_insert_mode_refuses_a_live_member(app, tmp_path):
+    with app.app_context():
+        known = member(app.appbuilder.session, "龙王村")
+        row = roster_rows(1)[0]
+        row[1], row[3], row[2] = (
+            known.name,
+            known.id_number,
+            "男" if known.gender == "male" else "女",
+        )
+    before = counts(app)
+    result = run(app, write_csv(tmp_path / "dup.csv", [row, *roster_rows(2, start=1)]))
+    assert result.exit_code == 1
+    assert "已是计生协会员" in result.output
+    assert counts(app) == before
+    # Nor does upsert into another village move a live member across.
+    result = run(app, tmp_path / "dup.csv", "--upsert")
+    assert result.exit_code == 1 and "已是计生协会员" in result.output
+
+
+def test_one_bad_row_writes_nothing(app, tmp_path):
+    rows = roster_rows(5)
+    rows[4][3] = rows[4][3][:-1] + ("0" if rows[4][3][-1] != "0" else "1")
+    before = counts(app)
+    result = run(app, write_csv(tmp_path / "bad.csv", rows))
+    assert result.exit_code == 1
+    assert "校验位" in result.output
+    assert counts(app) == before
+
+
+def test_audit_has_one_entry_per_row_and_a_job_entry(app, tmp_path):
+    path = write_xlsx(tmp_path / "r.xlsx", roster_rows(7))
+    _, audit_before = counts(app)
+    assert run(app, path).exit_code == 0
+    _, audit_after = counts(app)
+    assert audit_after == audit_before + 7 + 1
+    with app.app_context():
+        session = app.appbuilder.session
+        job = session.query(AuditLog).filter_by(action="import").one()
+        details = json.loads(job.changes)
+        assert details["file"] == "r.xlsx" and details["inserted"] == 7
+        assert len(details["sha256"]) == 64 and job.username == "system"
+        assert job.village_id == village(session, "新檀村").id
+    result = app.test_cli_runner().invoke(args=["audit", "verify"])
+    assert result.exit_code == 0, result.output
+
+
+def test_excel_mangled_ids_are_named(app, tmp_path):
+    rows = roster_rows(3)
+    rows[0][3] = "5.10525E+17"
+    # 18 digits ending in 000 whose check digit is wrong: a float round-trip, not a typo.
+    rounded = [r[3][:15] + "000" for r in roster_rows(12)]
+    rows[1][3] = next(n for n in rounded if id_check_char(n[:17]) != "0")
+    result = run(app, write_csv(tmp_path / "excel.csv", rows))
+    assert result.exit_code == 1
+    assert result.output.count("文本格式") == 2, result.output
+
+
+def test_group_option_puts_every_row_in_one_group(app, tmp_path):
+    rows = roster_rows(3)
+    for row in rows:
+        row[5] = ""
+    result = run(app, write_csv(tmp_path / "g.csv", rows), "--group", "第二组")
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        session = app.appbuilder.session
+        second = group(session, "新檀村", "第二组").id
+        assert {session.query(Member).filter_by(id_number=r[3]).one().group_id for r in rows} == {
+            second
+        }
+
+
+@pytest.mark.parametrize(
+    "extra,village_name",
+    [([], "不存在村"), (["--group", "第九组"], "新檀村")],
+)
+def test_unknown_village_or_group_is_a_usage_error(app, tmp_path, extra, village_name):
+    path = write_csv(tmp_path / "r.csv", roster_rows(2))
+    before = counts(app)
+    result = run(app, path, *extra, village_name=village_name)
+    assert result.exit_code == 2
+    assert counts(app) == before
+
+
+def test_a_file_without_a_header_is_a_usage_error(app, tmp_path):
+    path = tmp_path / "nothing.csv"
+    path.write_text("a,b\n1,2\n", encoding="utf-8")
+    assert run(app, path).exit_code == 2
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("2023-05-01", dt.date(2023, 5, 1)),
+        ("2023/5/1", dt.date(2023, 5, 1)),
+        ("2023.5.1", dt.date(2023, 5, 1)),
+        ("2023年5月1日", dt.date(2023, 5, 1)),
+        ("20230501", dt.date(2023, 5, 1)),
+        ("45047", dt.date(2023, 5, 1)),
+        ("2023-05-01 00:00:00", dt.date(2023, 5, 1)),
+    ],
+)
+def test_dates_in_the_formats_villages_use(text, expected):
+    assert parse_date(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2023.05", "2023-02-30", "2023/13/1", "2023-5/1", "May 1 2023", "20231301", "0", "2023"],
+)
+def test_dates_that_are_not_dates_are_refused(text):
+    with pytest.raises(ValueError):
+        parse_date(text)
+
+
+def test_a_partial_date_in_the_file_is_rejected(app, tmp_path):
+    rows = roster_rows(2)
+    rows[1][7] = "2023.05"
+    result = run(app, write_csv(tmp_path / "d.csv", rows))
+    assert result.exit_code == 1
+    assert "2023.05 不是有效日期" in result.output
