@@ -345,3 +345,21 @@ def test_a_partial_date_in_the_file_is_rejected(app, tmp_path):
     result = run(app, write_csv(tmp_path / "d.csv", rows))
     assert result.exit_code == 1
     assert "2023.05 不是有效日期" in result.output
+
+
+def test_typed_excel_cells(app, tmp_path):
+    """Number and date cells as Excel stores them: dates pass, a numeric ID is named."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["姓名", "身份证号码", "联系电话", "入会时间", "出生日期"])
+    good, spoilt = roster_rows(2)
+    birth = dt.datetime.strptime(good[3][6:14], "%Y%m%d")
+    sheet.append([good[1], good[3], int(good[4]), dt.datetime(2023, 5, 1), birth])
+    # Excel keeps 15 significant digits: the last three of an 18-digit ID become 000.
+    sheet.append([spoilt[1], float(spoilt[3][:15] + "000"), spoilt[4], 45047, ""])
+    path = tmp_path / "typed.xlsx"
+    book.save(path)
+    result = run(app, path, "--dry-run")
+    assert result.exit_code == 1
+    assert "第 3 行" in result.output and "文本格式" in result.output
+    assert "第 2 行" not in result.output
