@@ -363,3 +363,27 @@ def test_typed_excel_cells(app, tmp_path):
     assert result.exit_code == 1
     assert "第 3 行" in result.output and "文本格式" in result.output
     assert "第 2 行" not in result.output
+
+
+def test_upsert_does_not_revive_a_person_live_in_another_village(app, tmp_path):
+    row = roster_rows(1)[0]
+    header = [*HEADER, "状态"]
+    path = tmp_path / "s.csv"
+    assert run(app, write_csv(path, [[*row, "rejected"]], header=header)).exit_code == 0
+    row[5] = "第一组"
+    result = run(app, write_csv(path, [[*row, "在册"]], header=header), village_name="龙王村")
+    assert result.exit_code == 0, result.output
+    before = counts(app)
+    result = run(app, path, "--upsert")
+    assert result.exit_code == 1 and "其他村" in result.output
+    assert counts(app) == before
+
+
+def test_a_row_naming_another_group_than_the_option_is_rejected(app, tmp_path):
+    rows = roster_rows(2)
+    rows[0][5] = "第二组"
+    rows[1][5] = "第三组"
+    result = run(app, write_csv(tmp_path / "g.csv", rows), "--group", "第二组")
+    assert result.exit_code == 1
+    # Title row 1, blank row 2, header row 3: the second data row is row 5.
+    assert "第 5 行" in result.output and "第 4 行" not in result.output
