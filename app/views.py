@@ -328,6 +328,20 @@ class RecordView(Declared, ModelView):
                 values[f"{name}_id"] = getattr(value, "id", None)
         return values
 
+    def _get_list_widget(self, filters, **kwargs):
+        """Searching by a field the user sees masked would reveal it: such filters are dropped."""
+        model = self.datamodel.obj
+        kept = [
+            (flt, value)
+            for flt, value in zip(filters.filters, filters.values, strict=True)
+            if not security.masks(flt.column_name, model=model)
+        ]
+        if len(kept) != len(filters.filters):
+            filters.clear_filters()
+            for flt, value in kept:
+                filters.add_filter(flt.column_name, type(flt), value)
+        return super()._get_list_widget(filters, **kwargs)
+
     def prefill_form(self, form, pk):
         for key, masker in MASKERS.items():
             if key in form and security.masks(key, model=self.datamodel.obj):
@@ -952,6 +966,10 @@ class RecordApi(Declared, ModelRestApi):
 
     def _handle_filters_args(self, rison_args):
         for flt in rison_args.get("filters", []) or []:
+            column = flt.get("col") if isinstance(flt, dict) else None
+            if column and security.masks(column, model=self.datamodel.obj):
+                # Searching by a field the user sees masked would reveal it.
+                raise BadRequest(_("You may not search by this field"))
             value = flt.get("value") if isinstance(flt, dict) else None
             if isinstance(value, int) and not -MAX_PK <= value <= MAX_PK:
                 # No database holds such a number: a 400, not a driver overflow (500).

@@ -115,3 +115,33 @@ def test_village_sees_its_special_families(app, client, api_token):
         pk, family_type = row.id, row.family_type
     shown = client.get(f"/api/v1/household/{pk}", headers=api_token("xintan_president")).get_json()
     assert shown["result"]["family_type"] == family_type
+
+
+def test_township_cannot_find_special_families_by_searching(app, client, api_token, login_as):
+    pk, family_type, _notes = _special_household(app)
+    client_html = login_as("township")
+    everything = client_html.get("/householdview/list/").get_data(as_text=True)
+    searched = client_html.get(f"/householdview/list/?_flt_3_family_type={family_type}")
+    count = re.compile(r"记录数:\s*</strong>\s*(\d+)|记录数:\s*(\d+)")
+
+    def total(page):
+        found = count.search(re.sub(r"<[^>]+>", " ", page))
+        return found.group(0)
+
+    assert total(searched.get_data(as_text=True)) == total(everything)
+    # The same search narrows the list for the village, which may see the type.
+    village = login_as("admin")
+    narrowed = village.get(f"/householdview/list/?_flt_3_family_type={family_type}")
+    assert total(narrowed.get_data(as_text=True)) != total(
+        village.get("/householdview/list/").get_data(as_text=True)
+    )
+    response = client.get(
+        f"/api/v1/household/?q=(filters:!((col:family_type,opr:eq,value:{family_type})))",
+        headers=api_token("township"),
+    )
+    assert response.status_code == 400
+    inside = client.get(
+        f"/api/v1/household/?q=(filters:!((col:family_type,opr:eq,value:{family_type})))",
+        headers=api_token("xintan_president"),
+    )
+    assert inside.status_code == 200
