@@ -10,7 +10,6 @@ import re
 from dataclasses import dataclass, field
 
 import pandas as pd
-from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -140,15 +139,6 @@ def parse_date(text: str) -> dt.date:
     raise ValueError(text)
 
 
-def choice_table(choices) -> dict:
-    """Code, Chinese label and English label (lower case) → code."""
-    table = {code.lower(): code for code in choices.codes}
-    for locale in ("en", "zh"):
-        with force_locale(locale):
-            table.update({str(label).strip().lower(): code for code, label in choices.pairs})
-    return table
-
-
 def excel_rounded(number: str) -> bool:
     """18 digits ending in 000 with a wrong check digit: a float round-trip through Excel."""
     return (
@@ -167,7 +157,6 @@ class RowReader:
         self.labels = {c.name: str(header_cells[p]).strip() for p, c in header_map.items()}
         self.village = village
         self.group = group
-        self.tables = {c.name: choice_table(c.choices) for c in resource.columns if c.choices}
         self.lookups = {}
         for column in resource.columns:
             if column.kind == "lookup":
@@ -234,7 +223,7 @@ class RowReader:
                     )
                 ) from None
         if column.kind == "choice":
-            code = self.tables[column.name].get(text.lower())
+            code = column.choices.by_label(text)
             if code is None:
                 raise ValueError(_("%(value)s is not one of the choices", value=text))
             return code

@@ -46,11 +46,15 @@ class Choices:
 
     def by_label(self, text_value):
         """The code for a code, a zh label or an en label (case-insensitive), or None."""
-        wanted = str(text_value).strip().lower()
-        for code, label in self.pairs:
-            if wanted in (code, str(label).lower()):
-                return code
-        return None
+        if not hasattr(self, "_by_label"):
+            from flask_babel import force_locale
+
+            table = {code.lower(): code for code in self.codes}
+            for locale in ("en", "zh"):
+                with force_locale(locale):
+                    table.update({str(label).strip().lower(): code for code, label in self.pairs})
+            self._by_label = table
+        return self._by_label.get(str(text_value).strip().lower())
 
 
 def field(label, *args, choices=None, check=None, **kwargs):

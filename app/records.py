@@ -170,9 +170,6 @@ def _prepare_write(model, values, old, user, session):
     errors = value_errors(model, values, filled)
     if not errors:
         errors = security.scope_errors(model, values, scope, session)
-    if not errors and old:
-        # Nobody moves a record out of their scope (nor into another village by editing).
-        errors = security.scope_errors(model, dict(old), scope, session)
     if model is Member and not errors:
         errors = member_errors(values, old, user, session)
     return errors

@@ -43,6 +43,7 @@ LABELS = {model.__name__: model.__label__ for model in BUSINESS_MODELS}
 
 # FAB's URL filter numbers (``_flt_<n>_<column>``), by column type.
 TEXT_EQUAL, TEXT_IN = 3, 8
+NUMBER_EQUAL = 0
 DATE_BEFORE = 2
 RELATION_EQUAL = 0
 

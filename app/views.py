@@ -144,6 +144,18 @@ class Declared:
             **rel_filters,
             **(getattr(self, "search_form_query_rel_fields", None) or {}),
         }
+        # Search by a coded column with a list of labels, not free text against the codes.
+        search = {
+            key: SelectField(
+                column.info["label"],
+                choices=list(column.info["choices"].pairs),
+                widget=Select2Widget(),
+            )
+            for key, column in records.columns(model).items()
+            if "choices" in column.info
+        }
+        extra = getattr(self, "search_form_extra_fields", None) or {}
+        self.search_form_extra_fields = {**search, **extra}
         self.base_filters = security.SCOPE_FILTER + list(self.base_filters or [])
         self.class_permission_name = model.__name__
         extra = getattr(self, "extra_args", None) or {}
@@ -159,9 +171,12 @@ class Declared:
         """The audit log filtered to this record, for those who may read the log."""
         if not security.can(security.current_user(), security.READ, "AuditLog"):
             return None
-        # FAB's filter indices: 3 is "equal" for text, 0 for numbers.
         return url_for(
-            "AuditLogView.list", _flt_3_model=self.datamodel.obj.__name__, _flt_0_record_id=pk
+            "AuditLogView.list",
+            **{
+                f"_flt_{reminders.TEXT_EQUAL}_model": self.datamodel.obj.__name__,
+                f"_flt_{reminders.NUMBER_EQUAL}_record_id": pk,
+            },
         )
 
     @staticmethod
@@ -258,17 +273,6 @@ class RecordView(Declared, ModelView):
             )
         self.add_form_extra_fields = {**extra, **(self.add_form_extra_fields or {})}
         self.edit_form_extra_fields = {**extra, **(self.edit_form_extra_fields or {})}
-        # Search by a coded column with a list of labels, not free text against the codes.
-        search = {
-            key: SelectField(
-                records.columns(model)[key].info["label"],
-                choices=list(records.columns(model)[key].info["choices"].pairs),
-                widget=Select2Widget(),
-            )
-            for key in extra
-            if "choices" in records.columns(model)[key].info
-        }
-        self.search_form_extra_fields = {**search, **(self.search_form_extra_fields or {})}
 
     def _init_forms(self):
         super()._init_forms()
@@ -1335,16 +1339,6 @@ class AuditLogView(Declared, ModelView):
         self.formatters_columns.update(
             changes=changes_table, ts=utc_time, role=role_labels, village_id=village_name
         )
-        model_choices = AuditLog.__table__.c.model.info["choices"]
-        action_choices = AuditLog.__table__.c.action.info["choices"]
-        self.search_form_extra_fields = {
-            "model": SelectField(
-                _l("Register"), choices=model_choices.pairs, widget=Select2Widget()
-            ),
-            "action": SelectField(
-                _l("Action"), choices=action_choices.pairs, widget=Select2Widget()
-            ),
-        }
         super().__init__(**kwargs)
 
 
