@@ -1,6 +1,7 @@
 """Command-line interface of SPEC §6: `flask demo load`, `flask users create`, `flask audit`,
-`flask roster import`."""
+`flask roster import`, `flask roster export`."""
 
+import os
 import sys
 
 import click
@@ -17,7 +18,7 @@ from app.resources import RESOURCES
 demo_cli = AppGroup("demo", help="The demo township.")
 users_cli = AppGroup("users", help="Accounts.")
 audit_cli = AppGroup("audit", help="The audit log.")
-roster_cli = AppGroup("roster", help="Roster import (花名册导入).")
+roster_cli = AppGroup("roster", help="Roster import and export (花名册导入导出).")
 # Rejected rows echoed on the terminal; the file from --errors-out holds them all.
 SHOWN_ERRORS = 20
 
@@ -236,6 +237,34 @@ def roster_import(kind, file, village_name, group_name, dry_run, upsert, errors_
         sys.exit(1)
     if dry_run:
         click.echo(_("Dry run: nothing written."))
+
+
+@roster_cli.command("export")
+@click.argument("kind", type=click.Choice(sorted(RESOURCES)))
+@click.option("--village", "village_name", required=True, help="Village whose roster is written.")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="FILE.xlsx or FILE.csv",
+)
+def roster_export(kind, village_name, output):
+    """Export a roster in register layout (.xlsx) or as CSV (UTF-8 with BOM), full ID numbers."""
+    from app import exporter
+
+    fmt = os.path.splitext(output)[1].lower().lstrip(".")
+    if fmt not in exporter.FORMATS:
+        raise click.UsageError(_("The output file must end in .xlsx or .csv"))
+    session = current_app.appbuilder.session
+    village = session.query(Village).filter_by(name=village_name).one_or_none()
+    if village is None:
+        raise click.UsageError(_("No village named %(name)s", name=village_name))
+    rows = exporter.export_roster(
+        session, RESOURCES[kind], village, fmt, output, filename=os.path.basename(output)
+    )
+    click.echo(_("Exported %(n)d rows to %(path)s", n=rows, path=output))
 
 
 def register(app):
