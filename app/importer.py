@@ -1,35 +1,43 @@
-"""The roster import pipeline (SPEC §3.2): read, find the header, check every row, then write
-all rows or none. What a KIND imports is declared in app/resources.py.
+"""The roster import pipeline (SPEC §3.2): read, find the header, check every row column by
+column, then write all rows or none. What a KIND imports is declared in app/resources.py.
 """
 
 import datetime as dt
+import decimal
 import hashlib
 import io
 import os
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import String, inspect, select
 
-from app import audit, records, validation
+from app import audit, security, validation
 
 HEADER_SCAN_ROWS = 10
-EXCEL_EPOCH = dt.date(1899, 12, 30)
-DATE_PATTERNS = (
-    re.compile(r"^(\d{4})([-/.])(\d{1,2})\2(\d{1,2})$"),
-    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?$"),
-    re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
-    # A date cell read from a workbook comes back as a timestamp at midnight.
-    re.compile(r"^(\d{4})(-)(\d{2})-(\d{2})[ T]00:00:00$"),
+EXCEL_EPOCH = np.datetime64("1899-12-30", "D")
+# One pattern per accepted layout, each with named year, month and day.
+DATE_PATTERN = re.compile(
+    r"^(?:(?P<y1>\d{4})(?P<sep>[-/.])(?P<m1>\d{1,2})(?P=sep)(?P<d1>\d{1,2})"
+    r"(?:[ T]00:00:00)?"  # a date cell read from a workbook comes back at midnight
+    r"|(?P<y2>\d{4})年(?P<m2>\d{1,2})月(?P<d2>\d{1,2})日?"
+    r"|(?P<y3>\d{4})(?P<m3>\d{2})(?P<d3>\d{2}))$"
 )
-EXCEL_SERIAL = re.compile(r"^(\d{4,5})(\.0+)?$")
+EXCEL_SERIAL = re.compile(r"^(\d{4,5})(?:\.0+)?$")
 # Serials from 1910-01-01 to 2099-12-31: a bare year such as "2023" is not day 2023 of 1900.
-EXCEL_SERIAL_RANGE = range(3654, 73051)
-TRUE_WORDS = {"是", "y", "yes", "true", "1", "√", "✓", "党员", "志愿者"}
-FALSE_WORDS = {"否", "n", "no", "false", "0", "×", "非党员"}
+EXCEL_SERIAL_RANGE = (3654, 73050)
+TRUE_WORDS = {"是", "y", "yes", "true", "1", "√", "✓", "党员", "志愿者", "已签约"}
+FALSE_WORDS = {"否", "n", "no", "false", "0", "×", "非党员", "未签约"}
 LOOKUP_CHUNK = 900
+# Rows per bulk write: progress moves between batches.
+WRITE_BATCH = 20_000
+ID_WEIGHTS = np.array(validation.ID_WEIGHTS)
+ID_CHECK = np.array(list(validation.ID_CHECK_CHARS))
+INT_PATTERN = r"^\d+(?:\.0+)?$"
+DECIMAL_PATTERN = r"^-?\d+(?:\.\d+)?$"
 
 
 class ImportUsageError(Exception):
@@ -47,6 +55,8 @@ class Result:
     rejected: list = field(default_factory=list)  # (row number, original cells, messages)
     sha256: str = ""
     committed: bool = False
+    # Inserted rows whose status the importer may not decide: they enter as applications.
+    applied_instead: int = 0
 
     @property
     def counts(self) -> dict:
@@ -87,7 +97,10 @@ def read_table(filename: str, raw: bytes) -> pd.DataFrame:
             skip_blank_lines=False,
         )
     elif suffix in (".xlsx", ".xls", ".xlsm"):
-        frame = pd.read_excel(io.BytesIO(raw), engine="calamine", header=None, dtype=str)
+        try:
+            frame = pd.read_excel(io.BytesIO(raw), engine="calamine", header=None, dtype=str)
+        except Exception as exc:  # calamine names no exception class of its own
+            raise ImportUsageError(_("The file is not a readable workbook")) from exc
     else:
         raise ImportUsageError(_("Give a .csv, .xlsx or .xls file"))
     return frame.fillna("").astype(str)
@@ -98,17 +111,28 @@ def _header_key(text) -> str:
 
 
 def find_header(frame: pd.DataFrame, resource):
-    """The row among the first few that names the most columns, and column index → Column."""
-    aliases = {_header_key(a): c for c in resource.columns for a in (c.name, *c.aliases)}
+    """The row among the first few that names the most columns, and column index → Column.
+
+    When two cells name the same field, the one whose alias comes first in the declaration
+    wins (an ID number column before a name column).
+    """
+    aliases = {}
+    for column in resource.columns:
+        for rank, alias in enumerate((column.name, *column.aliases)):
+            aliases.setdefault(_header_key(alias), (column, rank))
     best, best_map = None, {}
     for index in range(min(HEADER_SCAN_ROWS, len(frame))):
-        mapping = {}
+        chosen = {}  # column name → (rank, position, Column)
         for position, cell in enumerate(frame.iloc[index]):
-            column = aliases.get(_header_key(cell))
-            if column is not None and column not in mapping.values():
-                mapping[position] = column
+            hit = aliases.get(_header_key(cell))
+            if hit is None:
+                continue
+            column, rank = hit
+            if column.name not in chosen or rank < chosen[column.name][0]:
+                chosen[column.name] = (rank, position, column)
+        mapping = {position: column for _rank, position, column in chosen.values()}
         if len(mapping) > len(best_map):
-            best, best_map = index, mapping
+            best, best_map = index, dict(sorted(mapping.items()))
     if best is None:
         raise ImportUsageError(_("No header row found in the first %(n)d rows", n=HEADER_SCAN_ROWS))
     missing = [c.aliases[0] for c in resource.columns if c.required and c not in best_map.values()]
@@ -117,7 +141,7 @@ def find_header(frame: pd.DataFrame, resource):
     return best, best_map
 
 
-# --- Reading one cell ---
+# --- Reading cells, a column at a time ---
 
 
 def labelled(label, message) -> str:
@@ -125,149 +149,466 @@ def labelled(label, message) -> str:
     return _("%(label)s: %(message)s", label=label, message=message)
 
 
-def parse_date(text: str) -> dt.date:
-    """A date in one of the formats villages use, or ValueError; nothing is guessed."""
-    text = text.strip()
-    for pattern in DATE_PATTERNS:
-        match = pattern.match(text)
-        if match:
-            numbers = [g for g in match.groups() if g.isdigit()]
-            return dt.date(*(int(n) for n in numbers))
-    match = EXCEL_SERIAL.match(text)
-    if match and int(match.group(1)) in EXCEL_SERIAL_RANGE:
-        return EXCEL_EPOCH + dt.timedelta(days=int(match.group(1)))
-    raise ValueError(text)
+def parse_dates(texts: pd.Series) -> pd.Series:
+    """Dates in the formats villages use (datetime64; NaT where a cell is not one of them).
 
-
-def excel_rounded(number: str) -> bool:
-    """18 digits ending in 000 with a wrong check digit: a float round-trip through Excel."""
-    return (
-        bool(re.match(r"^\d{18}$", number))
-        and number.endswith("000")
-        and validation.id_check_char(number[:17]) != number[17]
+    A strict parser of ours: nothing is guessed ("2023.05" is not a date, "2023" not a serial).
+    """
+    texts = texts.astype(str).str.strip()
+    parts = texts.str.extract(DATE_PATTERN)
+    year = parts["y1"].fillna(parts["y2"]).fillna(parts["y3"])
+    month = parts["m1"].fillna(parts["m2"]).fillna(parts["m3"])
+    day = parts["d1"].fillna(parts["d2"]).fillna(parts["d3"])
+    numbers = pd.DataFrame(
+        {
+            "year": pd.to_numeric(year, errors="coerce"),
+            "month": pd.to_numeric(month, errors="coerce"),
+            "day": pd.to_numeric(day, errors="coerce"),
+        }
     )
+    # Out-of-range parts (month 13, 30 February) come back as NaT, never rolled over.
+    dates = pd.to_datetime(numbers, errors="coerce")
+    serial = pd.to_numeric(texts.str.extract(EXCEL_SERIAL)[0], errors="coerce")
+    low, high = EXCEL_SERIAL_RANGE
+    serial = serial.where((serial >= low) & (serial <= high))
+    from_serial = pd.Series(
+        EXCEL_EPOCH + serial.fillna(0).to_numpy(dtype="int64").astype("timedelta64[D]"),
+        index=texts.index,
+    ).where(serial.notna())
+    return dates.fillna(from_serial)
 
 
-class RowReader:
-    """Turns one row of cells into model values, collecting the problems found."""
+def parse_date(text: str) -> dt.date:
+    """One date in one of the formats villages use, or ValueError."""
+    value = parse_dates(pd.Series([text])).iloc[0]
+    if pd.isna(value):
+        raise ValueError(text)
+    return value.date()
 
-    def __init__(self, resource, header_map, header_cells, village, group, session):
-        self.resource = resource
-        self.header_map = header_map
-        self.labels = {c.name: str(header_cells[p]).strip() for p, c in header_map.items()}
-        self.village = village
-        self.group = group
-        self.lookups = {}
-        for column in resource.columns:
-            if column.kind == "lookup":
-                model, attr = column.lookup
-                rows = session.execute(
-                    select(model.id, getattr(model, attr)).where(model.village_id == village.id)
-                ).all()
-                self.lookups[column.name] = {str(name).strip(): pk for pk, name in rows}
 
-    def read(self, cells) -> tuple[dict, list]:
-        values, problems = {}, []
-        for position, column in self.header_map.items():
-            text = str(cells[position]).strip()
-            label = self.labels[column.name]
-            try:
-                values[column.name] = self.cell(column, text)
-            except ValueError as exc:
-                problems.append(labelled(label, exc.args[0]))
-        if self.group is not None:
-            named = values.get("group_id")
-            if named not in (None, self.group.id):
-                problems.append(
-                    _(
-                        "%(label)s: the row names another group than %(group)s",
-                        label=self.labels.get("group_id", ""),
-                        group=self.group.name,
-                    )
-                )
-            values["group_id"] = self.group.id
-        values["village_id"] = self.village.id
-        return values, problems
+def _as_dates(stamps: pd.Series) -> pd.Series:
+    """datetime64 → datetime.date objects, None for NaT."""
+    dates = pd.Series(stamps.dt.date, index=stamps.index, dtype=object)
+    return dates.where(stamps.notna(), None)
 
-    def cell(self, column, text):
-        if text == "":
-            return None
-        if column.kind == "id_number":
-            number = validation.normalise_id_number(text)
-            if excel_rounded(number):
-                raise ValueError(
-                    _(
-                        "The ID number was rounded by Excel (it ends in 000); "
-                        "format the column as text and type it again"
-                    )
-                )
-            problem = validation.id_number_problem(number)
-            if problem:
-                raise ValueError(str(problem))
-            return number
-        if column.kind == "phone":
-            text = re.sub(r"\.0+$", "", text)
-            problem = validation.phone_problem(text)
-            if problem:
-                raise ValueError(str(problem))
-            return text
-        if column.kind == "date":
-            try:
-                return parse_date(text)
-            except ValueError:
-                raise ValueError(
-                    _(
-                        "%(value)s is not a date: write 2023-05-01, 2023/5/1, 2023.5.1, "
-                        "2023年5月1日 or 20230501",
-                        value=text,
-                    )
-                ) from None
-        if column.kind == "choice":
-            code = column.choices.by_label(text)
-            if code is None:
-                raise ValueError(_("%(value)s is not one of the choices", value=text))
-            return code
-        if column.kind == "bool":
-            word = text.lower()
-            if word in TRUE_WORDS:
-                return True
-            if word in FALSE_WORDS:
-                return False
-            raise ValueError(_("%(value)s: write 是 or 否", value=text))
-        if column.kind == "lookup":
-            pk = self.lookups[column.name].get(text)
-            if pk is None:
-                raise ValueError(
-                    _("%(village)s has no group %(value)s", village=self.village.name, value=text)
-                )
-            return pk
-        return text
+
+def id_problems(numbers: pd.Series) -> pd.Series:
+    """validation.id_number_problem for a column of normalised, non-empty ID numbers."""
+    problems = pd.Series(None, index=numbers.index, dtype=object)
+    length = numbers.str.len()
+
+    def mark(mask, message):
+        free = mask & problems.isna()
+        problems[free] = message
+        return free
+
+    mark(
+        numbers.str.match(r"^\d(\.\d+)?E\+?\d+$"),
+        str(validation.id_number_problem("5.1E+17")),
+    )
+    rounded = numbers.str.fullmatch(r"\d{15}000")
+    for n in sorted(length[length != 18].unique()):
+        mark(
+            (length == n) & ~rounded,
+            _("An ID number has 18 characters (this one has %(n)d)", n=n),
+        )
+    well_formed = numbers.str.fullmatch(r"\d{17}[\dX]")
+    mark(~well_formed & (length == 18), _("An ID number is 17 digits followed by a digit or X"))
+    ok = problems.isna() & well_formed
+    check = pd.Series("", index=numbers.index)
+    if ok.any():
+        digits = np.frombuffer(
+            "".join(numbers[ok].str[:17]).encode("ascii"), dtype=np.uint8
+        ).reshape(-1, 17) - ord("0")
+        check[ok] = ID_CHECK[(digits @ ID_WEIGHTS) % 11]
+    wrong_check = ok & (numbers.str[17] != check)
+    mark(
+        rounded & wrong_check,
+        _(
+            "The ID number was rounded by Excel (it ends in 000); "
+            "format the column as text and type it again"
+        ),
+    )
+    birth = id_births(numbers.where(ok, ""))
+    mark(
+        ok & (birth.isna() | (birth > pd.Timestamp(dt.date.today()))),
+        _("The ID number holds no valid birth date"),
+    )
+    mark(wrong_check, _("The ID number's check digit is wrong; please check it"))
+    return problems
+
+
+def id_births(numbers: pd.Series) -> pd.Series:
+    return pd.to_datetime(numbers.str[6:14], format="%Y%m%d", errors="coerce")
+
+
+def id_genders(numbers: pd.Series) -> pd.Series:
+    odd = pd.to_numeric(numbers.str[16], errors="coerce") % 2 == 1
+    return pd.Series(np.where(odd, "male", "female"), index=numbers.index, dtype=object)
+
+
+def phone_problems(texts: pd.Series) -> pd.Series:
+    """validation.phone_problem for a column of non-empty phone numbers."""
+    texts = texts.str.replace(" ", "", regex=False)
+    fine = texts.str.fullmatch(validation.MOBILE_PATTERN.pattern.strip("^$")) | texts.str.fullmatch(
+        validation.LANDLINE_PATTERN.pattern.strip("^$")
+    )
+    problems = pd.Series(None, index=texts.index, dtype=object)
+    mobile_like = ~fine & texts.str.fullmatch(r"1\d*")
+    for n in sorted(texts[mobile_like].str.len().unique()):
+        problems[mobile_like & (texts.str.len() == n)] = _(
+            "A mobile number has 11 digits (this one has %(n)d)", n=n
+        )
+    problems[~fine & ~mobile_like] = _(
+        "Not a phone number: give an 11-digit mobile or a landline such as 0830-7123456"
+    )
+    return problems
+
+
+class Lookups:
+    """Cell text → primary key for each lookup column, from the village's records."""
+
+    def __init__(self, session, village, group):
+        self.session, self.village, self.group = session, village, group
+
+    def table(self, lookup) -> dict:
+        model = lookup.model
+        attrs = [getattr(model, a) for a in lookup.by]
+        query = select(model.id, *attrs).where(model.village_id == self.village.id)
+        if self.group is not None and hasattr(model, "group_id"):
+            query = query.where(model.group_id == self.group.id)
+        for attr, values in lookup.where:
+            query = query.where(getattr(model, attr).in_(values))
+        table = {}
+        for pk, *names in self.session.execute(query):
+            for name in names:
+                if name is None:
+                    continue
+                for layout in lookup.formats:
+                    table.setdefault(layout.format(name).strip().lower(), set()).add(pk)
+        return table
+
+
+def read_column(column, texts: pd.Series, lookups: Lookups) -> tuple[pd.Series, pd.Series]:
+    """(values, problems) of one column's non-empty cells; value None where a problem is."""
+    kind = column.kind
+    problems = pd.Series(None, index=texts.index, dtype=object)
+    if kind == "id_number":
+        values = texts.str.replace(" ", "", regex=False).str.upper()
+        problems = id_problems(values)
+    elif kind == "phone":
+        values = texts.str.replace(r"\.0+$", "", regex=True)
+        problems = phone_problems(values)
+    elif kind == "date":
+        stamps = parse_dates(texts)
+        values = _as_dates(stamps)
+        problems = _messages(
+            texts,
+            stamps.isna(),
+            lambda text: _(
+                "%(value)s is not a date: write 2023-05-01, 2023/5/1, 2023.5.1, "
+                "2023年5月1日 or 20230501",
+                value=text,
+            ),
+        )
+    elif kind in ("choice", "bool", "lookup"):
+        values, problems = _by_words(column, texts, lookups)
+    elif kind == "int":
+        fine = texts.str.fullmatch(INT_PATTERN)
+        values = texts.where(fine).str.replace(r"\.0+$", "", regex=True)
+        values = values.map(int, na_action="ignore").astype(object)
+        problems = _messages(
+            texts, ~fine, lambda text: _("%(value)s is not a whole number", value=text)
+        )
+    elif kind == "decimal":
+        fine = texts.str.fullmatch(DECIMAL_PATTERN)
+        values = texts.where(fine).map(decimal.Decimal, na_action="ignore").astype(object)
+        problems = _messages(texts, ~fine, lambda text: _("%(value)s is not an amount", value=text))
+    else:
+        values = texts
+    values = values.astype(object).where(problems.isna(), None)
+    return values, problems
+
+
+def _messages(texts, mask, message) -> pd.Series:
+    """``message(text)`` for the cells of ``mask``, each distinct text formatted once."""
+    said = {text: message(text) for text in texts[mask].unique()}
+    return texts.map(said).where(mask, None).astype(object)
+
+
+def _by_words(column, texts, lookups):
+    """Choices, yes/no words and lookups: each distinct cell text is read once."""
+    table = lookups.table(column.lookup) if column.kind == "lookup" else None
+    answers = {text: _word(column, text, table, lookups.village) for text in texts.unique()}
+    values = texts.map({t: a[0] for t, a in answers.items()}).astype(object)
+    problems = texts.map({t: a[1] for t, a in answers.items()}).astype(object)
+    return values, problems.where(problems.notna(), None)
+
+
+def _word(column, text, table, village):
+    if column.kind == "choice":
+        code = column.choices.by_label(text)
+        if code is None:
+            return None, _("%(value)s is not one of the choices", value=text)
+        return code, None
+    if column.kind == "bool":
+        word = text.lower()
+        if word in TRUE_WORDS:
+            return True, None
+        if word in FALSE_WORDS:
+            return False, None
+        return None, _("%(value)s: write 是 or 否", value=text)
+    pks = table.get(text.lower(), set())
+    if not pks:
+        return None, str(column.lookup.missing % {"village": village.name, "value": text})
+    if len(pks) > 1:
+        return None, _("%(value)s names several records: give the ID number", value=text)
+    return next(iter(pks)), None
 
 
 # --- The pipeline ---
 
 
-def _existing(session, resource, keys: list) -> dict:
-    """Natural key → stored rows (as dicts) holding that key, in any village."""
+class Rows:
+    """The body of the file: values per model field and problems per row, column-wise."""
+
+    def __init__(self, body: pd.DataFrame, numbers: list):
+        self.body = body.reset_index(drop=True)
+        self.numbers = numbers
+        self.values: dict[str, pd.Series] = {}
+        self.problems: list[list] = [[] for _ in range(len(body))]
+
+    def __len__(self):
+        return len(self.body)
+
+    def flag(self, mask_or_messages, message=None, label=None):
+        """Add a message to the rows of a boolean mask, or each message of a Series."""
+        if message is not None:
+            messages = pd.Series(message, index=self.body.index)[mask_or_messages]
+        else:
+            messages = mask_or_messages.dropna()
+        for position, text in messages.items():
+            self.problems[position].append(labelled(label, text) if label else text)
+
+    def ok(self) -> np.ndarray:
+        return np.array([not p for p in self.problems], dtype=bool)
+
+
+def import_roster(
+    session,
+    resource,
+    filename,
+    raw,
+    village,
+    group=None,
+    upsert=False,
+    dry_run=False,
+    user=None,
+    progress=None,
+) -> Result:
+    """Check every row of ``raw``; write them all (unless ``dry_run``) only if none is rejected.
+
+    ``user`` is the person importing (None: the CLI, with every right). ``progress(done,
+    total)`` is called a handful of times; the first half of ``total`` is checking, the
+    second writing.
+    """
     model = resource.model
-    key_column = getattr(model, resource.natural_key)
-    names = ["id", "village_id", "status"] + [c.name for c in resource.columns]
-    names += [n for n in ("gender", "birth_date") if n not in names]
-    found = {}
-    for start in range(0, len(keys), LOOKUP_CHUNK):
-        chunk = keys[start : start + LOOKUP_CHUNK]
-        query = select(*(getattr(model, n) for n in dict.fromkeys(names))).where(
-            key_column.in_(chunk)
+    if group is not None and "group" not in getattr(model, "__scope__", {}):
+        raise ImportUsageError(_("This register is kept by the village, not by a group"))
+    frame = read_table(filename, raw)
+    header_index, header_map = find_header(frame, resource)
+    header_cells = list(frame.iloc[header_index])
+    result = Result(header=header_cells, sha256=hashlib.sha256(raw).hexdigest())
+    labels = {c.name: str(header_cells[p]).strip() for p, c in header_map.items()}
+
+    body = frame.iloc[header_index + 1 :]
+    texts = body.apply(lambda s: s.str.strip())
+    filled = (texts != "").any(axis=1).to_numpy()
+    rows = Rows(texts[filled], (np.flatnonzero(filled) + header_index + 2).tolist())
+    cells = body[filled].itertuples(index=False, name=None)
+    total = 2 * len(rows)
+    step = _progress(progress, total)
+
+    step(0)
+    lookups = Lookups(session, village, group)
+    for done, (position, column) in enumerate(header_map.items(), start=1):
+        column_texts = rows.body[position]
+        given = column_texts != ""
+        values, problems = read_column(column, column_texts[given], lookups)
+        values = values.reindex(rows.body.index).astype(object)
+        rows.values[column.name] = values.where(values.notna(), None)
+        rows.flag(problems, label=labels[column.name])
+        step(len(rows) * done // (len(header_map) + 2))
+    _fill_scope(rows, resource, labels, village, group)
+    _agree_with_id(rows, resource, labels)
+    _duplicates(rows, resource, labels)
+    step(len(rows) * len(header_map) // (len(header_map) + 2))
+
+    existing = _existing(session, resource, rows, village)
+    plan = _Plan(resource, labels, village, group, upsert, user)
+    inserts, updates, before = plan.run(rows, existing, result)
+    step(len(rows))
+    result.rejected = [
+        (number, cell_row, problems)
+        for number, cell_row, problems in zip(rows.numbers, cells, rows.problems, strict=True)
+        if problems
+    ]
+    result.inserted, result.updated = len(inserts), len(updates)
+    if result.rejected or dry_run:
+        return result
+
+    def writing(done, of):
+        step(len(rows) + len(rows) * done // max(of, 1))
+
+    try:
+        _write(session, resource, inserts, updates, before, filename, result, village, writing)
+    except Exception:
+        session.rollback()
+        raise
+    result.committed = True
+    step(total)
+    return result
+
+
+def _progress(progress, total):
+    def step(done):
+        if progress is not None:
+            progress(min(done, total), total)
+
+    return step
+
+
+def _fill_scope(rows, resource, labels, village, group):
+    """The village for every row; the group bound, refusing rows that name another."""
+    n = len(rows)
+    rows.values["village_id"] = pd.Series([village.id] * n, dtype=object)
+    if group is None or "group_id" not in _model_columns(resource.model):
+        return
+    named = rows.values.get("group_id")
+    if named is not None:
+        other = named.notna() & (named != group.id)
+        rows.flag(
+            other,
+            _(
+                "%(label)s: the row names another group than %(group)s",
+                label=labels.get("group_id", ""),
+                group=group.name,
+            ),
         )
+    rows.values["group_id"] = pd.Series([group.id] * n, dtype=object)
+
+
+def _agree_with_id(rows, resource, labels):
+    """Fields declared ``from_id``: blanks take what the ID number says; given ones agree."""
+    derived = [c for c in resource.columns if c.from_id]
+    numbers = rows.values.get("id_number")
+    if not derived or numbers is None:
+        return
+    valid = numbers.notna()
+    safe = numbers.where(valid, "0" * 18).astype(str)
+    said = {
+        "gender": id_genders(safe).where(valid, None),
+        "birth_date": _as_dates(id_births(safe).where(valid)),
+    }
+    for column in derived:
+        truth = said[column.from_id]
+        given = rows.values.get(column.name)
+        if given is None:
+            rows.values[column.name] = truth
+            continue
+        disagree = valid & given.notna() & (given != truth)
+        if column.from_id == "gender":
+            message = _("The gender does not agree with the ID number")
+            rows.flag(disagree, message, label=labels[column.name])
+        else:
+            for date in truth[disagree].unique():
+                rows.flag(
+                    disagree & (truth == date),
+                    _(
+                        "The birth date does not agree with the ID number (%(date)s)",
+                        date=date.isoformat(),
+                    ),
+                    label=labels[column.name],
+                )
+        rows.values[column.name] = given.where(given.notna(), truth)
+
+
+def _key_frame(rows, resource) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            k: rows.values.get(k, pd.Series(None, index=rows.body.index))
+            for k in resource.natural_key
+        }
+    )
+
+
+def _key_label(resource, labels) -> str:
+    return "、".join(labels.get(k, k) for k in resource.natural_key)
+
+
+def _duplicates(rows, resource, labels):
+    """A second row with the same natural key names the first."""
+    keys = _key_frame(rows, resource)
+    complete = keys.notna().all(axis=1)
+    if not complete.any():
+        return
+    numbers = pd.Series(rows.numbers)
+    first = (
+        numbers[complete]
+        .groupby([keys[k][complete] for k in resource.natural_key])
+        .transform("first")
+    )
+    again = first[first != numbers[complete]]
+    single_id = resource.natural_key == ("id_number",)
+    for position, row in again.items():
+        if single_id:
+            message = _(
+                "%(label)s: the same ID number as row %(row)d",
+                label=labels["id_number"],
+                row=row,
+            )
+        else:
+            message = _(
+                "%(label)s: the same as row %(row)d", label=_key_label(resource, labels), row=row
+            )
+        rows.problems[position].append(message)
+
+
+def _model_columns(model) -> dict:
+    return {c.key: c for c in inspect(model).columns}
+
+
+def _existing(session, resource, rows, village) -> dict:
+    """Natural key → stored rows (as dicts) holding that key: in any village for a resource
+    with live statuses (one live membership per person), else in this village."""
+    model = resource.model
+    keys = _key_frame(rows, resource).dropna()
+    first = resource.natural_key[0]
+    wanted = set(map(tuple, keys.itertuples(index=False, name=None)))
+    candidates = sorted({k[0] for k in wanted}, key=str)
+    found = {}
+    for start in range(0, len(candidates), LOOKUP_CHUNK):
+        chunk = candidates[start : start + LOOKUP_CHUNK]
+        query = select(*model.__table__.columns).where(getattr(model, first).in_(chunk))
+        if not resource.live_statuses:
+            query = query.where(model.village_id == village.id)
         for row in session.execute(query).mappings():
-            found.setdefault(row[resource.natural_key], []).append(dict(row))
+            key = tuple(row[k] for k in resource.natural_key)
+            if key in wanted:
+                found.setdefault(key, []).append(dict(row))
     return found
 
 
 def _match(resource, stored: list, village_id: int, upsert: bool):
     """(the row to update or None, a message when the key is taken)."""
-    live = [r for r in stored if r.get("status") in resource.live_statuses]
     here = [r for r in stored if r["village_id"] == village_id]
+    if not resource.live_statuses:
+        if here and upsert:
+            return max(here, key=lambda r: r["id"]), None
+        if here:
+            return None, _("This record is already in the register; choose upsert to update it")
+        return None, None
+    live = [r for r in stored if r.get("status") in resource.live_statuses]
     if upsert and here:
         target = next((r for r in here if r in live), max(here, key=lambda r: r["id"]))
         elsewhere = [r for r in live if r["village_id"] != village_id]
@@ -279,80 +620,99 @@ def _match(resource, stored: list, village_id: int, upsert: bool):
     return None, None
 
 
-def import_roster(
-    session, resource, filename, raw, village, group=None, upsert=False, dry_run=False
-) -> Result:
-    """Check every row of ``raw``; write them all (unless ``dry_run``) only if none is rejected."""
-    frame = read_table(filename, raw)
-    header_index, header_map = find_header(frame, resource)
-    header_cells = list(frame.iloc[header_index])
-    result = Result(header=header_cells, sha256=hashlib.sha256(raw).hexdigest())
-    reader = RowReader(resource, header_map, header_cells, village, group, session)
-    model = resource.model
-    key = resource.natural_key
+class _Plan:
+    """Row by row, for the rows whose cells were all fine: insert, update or leave alone."""
 
-    parsed = []  # (row number, cells, values, problems)
-    body = frame.iloc[header_index + 1 :]
-    for offset, cells in enumerate(body.itertuples(index=False, name=None)):
-        if not any(str(c).strip() for c in cells):
-            continue
-        row_number = header_index + 2 + offset
-        values, problems = reader.read(cells)
-        parsed.append((row_number, cells, values, problems))
+    def __init__(self, resource, labels, village, group, upsert, user):
+        self.resource, self.labels = resource, labels
+        self.village, self.group, self.upsert = village, group, upsert
+        model = resource.model
+        self.columns = _model_columns(model)
+        decider = user is None or security.can(user, security.APPROVE, model.__name__)
+        # Who may not decide admissions files applications, whatever the file says.
+        self.admission = None if decider else resource.admission
+        self.key_label = _key_label(resource, labels)
 
-    seen = {}
-    for row_number, _cells, values, problems in parsed:
-        number = values.get(key)
-        if number and number in seen:
-            problems.append(
-                _(
-                    "%(label)s: the same ID number as row %(row)d",
-                    label=reader.labels[key],
-                    row=seen[number],
-                )
-            )
-        elif number:
-            seen[number] = row_number
+    def run(self, rows, existing, result):
+        names = [n for n in rows.values if n in self.columns]
+        keys = _key_frame(rows, self.resource)
+        complete = keys.notna().all(axis=1).to_numpy()
+        key_tuples = list(keys.itertuples(index=False, name=None))
+        ok = rows.ok()
+        inserts, updates, before = [], [], {}
+        for position, given_row in enumerate(zip(*(rows.values[n] for n in names), strict=True)):
+            if not ok[position]:
+                continue
+            given = {n: v for n, v in zip(names, given_row, strict=True) if v is not None}
+            stored = existing.get(key_tuples[position], []) if complete[position] else []
+            problems = self.row(given, stored, result)
+            if problems:
+                rows.problems[position].extend(problems)
+            elif self.target is None:
+                inserts.append({n: self.full.get(n) for n in self.columns if n != "id"})
+            elif self.resource.skip_unchanged and all(
+                self.full.get(n) == v for n, v in self.target.items()
+            ):
+                result.unchanged += 1
+            else:
+                updates.append({n: self.full.get(n) for n in self.target})
+                before[self.target["id"]] = self.target
+        return inserts, updates, before
 
-    existing = _existing(session, resource, list(seen))
-    inserts, updates, before = [], [], {}
-    columns = [c.key for c in model.__table__.columns if c.key != "id"]
-    for row_number, cells, values, problems in parsed:
-        target = None
-        if values.get(key) and not problems:
-            target, clash = _match(resource, existing.get(values[key], []), village.id, upsert)
-            if clash:
-                problems.append(labelled(reader.labels[key], clash))
-        full = None
-        if not problems:
-            full, errors = _complete(resource, values, target)
-            problems.extend(labelled(reader.labels.get(k, k), m) for k, m in errors.items())
-        if problems:
-            result.rejected.append((row_number, cells, problems))
-        elif target is None:
-            inserts.append({name: full.get(name) for name in columns})
-        elif resource.skip_unchanged and all(full.get(n) == target.get(n) for n in target):
-            result.unchanged += 1
-        else:
-            updates.append({n: full.get(n) for n in target})
-            before[target["id"]] = target
+    def row(self, given, stored, result) -> list:
+        """The problems of one row; sets ``target`` (the stored row or None) and ``full``."""
+        resource = self.resource
+        self.target, clash = _match(resource, stored, self.village.id, self.upsert)
+        if clash:
+            return [labelled(self.key_label, clash)]
+        target = self.target
+        if target is not None and self.group is not None and target["group_id"] != self.group.id:
+            return [_("This record belongs to another group than %(group)s", group=self.group.name)]
+        if self.admission:
+            name, applied, decisions = self.admission
+            if target is None:
+                if given.get(name, resource.defaults.get(name)) != applied:
+                    result.applied_instead += 1
+                given[name] = applied
+            elif given.get(name, target[name]) != target[name] and given[name] in decisions:
+                message = _("Only the president approves or rejects an application")
+                return [labelled(self.labels.get(name, name), message)]
+        self.full = {**(target or resource.defaults), **given}
+        errors = _field_errors(resource.model, self.columns, self.full)
+        return [labelled(self._label(k), m) for k, m in errors.items()]
 
-    result.inserted, result.updated = len(inserts), len(updates)
-    if result.rejected or dry_run:
-        return result
-    try:
-        _write(session, resource, inserts, updates, before, filename, result, village)
-    except Exception:
-        session.rollback()
-        raise
-    result.committed = True
-    return result
+    def _label(self, name):
+        if name in self.labels:
+            return self.labels[name]
+        return str(self.columns[name].info.get("label", name))
 
 
-def _write(session, resource, inserts, updates, before, filename, result, village) -> None:
+def _field_errors(model, columns, values) -> dict:
+    """What app.records.value_errors checks, minus what the columns checked already: a
+    required field left empty, a text too long, and the model's own ``clean``."""
+    errors = {}
+    for key, column in columns.items():
+        value = values.get(key)
+        if value is None:
+            if not column.nullable and not column.primary_key and column.default is None:
+                errors[key] = _("This field is required")
+        elif isinstance(column.type, String) and column.type.length:
+            if len(str(value)) > column.type.length:
+                errors[key] = _("At most %(n)d characters", n=column.type.length)
+    clean = getattr(model, "clean", None)
+    if clean and not errors:
+        for key, message in clean(values).items():
+            errors.setdefault(key, message)
+    return errors
+
+
+def _write(session, resource, inserts, updates, before, filename, result, village, step) -> None:
     """The rows, their audit entries and the job entry, in one transaction."""
     model = resource.model
-    audit.bulk_insert(session, model, inserts)
+    total = len(inserts) + len(updates)
+    for start in range(0, len(inserts), WRITE_BATCH):
+        audit.bulk_insert(session, model, inserts[start : start + WRITE_BATCH])
+        step(min(start + WRITE_BATCH, len(inserts)), total)
     audit.bulk_update(session, model, updates, before)
     audit.record(
         "import",
@@ -370,31 +730,24 @@ def _write(session, resource, inserts, updates, before, filename, result, villag
     session.commit()
 
 
-def _complete(resource, values, target) -> tuple[dict, dict]:
-    """The row as it would be stored, and its field errors (via app.records).
-
-    An empty cell keeps what is stored; a new row takes the resource's defaults.
-    """
-    given = {k: v for k, v in values.items() if v is not None}
-    full = {**(target or resource.defaults), **given}
-    fill = getattr(resource.model, "fill", None)
-    if fill:
-        fill(full)
-    return full, records.value_errors(resource.model, full, filled={"id"})
-
-
-def write_errors(result: Result, path: str) -> None:
-    """The rejected rows as they were, with their row numbers and an error column (.xlsx)."""
+def write_errors(result: Result, target) -> None:
+    """The rejected rows as they were, with their row numbers and an error column (.xlsx);
+    ``target`` is a path or a binary file object."""
     from openpyxl import Workbook
 
-    book = Workbook()
-    sheet = book.active
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet()
     sheet.append([_("Row"), *[str(h) for h in result.header], _("Errors")])
     for row_number, cells, problems in result.rejected:
-        sheet.append([row_number, *(str(c) for c in cells), "; ".join(problems)])
-    for row in sheet.iter_rows(min_row=2, min_col=2):
-        for cell in row:
-            # Text stays text: a cell such as "=1+1" must not become a formula (SPEC §4).
-            cell.data_type = "s"
-            cell.number_format = "@"
-    book.save(path)
+        # Every cell is written as text: "=1+1" must not become a formula (SPEC §4).
+        sheet.append([row_number, *(_text_cell(sheet, c) for c in cells), "; ".join(problems)])
+    book.save(target)
+
+
+def _text_cell(sheet, value):
+    from openpyxl.cell import WriteOnlyCell
+
+    cell = WriteOnlyCell(sheet, value=str(value))
+    cell.data_type = "s"
+    cell.number_format = "@"
+    return cell
