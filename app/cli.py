@@ -3,6 +3,7 @@
 
 import os
 import sys
+import time
 
 import click
 from flask import current_app
@@ -21,6 +22,8 @@ audit_cli = AppGroup("audit", help="The audit log.")
 roster_cli = AppGroup("roster", help="Roster import and export (花名册导入导出).")
 # Rejected rows echoed on the terminal; the file from --errors-out holds them all.
 SHOWN_ERRORS = 20
+# Rows above which the import shows a progress bar on a terminal.
+BIG_FILE_ROWS = 5_000
 
 
 @audit_cli.command("verify")
@@ -173,6 +176,27 @@ def ensure_roles(session):
     return {name: sm.find_role(name) or sm.add_role(name) for name in security.ROLE_RIGHTS}
 
 
+class ProgressBar:
+    """The importer's progress on stderr, for big files on a terminal only."""
+
+    def __init__(self):
+        self.bar, self.done = None, 0
+
+    def __call__(self, done, total):
+        # The importer counts each row twice: checked, then written.
+        if self.bar is None:
+            if total // 2 <= BIG_FILE_ROWS or not sys.stderr.isatty():
+                return
+            self.bar = click.progressbar(length=total, file=sys.stderr, label=_("Importing"))
+            self.bar.__enter__()
+        self.bar.update(done - self.done)
+        self.done = done
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
 @roster_cli.command("import")
 @click.argument("kind", type=click.Choice(sorted(RESOURCES)))
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
@@ -202,12 +226,26 @@ def roster_import(kind, file, village_name, group_name, dry_run, upsert, errors_
             )
     with open(file, "rb") as fh:
         raw = fh.read()
+    bar = ProgressBar()
+    started = time.perf_counter()
     try:
         result = importer.import_roster(
-            session, RESOURCES[kind], file, raw, village, group, upsert=upsert, dry_run=dry_run
+            session,
+            RESOURCES[kind],
+            file,
+            raw,
+            village,
+            group,
+            upsert=upsert,
+            dry_run=dry_run,
+            progress=bar,
         )
     except importer.ImportUsageError as exc:
         raise click.UsageError(str(exc)) from exc
+    finally:
+        bar.close()
+    if os.environ.get("ROSTER_TIMING"):
+        click.echo(f"pipeline {time.perf_counter() - started:.3f} s", err=True)
     counts = result.counts
     if result.committed:
         click.echo(
