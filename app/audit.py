@@ -15,6 +15,7 @@ import datetime as dt
 import decimal
 import hashlib
 import json
+from operator import itemgetter
 
 import click
 from flask import current_app, g, has_request_context, request
@@ -70,8 +71,15 @@ def _text(value) -> str:
 
 
 def entry_hash(entry: dict, prev_hash: str) -> str:
-    """SHA-256 over the entry's fields (unit-separated, None marked) and the previous hash."""
-    payload = "\x1f".join([_text(entry.get(name)) for name in HASHED_FIELDS] + [prev_hash])
+    """SHA-256 over the entry's fields (unit-separated, None marked) and the previous hash.
+
+    A batch entry's ``record_last`` joins the hashed fields; entries written before batches
+    existed (no ``record_last``) hash exactly as they did then.
+    """
+    fields = [_text(entry.get(name)) for name in HASHED_FIELDS]
+    if entry.get("record_last") is not None:
+        fields.append(_text(entry["record_last"]))
+    payload = "\x1f".join(fields + [prev_hash])
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
@@ -128,11 +136,12 @@ def write_entries(connection, entries: list[dict]) -> None:
         last_id += 1
         entry = {**entry, "id": last_id, "ts": entry.get("ts") or now}
         digest = entry_hash(entry, prev)
-        rows.append(tuple(entry.get(name) for name in HASHED_FIELDS) + (prev, digest))
+        row = tuple(entry.get(name) for name in HASHED_FIELDS)
+        rows.append(row + (entry.get("record_last"), prev, digest))
         prev = digest
-    # Straight to the driver: thousands of rows per import, no per-row processing needed.
+    # Straight to the driver: no per-row processing needed.
     marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    columns = HASHED_FIELDS + ("prev_hash", "hash")
+    columns = HASHED_FIELDS + ("record_last", "prev_hash", "hash")
     placeholders = ", ".join([marker] * len(columns))
     connection.exec_driver_sql(
         f"INSERT INTO audit_log ({', '.join(columns)}) VALUES ({placeholders})", rows
@@ -357,8 +366,18 @@ def allocate_ids(connection, model, count: int) -> list[int]:
     return list(range(start + 1, start + count + 1))
 
 
+# Rows per batch entry: small enough to read on one page, few enough to cost little.
+BATCH_ROWS = 1000
+
+
 def bulk_insert(session, model, rows: list[dict]) -> list[int]:
-    """Insert many rows with one statement, and one audit entry per row; returns their ids."""
+    """Insert many rows with one statement, audited by batch entries; returns their ids.
+
+    One entry per ``BATCH_ROWS`` rows of one village (or township, or group) carries every
+    row's values as ``{"fields": [...], "rows": [[id, value, ...], ...]}`` and covers the ids
+    ``record_id`` … ``record_last``, so a record's history still finds it. Per-row entries
+    would cost as much as the rows themselves (issue 3: auditing may add at most 30 %).
+    """
     if not rows:
         return []
     connection = session.connection()
@@ -366,21 +385,48 @@ def bulk_insert(session, model, rows: list[dict]) -> list[int]:
     ids = allocate_ids(connection, model, len(rows))
     rows = [{**row, "id": pk} for row, pk in zip(rows, ids, strict=True)]
     connection.execute(insert(model.__table__), rows)
+    write_entries(connection, batch_entries("insert", model, rows, connection))
+    return ids
+
+
+def batch_entries(action, model, rows: list[dict], connection) -> list[dict]:
+    """The entries of a bulk write: rows grouped by where they belong, in chunks."""
+    fields = [k for k in dict.fromkeys(k for row in rows[:1] for k in row) if k != "id"]
+    fields = [k for k in fields if _kept(model, k)]
+    # The columns _where reads: an entry's rows all belong to the same place.
+    scope = getattr(model, "__scope__", {})
+    keys = [scope.get(level, f"{level}_id") for level in ("township", "village", "group")]
+    if model is Township:
+        keys = ["id"]
+    place = itemgetter(*[k for k in keys if k in rows[0]] or ["id"])
+    groups: dict = {}
+    for row in rows:
+        groups.setdefault(place(row), []).append(row)
+    # Every row of one executemany has the same keys; secrets never reach the log.
+    getter = itemgetter("id", *fields)
+    secret = [i for i, k in enumerate(("id", *fields)) if k in SECRET_FIELDS]
+
+    def values_of(row):
+        values = getter(row)
+        if secret:
+            values = tuple(
+                "***" if i in secret and v is not None else v for i, v in enumerate(values)
+            )
+        return values
+
     townships = _Townships(connection)
     who = actor()
-    entries = [
-        make_entry(
-            "insert",
-            model,
-            row["id"],
-            {k: [None, v] for k, v in row.items() if v is not None and k != "id"},
-            _where(model, row, townships),
-            who,
-        )
-        for row in rows
-    ]
-    write_entries(connection, entries)
-    return ids
+    entries = []
+    for members in groups.values():
+        where = _where(model, members[0], townships)
+        for start in range(0, len(members), BATCH_ROWS):
+            chunk = members[start : start + BATCH_ROWS]
+            ids = [row["id"] for row in chunk]
+            changes = {"fields": fields, "rows": list(map(values_of, chunk))}
+            entry = make_entry(action, model, min(ids), changes, where, who)
+            entry["record_last"] = max(ids)
+            entries.append(entry)
+    return entries
 
 
 def bulk_update(session, model, rows: list[dict], before: dict) -> None:
@@ -422,6 +468,7 @@ def verify(session) -> tuple[bool, str]:
     query = select(AuditLog).order_by(AuditLog.id).execution_options(yield_per=2000)
     for row in session.execute(query).scalars():
         values = {name: getattr(row, name) for name in HASHED_FIELDS}
+        values["record_last"] = row.record_last
         if prev is None:
             if row.prev_hash != GENESIS and row.prev_hash not in anchors:
                 return False, f"#{row.id}: the chain does not start at the beginning nor at a prune"

@@ -980,7 +980,17 @@ class AuditLog(Model):
 
     __label__ = _l("Audit log")
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_model_record", "model", "record_id"),)
+    __table_args__ = (
+        Index("ix_audit_log_model_record", "model", "record_id"),
+        # Batch entries only (few): which batch holds a given record.
+        Index(
+            "ix_audit_log_model_batch",
+            "model",
+            "record_last",
+            sqlite_where=text("record_last IS NOT NULL"),
+            postgresql_where=text("record_last IS NOT NULL"),
+        ),
+    )
     __scope__ = {"township": "township_id", "village": "village_id", "group": "group_id"}
 
     # Assigned by app.audit under the chain lock, so that the hash can cover it.
@@ -995,6 +1005,8 @@ class AuditLog(Model):
     action: Mapped[str] = field(_l("Action"), String(24), choices=AUDIT_ACTION, index=True)
     model: Mapped[str | None] = field(_l("Register"), String(64))
     record_id: Mapped[int | None] = field(_l("Record"), Integer)
+    # A bulk write's entry covers records record_id … record_last (SPEC §3.4, issue 3).
+    record_last: Mapped[int | None] = field(_l("Last record"), Integer)
     township_id: Mapped[int | None] = field(_l("Township"), Integer, index=True)
     village_id: Mapped[int | None] = field(_l("Village"), Integer, index=True)
     group_id: Mapped[int | None] = field(_l("Member group"), Integer, index=True)
@@ -1004,6 +1016,15 @@ class AuditLog(Model):
 
     def __repr__(self):
         return f"#{self.id}"
+
+    @property
+    def records(self) -> str:
+        """The record, or the span of records a bulk write's entry covers."""
+        if self.record_id is None:
+            return ""
+        if self.record_last is None or self.record_last == self.record_id:
+            return str(self.record_id)
+        return f"{self.record_id}–{self.record_last}"
 
 
 class AuditHead(Model):

@@ -189,30 +189,119 @@ def test_cli_writes_are_audited_as_the_system_user(app):
     assert inserted["changes"]["password"] == [None, "***"]
 
 
-def test_bulk_insert_writes_one_entry_per_row(app):
+def _bulk_members(session, village_name, count, group_name=None):
+    v = village(session, village_name)
+    g = group(session, village_name, group_name).id if group_name else None
+    return [
+        {
+            "village_id": v.id,
+            "group_id": g,
+            "name": f"批量{i}",
+            "gender": "male",
+            "id_number": valid_id(
+                birth=f"1960{1 + i % 12:02d}{1 + i % 28:02d}", seq=f"{i % 100:02d}", area="510524"
+            ),
+            "phone": f"139{i:08d}",
+            "status": "applied",
+            "category": "other",
+            "party_member": False,
+            "volunteer": False,
+        }
+        for i in range(count)
+    ]
+
+
+def test_bulk_insert_writes_batch_entries_covering_every_row(app, monkeypatch):
+    monkeypatch.setattr(audit, "BATCH_ROWS", 8)
     with app.app_context():
         session = app.appbuilder.session
-        v = village(session, "小河村")
-        rows = [
-            {
-                "village_id": v.id,
-                "name": f"批量{i}",
-                "id_number": valid_id(seq=f"{i:02d}", area="510524"),
-                "status": "applied",
-                "category": "other",
-                "party_member": False,
-                "volunteer": False,
-            }
-            for i in range(20)
-        ]
+        rows = _bulk_members(session, "小河村", 20)
         since = _last_id(app)
         ids = audit.bulk_insert(session, Member, rows)
         session.commit()
+        stored = session.query(Member).filter(Member.id.in_(ids)).count()
+        ok, _summary = audit.verify(session)
+    assert stored == 20 and ok
     entries = _new_entries(app, since)
-    assert [e["record_id"] for e in entries] == ids and len(ids) == 20
+    # 20 rows in batches of 8: three entries, spans back to back, every value of every row.
+    assert [e["action"] for e in entries] == ["insert"] * 3
+    assert [len(e["changes"]["rows"]) for e in entries] == [8, 8, 4]
+    assert [row[0] for e in entries for row in e["changes"]["rows"]] == ids
+    fields = entries[0]["changes"]["fields"]
+    first = dict(zip(fields, entries[0]["changes"]["rows"][0][1:], strict=True))
+    assert first["name"] == "批量0" and first["id_number"] == rows[0]["id_number"]
     assert all(
-        e["action"] == "insert" and e["village_id"] == rows[0]["village_id"] for e in entries
+        e["village_id"] == rows[0]["village_id"] and e["username"] == "system" for e in entries
     )
+    with app.app_context():
+        spans = app.appbuilder.session.execute(
+            select(AuditLog.record_id, AuditLog.record_last).where(AuditLog.id > since)
+        ).all()
+    assert [tuple(s) for s in spans] == [(ids[0], ids[7]), (ids[8], ids[15]), (ids[16], ids[19])]
+
+
+def test_a_batch_entry_belongs_to_one_group(app):
+    with app.app_context():
+        session = app.appbuilder.session
+        rows = _bulk_members(session, "新檀村", 3, "第一组") + _bulk_members(session, "新檀村", 2)
+        for i, row in enumerate(rows[3:]):
+            row["id_number"] = valid_id(seq=f"{i:02d}", area="510523")
+        since = _last_id(app)
+        audit.bulk_insert(session, Member, rows)
+        session.commit()
+        first = group(session, "新檀村", "第一组").id
+    entries = _new_entries(app, since)
+    assert sorted((e["group_id"] or 0, len(e["changes"]["rows"])) for e in entries) == [
+        (0, 2),
+        (first, 3),
+    ]
+
+
+def test_a_records_history_finds_its_bulk_write(app, login_as, api_token, client):
+    with app.app_context():
+        session = app.appbuilder.session
+        rows = _bulk_members(session, "新檀村", 12)
+        ids = audit.bulk_insert(session, Member, rows)
+        session.commit()
+    pk = ids[5]
+    president = login_as("xintan_president")
+    page = president.get(f"/memberview/show/{pk}").get_data(as_text=True)
+    assert f"_flt_0_record_id={pk}" in page
+    history = president.get(f"/auditlogview/list/?_flt_3_model=Member&_flt_0_record_id={pk}")
+    html = history.get_data(as_text=True)
+    # The batch is listed, showing this record's row (full ID for the president), not the others.
+    assert f"{ids[0]}–{ids[-1]}" in html
+    assert rows[5]["id_number"] in html and rows[4]["id_number"] not in html
+    # The township sees the same entry with the ID number masked.
+    masked = (
+        login_as("township")
+        .get(f"/auditlogview/list/?_flt_3_model=Member&_flt_0_record_id={pk}")
+        .get_data(as_text=True)
+    )
+    assert f"{ids[0]}–{ids[-1]}" in masked and rows[5]["id_number"] not in masked
+    assert rows[5]["id_number"][:6] + "********" in masked
+    # The API's "record" operator finds it as well, masked for the township.
+    query = f"?q=(filters:!((col:model,opr:eq,value:Member),(col:record_id,opr:record,value:{pk})))"
+    found = client.get(f"/api/v1/audit_log/{query}", headers=api_token("township")).get_json()
+    assert found["count"] == 1 and found["result"][0]["record_last"] == ids[-1]
+    batch = json.loads(found["result"][0]["changes"])
+    at = batch["fields"].index("id_number") + 1
+    assert all("********" in row[at] for row in batch["rows"])
+
+
+def test_a_batch_entrys_detail_page_lists_its_rows(app, login_as):
+    with app.app_context():
+        session = app.appbuilder.session
+        rows = _bulk_members(session, "新檀村", 7)
+        since = _last_id(app)
+        audit.bulk_insert(session, Member, rows)
+        session.commit()
+    entry = _new_entries(app, since)[0]
+    client = login_as("xintan_secretary")
+    listed = client.get("/auditlogview/list/").get_data(as_text=True)
+    assert "7 records written in one batch" in listed or "一批写入 7 条记录" in listed
+    shown = client.get(f"/auditlogview/show/{entry['id']}").get_data(as_text=True)
+    assert all(row["name"] in shown for row in rows)
 
 
 def test_bulk_update_writes_one_entry_per_changed_row(app):
