@@ -30,7 +30,7 @@ def create_app(test_config=None):
     # Before AppBuilder, so that the JWT API stays exempt (FAB-NOTES: CSRF).
     CSRFProtect(app)
 
-    from app import audit, cli, uploads, views
+    from app import audit, cli, roster_views, uploads, views
 
     audit.install()
 
@@ -38,6 +38,7 @@ def create_app(test_config=None):
         appbuilder = AppBuilder(indexview=views.HomeView, base_template="base.html")
         appbuilder.init_app(app, db.session)
         views.register(appbuilder)
+        roster_views.register(appbuilder)
     uploads.register(app)
     cli.register(app)
     return app

@@ -23,6 +23,9 @@ from app.models import BUSINESS_MODELS, Attachment, MemberGroup, Township, Villa
 # --- The role table (SPEC §1) ---
 
 READ, ADD, EDIT, DELETE, APPROVE = "read", "add", "edit", "delete", "approve"
+# The roster page (app/roster_views.py): READ exports, IMPORT uploads; which registers a role
+# exports or imports follows its rights on each register's model.
+ROSTER, IMPORT = "Roster", "import"
 WRITE = (READ, ADD, EDIT)
 ALL = (READ, ADD, EDIT, DELETE)
 
@@ -57,7 +60,7 @@ DAY_TO_DAY_RECORDS = (
 ROLE_RIGHTS = {
     "Admin": "*",
     "Township": {model.__name__: (READ,) for model in BUSINESS_MODELS if model is not Attachment}
-    | {"AuditLog": (READ,)},
+    | {"AuditLog": (READ,), ROSTER: (READ,)},
     "President": {
         "Township": (READ,),
         "Village": (READ, EDIT),
@@ -67,6 +70,7 @@ ROLE_RIGHTS = {
         "CouncilTerm": ALL,
         "CouncilSeat": ALL,
         "AuditLog": (READ,),
+        ROSTER: (READ, IMPORT),
         **dict.fromkeys(WORK_RECORDS, ALL),
     },
     "Secretary": {
@@ -78,6 +82,7 @@ ROLE_RIGHTS = {
         "CouncilTerm": (READ,),
         "CouncilSeat": (READ,),
         "AuditLog": (READ,),
+        ROSTER: (READ, IMPORT),
         # Day-to-day records; the archive (documents, awards, venues, funds) is the president's.
         **dict.fromkeys(DAY_TO_DAY_RECORDS, ALL),
         **dict.fromkeys(set(WORK_RECORDS) - set(DAY_TO_DAY_RECORDS), (READ,)),
@@ -91,6 +96,7 @@ ROLE_RIGHTS = {
         "Meeting": WRITE,
         "Activity": WRITE,
         "Household": WRITE,
+        ROSTER: (READ, IMPORT),
     },
 }
 

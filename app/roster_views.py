@@ -1,0 +1,406 @@
+"""The roster page (issue 5, items 5-7): upload → preview → confirm, and the exports.
+
+An upload is checked by its content, run as a dry run, and kept server-side (under the instance
+folder, readable by the app only) until the same user confirms it or an hour passes: the
+confirm form carries a random token, never a path, and the stored bytes must still match the
+SHA-256 the preview saw. Who may import what follows the role table: a KIND is offered to those
+who may add and edit its register; the Township role reads and exports only.
+"""
+
+import hashlib
+import io
+import json
+import os
+import re
+import secrets
+import time
+
+from flask import abort, current_app, flash, redirect, request, send_file, url_for
+from flask_appbuilder import BaseView, expose, has_access
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from app import exporter, importer, security, uploads
+from app.models import MemberGroup, Village
+from app.resources import RESOURCES
+
+PENDING_FOLDER = "roster_uploads"
+PENDING_LIFETIME = 3600  # seconds an upload waits for its confirmation
+SHOWN_ERRORS = 20
+TOKEN = re.compile(r"^[0-9a-f]{32}$")
+XLS_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+ACCEPT = ".csv,.xlsx,.xls"
+MIMETYPES = {
+    "xlsx": uploads.XLSX,
+    "csv": "text/csv; charset=utf-8",
+}
+
+
+# --- Who may do what ---
+
+
+def importable(user) -> list:
+    """The KINDs whose register the user may add to and edit."""
+    return [
+        r
+        for r in RESOURCES.values()
+        if all(security.can(user, a, r.model.__name__) for a in (security.ADD, security.EDIT))
+    ]
+
+
+def exportable(user) -> list:
+    return [r for r in RESOURCES.values() if security.can(user, security.READ, r.model.__name__)]
+
+
+def villages_in_scope(scope) -> list:
+    session = current_app.appbuilder.session
+    query = select(Village).where(security.scope_criteria(Village, scope)).order_by(Village.id)
+    return list(session.scalars(query))
+
+
+def target(user, village_id=None):
+    """(village, group) the user's import lands in: Admin's chosen village, a village account's
+    village, a group leader's group. None when there is none (404)."""
+    scope = security.user_scope(user)
+    session = current_app.appbuilder.session
+    if scope.level == "all":
+        village = session.get(Village, village_id) if village_id else None
+        return (village, None) if village is not None else None
+    if scope.level == "village":
+        return session.get(Village, scope.village_id), None
+    if scope.level == "group":
+        return session.get(Village, scope.village_id), session.get(MemberGroup, scope.group_id)
+    return None
+
+
+def reading_name(filename: str, data: bytes) -> str | None:
+    """The name the importer reads the bytes under, its suffix taken from the content: an
+    .xlsx workbook (macro-free), an .xls workbook, or text named .csv; None for anything else."""
+    stem = os.path.splitext(uploads.clean_filename(filename))[0] or "roster"
+    if data.startswith(b"PK\x03\x04"):
+        return f"{stem}.xlsx" if uploads.detect_type(data) == uploads.XLSX else None
+    if data.startswith(XLS_MAGIC):
+        return f"{stem}.xls"
+    suffix = os.path.splitext(filename)[1].lower()
+    if suffix == ".csv" and b"\x00" not in data:
+        return f"{stem}.csv"
+    return None
+
+
+# --- Uploads waiting for their confirmation ---
+
+
+def pending_folder() -> str:
+    folder = os.path.join(current_app.instance_path, PENDING_FOLDER)
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    return folder
+
+
+def sweep() -> None:
+    """Remove uploads left unconfirmed for more than an hour."""
+    folder = pending_folder()
+    limit = time.time() - PENDING_LIFETIME
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        try:
+            if os.path.getmtime(path) < limit:
+                os.remove(path)
+        except FileNotFoundError:
+            pass
+
+
+def keep(data: bytes, meta: dict) -> str:
+    """Store an upload and what it is for; the token names it."""
+    token = secrets.token_hex(16)
+    folder = pending_folder()
+    for suffix, content in ((".bin", data), (".json", json.dumps(meta).encode())):
+        fd = os.open(
+            os.path.join(folder, token + suffix), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600
+        )
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+    return token
+
+
+def pending(token: str, user) -> tuple[dict, bytes]:
+    """The upload behind ``token`` if this user made it within the hour and it is intact (404
+    otherwise: another user's token confirms nothing about it)."""
+    if not TOKEN.match(token or ""):
+        abort(404)
+    base = os.path.join(pending_folder(), token)
+    try:
+        with open(base + ".json", "rb") as fh:
+            meta = json.load(fh)
+        with open(base + ".bin", "rb") as fh:
+            data = fh.read()
+        age = time.time() - os.path.getmtime(base + ".bin")
+    except (FileNotFoundError, ValueError):
+        abort(404)
+    if (
+        meta.get("user_id") != user.id
+        or age > PENDING_LIFETIME
+        or hashlib.sha256(data).hexdigest() != meta.get("sha256")
+    ):
+        abort(404)
+    return meta, data
+
+
+def discard(token: str) -> None:
+    for suffix in (".bin", ".json"):
+        try:
+            os.remove(os.path.join(pending_folder(), token + suffix))
+        except FileNotFoundError:
+            pass
+
+
+# --- The page ---
+
+
+class RosterView(BaseView):
+    """花名册导入导出: import a roster file after a preview; export each register."""
+
+    route_base = "/roster"
+    default_view = "index"
+    class_permission_name = security.ROSTER
+    method_permission_name = {
+        "index": "read",
+        "export": "read",
+        "preview": security.IMPORT,
+        "confirm": security.IMPORT,
+        "errors": security.IMPORT,
+    }
+
+    def _user(self):
+        return security.current_user()
+
+    def _page(self, **context):
+        user = self._user()
+        scope = security.user_scope(user)
+        villages = villages_in_scope(scope)
+        return self.render_template(
+            "roster.html",
+            importable=importable(user)
+            if security.can(user, security.IMPORT, security.ROSTER)
+            else [],
+            exportable=exportable(user),
+            villages=villages,
+            choose_village=scope.level == "all",
+            choose_export_village=len(villages) > 1,
+            target=target(user) if scope.level != "all" else None,
+            accept=ACCEPT,
+            limit=uploads.human_size(current_app.config["UPLOAD_MAX_BYTES"]),
+            title_of=exporter.title_of,
+            **context,
+        )
+
+    @expose("/")
+    @has_access
+    def index(self):
+        return self._page()
+
+    @expose("/export/<kind>/<fmt>")
+    @has_access
+    def export(self, kind, fmt):
+        """The register of one village in the user's scope, as .xlsx or CSV."""
+        user = self._user()
+        resource = RESOURCES.get(kind)
+        if resource is None or fmt not in exporter.FORMATS:
+            abort(404)
+        if resource not in exportable(user):
+            abort(403)
+        villages = villages_in_scope(security.user_scope(user))
+        village_id = request.args.get("village", type=int)
+        if village_id is None and len(villages) == 1:
+            village_id = villages[0].id
+        village = next((v for v in villages if v.id == village_id), None)
+        if village is None:
+            abort(404)
+        name = exporter.file_name(resource, village, fmt)
+        out = io.BytesIO()
+        exporter.export_roster(
+            self.appbuilder.session, resource, village, fmt, out, user=user, filename=name
+        )
+        out.seek(0)
+        response = send_file(out, mimetype=MIMETYPES[fmt], as_attachment=True, download_name=name)
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
+
+    @expose("/preview", methods=["POST"])
+    @has_access
+    def preview(self):
+        """Check an uploaded file (a dry run) and keep it for its confirmation."""
+        user = self._user()
+        sweep()
+        try:
+            form, file = request.form, request.files.get("file")
+        except RequestEntityTooLarge:
+            return self._refused(uploads.too_large_message())
+        resource = RESOURCES.get(form.get("kind", ""))
+        if resource is None or resource not in importable(user):
+            return self._refused(_("Choose a register you may import into"))
+        place = target(user, form.get("village", type=int))
+        if place is None:
+            return self._refused(_("Choose the village the rows belong to"))
+        problem, data = self._read(file)
+        if problem:
+            return self._refused(problem)
+        name = reading_name(file.filename, data)
+        if name is None:
+            return self._refused(
+                _(
+                    "%(name)s is not a CSV, .xlsx or .xls file "
+                    "(the content is checked, not the name)",
+                    name=uploads.clean_filename(file.filename),
+                )
+            )
+        upsert = form.get("mode") == "upsert"
+        result, problem = self._run(resource, name, data, place, upsert, dry_run=True)
+        if problem:
+            return self._refused(problem)
+        meta = {
+            "user_id": user.id,
+            "sha256": result.sha256,
+            "kind": resource.kind,
+            "filename": name,
+            "village_id": place[0].id,
+            "group_id": place[1].id if place[1] else None,
+            "upsert": upsert,
+        }
+        token = keep(data, meta)
+        return self._result_page(resource, meta, result, token=token)
+
+    @expose("/confirm", methods=["POST"])
+    @has_access
+    def confirm(self):
+        """Import the previewed file for real: every row or none."""
+        user = self._user()
+        token = request.form.get("token", "")
+        meta, data = pending(token, user)
+        resource = RESOURCES.get(meta["kind"])
+        if resource is None or resource not in importable(user):
+            abort(403)
+        place = self._place(user, meta)
+        try:
+            result, problem = self._run(
+                resource, meta["filename"], data, place, meta["upsert"], dry_run=False
+            )
+        finally:
+            discard(token)
+        if problem:
+            return self._refused(problem)
+        if result.committed:
+            flash(_("The roster was imported"), "success")
+        return self._result_page(resource, meta, result, done=True)
+
+    @expose("/errors/<token>")
+    @has_access
+    def errors(self, token):
+        """The rejected rows of a previewed file, with an error column (.xlsx)."""
+        user = self._user()
+        meta, data = pending(token, user)
+        resource = RESOURCES.get(meta["kind"])
+        if resource is None or resource not in importable(user):
+            abort(403)
+        place = self._place(user, meta)
+        result, problem = self._run(
+            resource, meta["filename"], data, place, meta["upsert"], dry_run=True
+        )
+        if problem:
+            abort(404)
+        out = io.BytesIO()
+        importer.write_errors(result, out)
+        out.seek(0)
+        stem = os.path.splitext(meta["filename"])[0]
+        return send_file(
+            out,
+            mimetype=uploads.XLSX,
+            as_attachment=True,
+            download_name=_("%(name)s-errors.xlsx", name=stem),
+        )
+
+    # --- Helpers ---
+
+    def _refused(self, message):
+        flash(str(message), "danger")
+        return redirect(url_for(".index"))
+
+    @staticmethod
+    def _read(file) -> tuple[str | None, bytes]:
+        if file is None or not file.filename:
+            return _("Choose a file to upload"), b""
+        limit = current_app.config["UPLOAD_MAX_BYTES"]
+        data = file.stream.read(limit + 1)
+        if len(data) > limit:
+            return uploads.too_large_message(), b""
+        if not data.strip():
+            return _("The file %(name)s is empty", name=uploads.clean_filename(file.filename)), b""
+        return None, data
+
+    @staticmethod
+    def _place(user, meta):
+        """The village and group of a pending upload, as the user's scope still allows."""
+        place = target(user, meta["village_id"])
+        if place is None or place[0].id != meta["village_id"]:
+            abort(404)
+        if (place[1].id if place[1] else None) != meta["group_id"]:
+            abort(404)
+        return place
+
+    def _run(self, resource, name, data, place, upsert, dry_run):
+        """(the import's result, None) or (None, why the file cannot be read at all)."""
+        village, group = place
+        try:
+            result = importer.import_roster(
+                self.appbuilder.session,
+                resource,
+                name,
+                data,
+                village,
+                group,
+                upsert=upsert,
+                dry_run=dry_run,
+                user=self._user(),
+            )
+        except importer.ImportUsageError as exc:
+            return None, str(exc)
+        except ValueError as exc:
+            # pandas' CSV parser and empty files end here: the file is not a table.
+            current_app.logger.info("roster file refused: %s", exc)
+            return None, _("The file could not be read as a table: %(problem)s", problem=exc)
+        return result, None
+
+    def _result_page(self, resource, meta, result, token=None, done=False):
+        village = self.appbuilder.session.get(Village, meta["village_id"])
+        group = (
+            self.appbuilder.session.get(MemberGroup, meta["group_id"]) if meta["group_id"] else None
+        )
+        return self.render_template(
+            "roster_preview.html",
+            resource=resource,
+            title=exporter.title_of(resource),
+            village=village,
+            group=group,
+            filename=meta["filename"],
+            upsert=meta["upsert"],
+            result=result,
+            errors=result.rejected[:SHOWN_ERRORS],
+            more_errors=max(len(result.rejected) - SHOWN_ERRORS, 0),
+            token=token,
+            done=done,
+        )
+
+
+def register(appbuilder):
+    """The page, in the Registers menu."""
+    from app.views import CATEGORY_LABELS
+
+    appbuilder.add_view(
+        RosterView,
+        security.ROSTER,
+        label=_l("Roster import and export"),
+        icon="fa-file-excel",
+        category="Registers",
+        category_label=CATEGORY_LABELS["Registers"],
+    )
