@@ -382,26 +382,40 @@ def bulk_insert(session, model, rows: list[dict]) -> list[int]:
         return []
     connection = session.connection()
     _lock_chain(connection)
-    ids = allocate_ids(connection, model, len(rows))
-    rows = [{**row, "id": pk} for row, pk in zip(rows, ids, strict=True)]
-    connection.execute(insert(model.__table__), rows)
-    write_entries(connection, batch_entries("insert", model, rows, connection))
-    return ids
+    ids = iter(allocate_ids(connection, model, len(rows)))
+    # Each place's rows take consecutive ids, so that an entry's span covers its rows only.
+    groups = _places(model, rows)
+    places = [[{**row, "id": next(ids)} for row in group] for group in groups]
+    connection.execute(insert(model.__table__), [row for group in places for row in group])
+    write_entries(connection, batch_entries("insert", model, places, connection))
+    position = {id(row): i for i, row in enumerate(rows)}
+    result = [0] * len(rows)
+    for group, numbered in zip(groups, places, strict=True):
+        for row, new in zip(group, numbered, strict=True):
+            result[position[id(row)]] = new["id"]
+    return result
 
 
-def batch_entries(action, model, rows: list[dict], connection) -> list[dict]:
-    """The entries of a bulk write: rows grouped by where they belong, in chunks."""
-    fields = [k for k in dict.fromkeys(k for row in rows[:1] for k in row) if k != "id"]
-    fields = [k for k in fields if _kept(model, k)]
-    # The columns _where reads: an entry's rows all belong to the same place.
+def _places(model, rows: list[dict]) -> list[list[dict]]:
+    """Rows grouped by the township, village and group they belong to (what _where reads)."""
     scope = getattr(model, "__scope__", {})
     keys = [scope.get(level, f"{level}_id") for level in ("township", "village", "group")]
     if model is Township:
-        keys = ["id"]
-    place = itemgetter(*[k for k in keys if k in rows[0]] or ["id"])
+        return [[row] for row in rows]
+    keys = [k for k in keys if k in rows[0]]
+    if not keys:
+        return [rows]
+    place = itemgetter(*keys)
     groups: dict = {}
     for row in rows:
         groups.setdefault(place(row), []).append(row)
+    return list(groups.values())
+
+
+def batch_entries(action, model, places: list[list[dict]], connection) -> list[dict]:
+    """The entries of a bulk write: one per ``BATCH_ROWS`` rows of one place."""
+    first = places[0][0]
+    fields = [k for k in first if k != "id" and _kept(model, k)]
     # Every row of one executemany has the same keys; secrets never reach the log.
     getter = itemgetter("id", *fields)
     secret = [i for i, k in enumerate(("id", *fields)) if k in SECRET_FIELDS]
@@ -417,7 +431,7 @@ def batch_entries(action, model, rows: list[dict], connection) -> list[dict]:
     townships = _Townships(connection)
     who = actor()
     entries = []
-    for members in groups.values():
+    for members in places:
         where = _where(model, members[0], townships)
         for start in range(0, len(members), BATCH_ROWS):
             chunk = members[start : start + BATCH_ROWS]

@@ -240,21 +240,29 @@ def test_bulk_insert_writes_batch_entries_covering_every_row(app, monkeypatch):
     assert [tuple(s) for s in spans] == [(ids[0], ids[7]), (ids[8], ids[15]), (ids[16], ids[19])]
 
 
-def test_a_batch_entry_belongs_to_one_group(app):
+def test_a_batch_entry_belongs_to_one_group_and_spans_only_its_rows(app):
     with app.app_context():
         session = app.appbuilder.session
-        rows = _bulk_members(session, "新檀村", 3, "第一组") + _bulk_members(session, "新檀村", 2)
-        for i, row in enumerate(rows[3:]):
+        grouped = _bulk_members(session, "新檀村", 3, "第一组")
+        loose = _bulk_members(session, "新檀村", 3)
+        for i, row in enumerate(loose):
             row["id_number"] = valid_id(seq=f"{i:02d}", area="510523")
+            row["name"] = f"散户{i}"
+        # Interleaved in the file: the rows of each group still get consecutive ids.
+        rows = [r for pair in zip(grouped, loose, strict=True) for r in pair]
         since = _last_id(app)
-        audit.bulk_insert(session, Member, rows)
+        ids = audit.bulk_insert(session, Member, rows)
         session.commit()
+        names = {m.id: m.name for m in session.query(Member).filter(Member.id.in_(ids))}
         first = group(session, "新檀村", "第一组").id
+    assert [names[pk] for pk in ids] == [r["name"] for r in rows]
     entries = _new_entries(app, since)
     assert sorted((e["group_id"] or 0, len(e["changes"]["rows"])) for e in entries) == [
-        (0, 2),
+        (0, 3),
         (first, 3),
     ]
+    spans = [sorted(row[0] for row in e["changes"]["rows"]) for e in entries]
+    assert all(span == list(range(span[0], span[0] + 3)) for span in spans)
 
 
 def test_a_records_history_finds_its_bulk_write(app, login_as, api_token, client):
