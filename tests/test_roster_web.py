@@ -1,0 +1,390 @@
+"""The roster page (issue 5, items 5-7): upload → preview → confirm for each role, the upload
+bound to its user, bad files answered with a message, the Township role reading only."""
+
+import io
+import os
+import re
+import time
+
+import openpyxl
+import pytest
+
+from app.models import AuditLog, Member
+from tests.helpers import village
+from tests.test_import import roster_rows, write_csv
+
+COUNT = re.compile(r'<tr data-count="(\w+)"[^>]*><th>[^<]*</th><td>(\d+)</td>')
+TOKEN = re.compile(r'name="token" value="([0-9a-f]+)"')
+
+
+@pytest.fixture
+def web(login_as):
+    """web(username) → a client signed in, reading the pages in English."""
+
+    def signed_in(username):
+        client = login_as(username)
+        client.get("/lang/en")
+        return client
+
+    return signed_in
+
+
+def upload(client, data: bytes, filename, kind="members", mode="insert", village_id=None):
+    form = {"kind": kind, "mode": mode, "file": (io.BytesIO(data), filename)}
+    if village_id is not None:
+        form["village"] = str(village_id)
+    return client.post("/roster/preview", data=form, content_type="multipart/form-data")
+
+
+def counts(page) -> dict:
+    return {k: int(v) for k, v in COUNT.findall(page.get_data(as_text=True))}
+
+
+def token_of(page) -> str | None:
+    match = TOKEN.search(page.get_data(as_text=True))
+    return match.group(1) if match else None
+
+
+def csv_bytes(tmp_path, rows, **kwargs) -> bytes:
+    return write_csv(tmp_path / "upload.csv", rows, **kwargs).read_bytes()
+
+
+def members_with(app, numbers) -> list:
+    with app.app_context():
+        query = app.appbuilder.session.query(Member).filter(Member.id_number.in_(numbers))
+        return [(m.village.name, m.group.name if m.group else None, m.status) for m in query]
+
+
+def member_count(app) -> int:
+    with app.app_context():
+        return app.appbuilder.session.query(Member).count()
+
+
+def flashed(client) -> str:
+    """The page the user lands on after a refusal, with its message."""
+    return client.get("/roster/").get_data(as_text=True)
+
+
+# --- The flow ---
+
+
+def test_president_previews_then_confirms(app, web, tmp_path):
+    client = web("xintan_president")
+    page = client.get("/roster/")
+    assert page.status_code == 200 and 'id="roster-import"' in page.get_data(as_text=True)
+    rows = roster_rows(5)
+    before = member_count(app)
+    preview = upload(client, csv_bytes(tmp_path, rows), "会员.csv")
+    assert preview.status_code == 200
+    assert counts(preview) == {"inserted": 5, "updated": 0, "unchanged": 0, "rejected": 0}
+    assert member_count(app) == before  # a preview writes nothing
+    token = token_of(preview)
+    assert token
+    done = client.post("/roster/confirm", data={"token": token})
+    assert done.status_code == 200
+    assert counts(done)["inserted"] == 5
+    assert "Imported: 5 inserted" in done.get_data(as_text=True)
+    assert member_count(app) == before + 5
+    stored = members_with(app, [r[3] for r in rows])
+    assert {s[0] for s in stored} == {"新檀村"} and {s[2] for s in stored} == {"active"}
+    with app.app_context():
+        job = app.appbuilder.session.query(AuditLog).filter_by(action="import").one()
+        assert job.username == "xintan_president"
+    # The upload is gone once confirmed: the same token confirms nothing a second time.
+    assert client.post("/roster/confirm", data={"token": token}).status_code == 404
+    assert member_count(app) == before + 5
+
+
+def test_upsert_mode_updates(app, web, tmp_path):
+    client = web("xintan_president")
+    rows = roster_rows(3)
+    client.post(
+        "/roster/confirm",
+        data={"token": token_of(upload(client, csv_bytes(tmp_path, rows), "a.csv"))},
+    )
+    rows[1][4] = "13800000000"
+    preview = upload(client, csv_bytes(tmp_path, rows), "a.csv", mode="upsert")
+    assert counts(preview) == {"inserted": 0, "updated": 1, "unchanged": 2, "rejected": 0}
+    insert_only = upload(client, csv_bytes(tmp_path, rows), "a.csv", mode="insert")
+    assert counts(insert_only)["rejected"] == 3 and token_of(insert_only) is None
+
+
+def test_a_rejected_file_shows_its_errors_and_cannot_be_confirmed(app, web, tmp_path):
+    client = web("xintan_president")
+    rows = roster_rows(4)
+    rows[2][3] = rows[2][3][:-1] + ("0" if rows[2][3][-1] != "0" else "1")  # bad check digit
+    before = member_count(app)
+    preview = upload(client, csv_bytes(tmp_path, rows), "bad.csv")
+    page = preview.get_data(as_text=True)
+    assert counts(preview) == {"inserted": 3, "updated": 0, "unchanged": 0, "rejected": 1}
+    # Title row 1, blank row 2, header row 3, then rows 4, 5, a blank row 6, row 7.
+    assert re.search(r"<td>7</td><td>[^<]*check digit", page), page
+    assert 'id="roster-confirm"' not in page and token_of(preview) is None
+    report = re.search(r'href="(/roster/errors/[0-9a-f]+)"', page).group(1)
+    response = client.get(report)
+    assert response.status_code == 200
+    sheet = openpyxl.load_workbook(io.BytesIO(response.data)).active
+    lines = list(sheet.iter_rows(values_only=True))
+    assert len(lines) == 2 and lines[1][0] == 7 and lines[1][4] == rows[2][3]
+    # Posting the token anyway imports nothing.
+    forced = client.post("/roster/confirm", data={"token": report.rsplit("/", 1)[1]})
+    assert counts(forced)["rejected"] == 1
+    assert member_count(app) == before
+
+
+def test_the_first_twenty_errors_are_listed(app, web, tmp_path):
+    client = web("xintan_president")
+    rows = roster_rows(25)
+    for row in rows:
+        row[4] = "12345"
+    page = upload(client, csv_bytes(tmp_path, rows), "bad.csv").get_data(as_text=True)
+    listed = re.findall(r"<tr><td>\d+</td><td>", page)
+    assert len(listed) == 20 and "and 5 more rows" in page
+
+
+def test_secretary_imports_members_as_applications(app, web, tmp_path):
+    client = web("xintan_secretary")
+    rows = roster_rows(3)
+    preview = upload(client, csv_bytes(tmp_path, rows), "s.csv")
+    assert counts(preview)["inserted"] == 3
+    assert counts(preview).get("applied_instead") == 3
+    client.post("/roster/confirm", data={"token": token_of(preview)})
+    assert {s[2] for s in members_with(app, [r[3] for r in rows])} == {"applied"}
+
+
+def test_group_leader_imports_into_its_group_only(app, web, tmp_path):
+    client = web("xintan_group1")
+    page = client.get("/roster/").get_data(as_text=True)
+    # A group leader keeps no council: that register is not offered.
+    assert 'value="members"' in page and 'value="council_seats"' not in page
+    rows = roster_rows(3)
+    rows[0][5], rows[1][5], rows[2][5] = "第一组", "", "第二组"
+    preview = upload(client, csv_bytes(tmp_path, rows), "g.csv")
+    assert counts(preview)["rejected"] == 1
+    assert re.search(
+        r"<td>7</td><td>[^<]*another group than 第一组", preview.get_data(as_text=True)
+    )
+    preview = upload(client, csv_bytes(tmp_path, rows[:2]), "g.csv")
+    assert counts(preview)["inserted"] == 2
+    client.post("/roster/confirm", data={"token": token_of(preview)})
+    assert {(s[0], s[1]) for s in members_with(app, [r[3] for r in rows[:2]])} == {
+        ("新檀村", "第一组")
+    }
+
+
+def test_group_leader_cannot_import_the_council(app, web, tmp_path):
+    before = member_count(app)
+    response = upload(web("xintan_group1"), b"x", "c.csv", kind="council_seats")
+    assert response.status_code == 302
+    assert member_count(app) == before
+
+
+def test_admin_chooses_the_village(app, web, tmp_path):
+    client = web("admin")
+    page = client.get("/roster/").get_data(as_text=True)
+    assert 'name="village"' in page
+    with app.app_context():
+        longwang = village(app.appbuilder.session, "龙王村").id
+    rows = roster_rows(2)
+    for row in rows:
+        row[5] = "第二组"
+    preview = upload(client, csv_bytes(tmp_path, rows), "a.csv", village_id=longwang)
+    assert counts(preview)["inserted"] == 2
+    client.post("/roster/confirm", data={"token": token_of(preview)})
+    assert {(s[0], s[1]) for s in members_with(app, [r[3] for r in rows])} == {("龙王村", "第二组")}
+
+
+def test_admin_without_a_village_is_asked_for_one(app, web, tmp_path):
+    client = web("admin")
+    response = upload(client, csv_bytes(tmp_path, roster_rows(1)), "a.csv")
+    assert response.status_code == 302
+    assert "Choose the village" in flashed(client)
+
+
+def test_a_village_account_cannot_import_into_another_village(app, web, tmp_path):
+    """A village field sent by a village account is ignored: its rows go to its own village."""
+    client = web("xintan_president")
+    with app.app_context():
+        longwang = village(app.appbuilder.session, "龙王村").id
+    rows = roster_rows(1)
+    preview = upload(client, csv_bytes(tmp_path, rows), "a.csv", village_id=longwang)
+    client.post("/roster/confirm", data={"token": token_of(preview)})
+    assert [s[0] for s in members_with(app, [rows[0][3]])] == ["新檀村"]
+
+
+# --- The Township role reads only ---
+
+
+def test_township_exports_but_cannot_import(app, web, tmp_path):
+    client = web("township")
+    page = client.get("/roster/")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert 'id="roster-import"' not in text and 'id="roster-export"' in text
+    assert 'name="village"' in text  # three villages to choose from
+    before = member_count(app)
+    assert upload(client, csv_bytes(tmp_path, roster_rows(1)), "t.csv").status_code == 403
+    assert client.post("/roster/confirm", data={"token": "0" * 32}).status_code == 403
+    assert client.get("/roster/errors/" + "0" * 32).status_code == 403
+    assert member_count(app) == before
+    with app.app_context():
+        xintan = village(app.appbuilder.session, "新檀村").id
+    assert client.get(f"/roster/export/members/xlsx?village={xintan}").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "username", ["admin", "township", "xintan_president", "xintan_secretary", "xintan_group1"]
+)
+def test_the_menu_leads_to_the_page(app, web, username):
+    home = web(username).get("/").get_data(as_text=True)
+    assert 'href="/roster/"' in home and "Roster import and export" in home
+
+
+def test_signed_out_visitors_are_sent_to_the_login(client):
+    response = client.get("/roster/")
+    assert response.status_code == 302 and "/login/" in response.headers["Location"]
+
+
+# --- The upload is bound to its user ---
+
+
+def _pending_token(web, tmp_path):
+    client = web("xintan_president")
+    preview = upload(client, csv_bytes(tmp_path, roster_rows(2)), "p.csv")
+    return client, token_of(preview)
+
+
+@pytest.mark.parametrize("other", ["xintan_secretary", "longwang_president", "admin"])
+def test_another_user_cannot_confirm_the_upload(app, web, tmp_path, other):
+    owner, token = _pending_token(web, tmp_path)
+    before = member_count(app)
+    intruder = web(other)
+    assert intruder.post("/roster/confirm", data={"token": token}).status_code == 404
+    assert intruder.get(f"/roster/errors/{token}").status_code == 404
+    assert member_count(app) == before
+    # The owner still can.
+    assert owner.post("/roster/confirm", data={"token": token}).status_code == 200
+    assert member_count(app) == before + 2
+
+
+@pytest.mark.parametrize("tamper", ["flip", "short", "path", "empty"])
+def test_a_tampered_token_is_not_found(app, web, tmp_path, tamper):
+    client, token = _pending_token(web, tmp_path)
+    bad = {
+        "flip": token[:-1] + ("0" if token[-1] != "0" else "1"),
+        "short": token[:-2],
+        "path": "../" + token,
+        "empty": "",
+    }[tamper]
+    before = member_count(app)
+    assert client.post("/roster/confirm", data={"token": bad}).status_code == 404
+    assert member_count(app) == before
+
+
+def test_an_upload_older_than_an_hour_is_gone(app, web, tmp_path):
+    client, token = _pending_token(web, tmp_path)
+    folder = os.path.join(app.instance_path, "roster_uploads")
+    old = time.time() - 2 * 3600
+    for name in os.listdir(folder):
+        if name.startswith(token):
+            os.utime(os.path.join(folder, name), (old, old))
+    before = member_count(app)
+    assert client.post("/roster/confirm", data={"token": token}).status_code == 404
+    assert member_count(app) == before
+    # The next upload sweeps it away.
+    upload(client, csv_bytes(tmp_path, roster_rows(1)), "p.csv")
+    assert not [n for n in os.listdir(folder) if n.startswith(token)]
+
+
+def test_a_changed_file_on_the_server_is_not_imported(app, web, tmp_path):
+    client, token = _pending_token(web, tmp_path)
+    path = os.path.join(app.instance_path, "roster_uploads", token + ".bin")
+    with open(path, "ab") as fh:
+        fh.write(b"\n")
+    assert client.post("/roster/confirm", data={"token": token}).status_code == 404
+
+
+# --- Bad files ---
+
+
+def _xlsx_bytes(rows) -> bytes:
+    book = openpyxl.Workbook()
+    for row in rows:
+        book.active.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+BAD_FILES = {
+    "png named csv": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "a.csv", "is not a CSV"),
+    "pdf": (b"%PDF-1.4 hello", "a.pdf", "is not a CSV"),
+    "zip named xlsx": (b"PK\x03\x04not really a zip", "a.xlsx", "is not a CSV"),
+    "broken xls": (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x01" * 600, "a.xls", "readable"),
+    "empty": (b"", "a.csv", "is empty"),
+    "blank": (b"  \r\n \r\n", "a.csv", "is empty"),
+    "no header": ("甲,乙\n1,2\n".encode(), "a.csv", "No header row"),
+    "no header xlsx": (None, "a.xlsx", "No header row"),
+    "undecodable": (b"\xff\xfe\xfa,\xff\n\xfe\xff,\xff\n", "a.csv", "neither UTF-8 nor GBK"),
+    "no file": (None, None, "Choose a file"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FILES))
+def test_a_bad_file_is_refused_with_a_message(app, web, case):
+    data, name, message = BAD_FILES[case]
+    client = web("xintan_president")
+    before = member_count(app)
+    if case == "no file":
+        response = client.post("/roster/preview", data={"kind": "members"})
+    else:
+        if data is None:
+            data = _xlsx_bytes([["甲", "乙"], [1, 2]])
+        response = upload(client, data, name)
+    assert response.status_code == 302 and response.headers["Location"].endswith("/roster/")
+    assert message in flashed(client)
+    assert member_count(app) == before
+
+
+def test_a_file_too_large_is_refused(app, web, tmp_path):
+    client = web("xintan_president")
+    limit = app.config["UPLOAD_MAX_BYTES"]
+    app.config["UPLOAD_MAX_BYTES"] = 1000
+    try:
+        response = upload(client, csv_bytes(tmp_path, roster_rows(30)), "big.csv")
+    finally:
+        app.config["UPLOAD_MAX_BYTES"] = limit
+    assert response.status_code == 302
+    assert "too large" in flashed(client)
+
+
+def test_a_body_past_the_request_limit_is_refused(app, web):
+    client = web("xintan_president")
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    app.config["MAX_CONTENT_LENGTH"] = 1000
+    try:
+        response = upload(client, b"x" * 5000, "big.csv")
+    finally:
+        app.config["MAX_CONTENT_LENGTH"] = limit
+    assert response.status_code == 302
+    assert "too large" in flashed(client)
+
+
+def test_an_unknown_register_is_refused(app, web):
+    client = web("xintan_president")
+    assert upload(client, b"a,b\n", "a.csv", kind="nothing").status_code == 302
+    assert "Choose a register" in flashed(client)
+
+
+# --- CSRF ---
+
+
+def test_posts_need_the_csrf_token(app, web, tmp_path):
+    client = web("xintan_president")
+    app.config["WTF_CSRF_ENABLED"] = True
+    before = member_count(app)
+    assert upload(client, csv_bytes(tmp_path, roster_rows(1)), "a.csv").status_code == 400
+    assert client.post("/roster/confirm", data={"token": "0" * 32}).status_code == 400
+    page = client.get("/roster/").get_data(as_text=True)
+    assert 'name="csrf_token"' in page
+    assert member_count(app) == before
