@@ -175,24 +175,26 @@ class RosterView(BaseView):
     def _user(self):
         return security.current_user()
 
-    def _page(self, **context):
+    def _page(self):
         user = self._user()
         scope = security.user_scope(user)
         villages = villages_in_scope(scope)
+        place = target(user) if scope.level != "all" else None
+        # An import needs somewhere to land: the village Admin picks, or the account's own.
+        may_import = security.can(user, security.IMPORT, security.ROSTER) and (
+            scope.level == "all" or place is not None
+        )
         return self.render_template(
             "roster.html",
-            importable=importable(user)
-            if security.can(user, security.IMPORT, security.ROSTER)
-            else [],
+            importable=importable(user) if may_import else [],
             exportable=exportable(user),
             villages=villages,
             choose_village=scope.level == "all",
             choose_export_village=len(villages) > 1,
-            target=target(user) if scope.level != "all" else None,
+            target=place,
             accept=ACCEPT,
             limit=uploads.human_size(current_app.config["UPLOAD_MAX_BYTES"]),
             title_of=exporter.title_of,
-            **context,
         )
 
     @expose("/")

@@ -388,3 +388,18 @@ def test_posts_need_the_csrf_token(app, web, tmp_path):
     page = client.get("/roster/").get_data(as_text=True)
     assert 'name="csrf_token"' in page
     assert member_count(app) == before
+
+
+def test_an_account_without_scope_imports_and_exports_nothing(app, web, tmp_path):
+    from app.cli import create_account
+    from tests.conftest import TEST_PASSWORD
+
+    with app.app_context():
+        create_account(app.appbuilder.session, "roster_noscope", "President", TEST_PASSWORD)
+    client = web("roster_noscope")
+    page = client.get("/roster/")
+    assert page.status_code == 200 and 'id="roster-import"' not in page.get_data(as_text=True)
+    before = member_count(app)
+    assert upload(client, csv_bytes(tmp_path, roster_rows(1)), "a.csv").status_code == 302
+    assert member_count(app) == before
+    assert client.get("/roster/export/members/xlsx").status_code == 404
