@@ -2,10 +2,12 @@
 column, then write all rows or none. What a KIND imports is declared in app/resources.py.
 """
 
+import csv
 import datetime as dt
 import decimal
 import hashlib
 import io
+import itertools
 import os
 import re
 from dataclasses import dataclass, field
@@ -35,7 +37,9 @@ LOOKUP_CHUNK = 900
 # Rows per bulk write: progress moves between batches.
 WRITE_BATCH = 20_000
 ID_WEIGHTS = np.array(validation.ID_WEIGHTS)
-ID_CHECK = np.array(list(validation.ID_CHECK_CHARS))
+ID_CHECK_BYTES = np.frombuffer(validation.ID_CHECK_CHARS.encode("ascii"), dtype=np.uint8)
+MOBILE = validation.MOBILE_PATTERN.pattern.strip("^$")
+LANDLINE = validation.LANDLINE_PATTERN.pattern.strip("^$")
 INT_PATTERN = r"^\d+(?:\.0+)?$"
 DECIMAL_PATTERN = r"^-?\d+(?:\.\d+)?$"
 
@@ -89,13 +93,7 @@ def read_table(filename: str, raw: bytes) -> pd.DataFrame:
     """Every cell as text ('' when empty); row i of the frame is spreadsheet row i + 1."""
     suffix = os.path.splitext(filename)[1].lower()
     if suffix in (".csv", ".txt"):
-        frame = pd.read_csv(
-            io.StringIO(decode_csv(raw)),
-            header=None,
-            dtype=str,
-            keep_default_na=False,
-            skip_blank_lines=False,
-        )
+        frame = _read_csv(decode_csv(raw))
     elif suffix in (".xlsx", ".xls", ".xlsm"):
         try:
             frame = pd.read_excel(io.BytesIO(raw), engine="calamine", header=None, dtype=str)
@@ -103,7 +101,27 @@ def read_table(filename: str, raw: bytes) -> pd.DataFrame:
             raise ImportUsageError(_("The file is not a readable workbook")) from exc
     else:
         raise ImportUsageError(_("Give a .csv, .xlsx or .xls file"))
-    return frame.fillna("").astype(str)
+    # Object columns: pandas' string methods run several times faster on them.
+    return frame.astype(object).fillna("")
+
+
+def _read_csv(text: str) -> pd.DataFrame:
+    """pandas' C reader, told the width: a title row of one cell may sit above a header of
+    nine, and a blank line keeps its row number. A longer row further down falls back to the
+    csv module."""
+    head = itertools.islice(csv.reader(io.StringIO(text, newline="")), HEADER_SCAN_ROWS * 10)
+    width = max((len(row) for row in head), default=1)
+    try:
+        return pd.read_csv(
+            io.StringIO(text),
+            header=None,
+            names=range(width),
+            dtype=object,
+            keep_default_na=False,
+            skip_blank_lines=False,
+        )
+    except pd.errors.ParserError:
+        return pd.DataFrame(list(csv.reader(io.StringIO(text, newline=""))), dtype=object)
 
 
 def _header_key(text) -> str:
@@ -155,6 +173,15 @@ def parse_dates(texts: pd.Series) -> pd.Series:
     A strict parser of ours: nothing is guessed ("2023.05" is not a date, "2023" not a serial).
     """
     texts = texts.astype(str).str.strip()
+    # 2023-05-01 (and 2023-5-1) in C; the regular expression reads what is left.
+    iso = pd.to_datetime(texts, format="%Y-%m-%d", errors="coerce")
+    rest = iso.isna()
+    if not rest.any():
+        return iso
+    return iso.fillna(_parse_other_dates(texts[rest]))
+
+
+def _parse_other_dates(texts: pd.Series) -> pd.Series:
     parts = texts.str.extract(DATE_PATTERN)
     year = parts["y1"].fillna(parts["y2"]).fillna(parts["y3"])
     month = parts["m1"].fillna(parts["m2"]).fillna(parts["m3"])
@@ -192,74 +219,94 @@ def _as_dates(stamps: pd.Series) -> pd.Series:
     return dates.where(stamps.notna(), None)
 
 
-def id_problems(numbers: pd.Series) -> pd.Series:
-    """validation.id_number_problem for a column of normalised, non-empty ID numbers."""
+def id_facts(numbers: pd.Series) -> pd.DataFrame:
+    """For normalised ID numbers: well formed (17 digits and a digit or X), check character
+    right, birth date (NaT when none), male; computed on the bytes, a row per number."""
+    well_formed = numbers.str.fullmatch(r"\d{17}[\dX]").fillna(False).to_numpy(dtype=bool)
+    n = len(numbers)
+    check_ok = np.zeros(n, dtype=bool)
+    rounded = np.zeros(n, dtype=bool)
+    male = np.zeros(n, dtype=bool)
+    year, month, day = (np.full(n, np.nan) for _ in range(3))
+    if well_formed.any():
+        raw = "".join(numbers.to_numpy()[well_formed]).encode("ascii")
+        chars = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 18)
+        digits = chars[:, :17].astype(np.int64) - ord("0")
+        check_ok[well_formed] = ID_CHECK_BYTES[(digits @ ID_WEIGHTS) % 11] == chars[:, 17]
+        rounded[well_formed] = (chars[:, 15:] == ord("0")).all(axis=1)
+        male[well_formed] = digits[:, 16] % 2 == 1
+        year[well_formed] = digits[:, 6:10] @ [1000, 100, 10, 1]
+        month[well_formed] = digits[:, 10:12] @ [10, 1]
+        day[well_formed] = digits[:, 12:14] @ [10, 1]
+    # Out-of-range parts (month 13, 30 February) give NaT, never a rolled-over date.
+    birth = pd.to_datetime(
+        pd.DataFrame({"year": year, "month": month, "day": day}), errors="coerce"
+    )
+    return pd.DataFrame(
+        {
+            "well_formed": well_formed,
+            "check_ok": check_ok,
+            "rounded": rounded,
+            "male": male,
+            "birth": birth.to_numpy(),
+        },
+        index=numbers.index,
+    )
+
+
+def id_problems(numbers: pd.Series, facts: pd.DataFrame) -> pd.Series:
+    """validation.id_number_problem, column-wise, for non-empty normalised ID numbers."""
     problems = pd.Series(None, index=numbers.index, dtype=object)
-    length = numbers.str.len()
 
     def mark(mask, message):
-        free = mask & problems.isna()
-        problems[free] = message
-        return free
+        problems[mask & problems.isna()] = message
 
-    mark(
-        numbers.str.match(r"^\d(\.\d+)?E\+?\d+$"),
-        str(validation.id_number_problem("5.1E+17")),
-    )
-    rounded = numbers.str.fullmatch(r"\d{15}000")
-    for n in sorted(length[length != 18].unique()):
+    odd = numbers[~facts["well_formed"]]
+    if len(odd):
         mark(
-            (length == n) & ~rounded,
-            _("An ID number has 18 characters (this one has %(n)d)", n=n),
+            odd.str.match(r"^\d(\.\d+)?E\+?\d+$").reindex(numbers.index, fill_value=False),
+            str(validation.id_number_problem("5.1E+17")),
         )
-    well_formed = numbers.str.fullmatch(r"\d{17}[\dX]")
-    mark(~well_formed & (length == 18), _("An ID number is 17 digits followed by a digit or X"))
-    ok = problems.isna() & well_formed
-    check = pd.Series("", index=numbers.index)
-    if ok.any():
-        digits = np.frombuffer(
-            "".join(numbers[ok].str[:17]).encode("ascii"), dtype=np.uint8
-        ).reshape(-1, 17) - ord("0")
-        check[ok] = ID_CHECK[(digits @ ID_WEIGHTS) % 11]
-    wrong_check = ok & (numbers.str[17] != check)
+        lengths = odd.str.len()
+        for n in sorted(lengths[lengths != 18].unique()):
+            mark(
+                (lengths == n).reindex(numbers.index, fill_value=False),
+                _("An ID number has 18 characters (this one has %(n)d)", n=n),
+            )
+        mark(~facts["well_formed"], _("An ID number is 17 digits followed by a digit or X"))
+    wrong_check = facts["well_formed"] & ~facts["check_ok"]
     mark(
-        rounded & wrong_check,
+        wrong_check & facts["rounded"],
         _(
             "The ID number was rounded by Excel (it ends in 000); "
             "format the column as text and type it again"
         ),
     )
-    birth = id_births(numbers.where(ok, ""))
+    birth = facts["birth"]
     mark(
-        ok & (birth.isna() | (birth > pd.Timestamp(dt.date.today()))),
+        facts["well_formed"] & (birth.isna() | (birth > pd.Timestamp(dt.date.today()))),
         _("The ID number holds no valid birth date"),
     )
     mark(wrong_check, _("The ID number's check digit is wrong; please check it"))
     return problems
 
 
-def id_births(numbers: pd.Series) -> pd.Series:
-    return pd.to_datetime(numbers.str[6:14], format="%Y%m%d", errors="coerce")
-
-
-def id_genders(numbers: pd.Series) -> pd.Series:
-    odd = pd.to_numeric(numbers.str[16], errors="coerce") % 2 == 1
-    return pd.Series(np.where(odd, "male", "female"), index=numbers.index, dtype=object)
-
-
 def phone_problems(texts: pd.Series) -> pd.Series:
-    """validation.phone_problem for a column of non-empty phone numbers."""
+    """validation.phone_problem, column-wise, for non-empty phone numbers."""
     texts = texts.str.replace(" ", "", regex=False)
-    fine = texts.str.fullmatch(validation.MOBILE_PATTERN.pattern.strip("^$")) | texts.str.fullmatch(
-        validation.LANDLINE_PATTERN.pattern.strip("^$")
-    )
     problems = pd.Series(None, index=texts.index, dtype=object)
-    mobile_like = ~fine & texts.str.fullmatch(r"1\d*")
-    for n in sorted(texts[mobile_like].str.len().unique()):
-        problems[mobile_like & (texts.str.len() == n)] = _(
+    fine = texts.str.fullmatch(MOBILE)
+    rest = texts[~fine]
+    if rest.empty:
+        return problems
+    rest = rest[~rest.str.fullmatch(LANDLINE)]
+    mobile_like = rest.str.fullmatch(r"1\d*")
+    lengths = rest.str.len()
+    for n in sorted(lengths[mobile_like].unique()):
+        problems[(mobile_like & (lengths == n)).reindex(texts.index, fill_value=False)] = _(
             "A mobile number has 11 digits (this one has %(n)d)", n=n
         )
-    problems[~fine & ~mobile_like] = _(
+    problems[rest[~mobile_like].index] = _(
         "Not a phone number: give an 11-digit mobile or a landline such as 0830-7123456"
     )
     return problems
@@ -270,6 +317,8 @@ class Lookups:
 
     def __init__(self, session, village, group):
         self.session, self.village, self.group = session, village, group
+        # What the ID number column says (birth date, gender), once it has been read.
+        self.id_facts = None
 
     def table(self, lookup) -> dict:
         model = lookup.model
@@ -295,7 +344,9 @@ def read_column(column, texts: pd.Series, lookups: Lookups) -> tuple[pd.Series, 
     problems = pd.Series(None, index=texts.index, dtype=object)
     if kind == "id_number":
         values = texts.str.replace(" ", "", regex=False).str.upper()
-        problems = id_problems(values)
+        facts = id_facts(values)
+        problems = id_problems(values, facts)
+        lookups.id_facts = facts
     elif kind == "phone":
         values = texts.str.replace(r"\.0+$", "", regex=True)
         problems = phone_problems(values)
@@ -372,11 +423,12 @@ def _word(column, text, table, village):
 class Rows:
     """The body of the file: values per model field and problems per row, column-wise."""
 
-    def __init__(self, body: pd.DataFrame, numbers: list):
-        self.body = body.reset_index(drop=True)
+    def __init__(self, cells: pd.DataFrame, texts: pd.DataFrame, numbers: list):
+        self.cells = cells.reset_index(drop=True)  # as the file has them, for the error report
+        self.body = texts.reset_index(drop=True)
         self.numbers = numbers
         self.values: dict[str, pd.Series] = {}
-        self.problems: list[list] = [[] for _ in range(len(body))]
+        self.problems: dict[int, list] = {}  # position → messages, for the rows with any
 
     def __len__(self):
         return len(self.body)
@@ -384,14 +436,31 @@ class Rows:
     def flag(self, mask_or_messages, message=None, label=None):
         """Add a message to the rows of a boolean mask, or each message of a Series."""
         if message is not None:
-            messages = pd.Series(message, index=self.body.index)[mask_or_messages]
+            mask = np.asarray(mask_or_messages, dtype=bool)
+            messages = ((p, message) for p in np.flatnonzero(mask).tolist())
         else:
-            messages = mask_or_messages.dropna()
-        for position, text in messages.items():
-            self.problems[position].append(labelled(label, text) if label else text)
+            messages = mask_or_messages.dropna().items()
+        for position, text in messages:
+            self.add(position, labelled(label, text) if label else text)
+
+    def add(self, position, message):
+        self.problems.setdefault(position, []).append(message)
 
     def ok(self) -> np.ndarray:
-        return np.array([not p for p in self.problems], dtype=bool)
+        mask = np.ones(len(self), dtype=bool)
+        mask[list(self.problems)] = False
+        return mask
+
+    def column(self, name) -> pd.Series:
+        if name in self.values:
+            return self.values[name]
+        return pd.Series([None] * len(self), dtype=object)
+
+    def rejected(self) -> list:
+        return [
+            (self.numbers[p], list(self.cells.iloc[p]), self.problems[p])
+            for p in sorted(self.problems)
+        ]
 
 
 def import_roster(
@@ -424,35 +493,36 @@ def import_roster(
     body = frame.iloc[header_index + 1 :]
     texts = body.apply(lambda s: s.str.strip())
     filled = (texts != "").any(axis=1).to_numpy()
-    rows = Rows(texts[filled], (np.flatnonzero(filled) + header_index + 2).tolist())
-    cells = body[filled].itertuples(index=False, name=None)
+    numbers = (np.flatnonzero(filled) + header_index + 2).tolist()
+    rows = Rows(body[filled], texts[filled], numbers)
     total = 2 * len(rows)
     step = _progress(progress, total)
+    stages = len(header_map) + 2
 
     step(0)
     lookups = Lookups(session, village, group)
     for done, (position, column) in enumerate(header_map.items(), start=1):
         column_texts = rows.body[position]
         given = column_texts != ""
+        label = labels[column.name]
+        if column.required:
+            rows.flag(~given, _("This field is required"), label=label)
         values, problems = read_column(column, column_texts[given], lookups)
         values = values.reindex(rows.body.index).astype(object)
         rows.values[column.name] = values.where(values.notna(), None)
-        rows.flag(problems, label=labels[column.name])
-        step(len(rows) * done // (len(header_map) + 2))
+        rows.flag(problems, label=label)
+        step(len(rows) * done // stages)
     _fill_scope(rows, resource, labels, village, group)
-    _agree_with_id(rows, resource, labels)
+    if lookups.id_facts is not None:
+        _agree_with_id(rows, resource, labels, lookups.id_facts)
     _duplicates(rows, resource, labels)
-    step(len(rows) * len(header_map) // (len(header_map) + 2))
+    step(len(rows) * (stages - 1) // stages)
 
     existing = _existing(session, resource, rows, village)
-    plan = _Plan(resource, labels, village, group, upsert, user)
-    inserts, updates, before = plan.run(rows, existing, result)
+    plan = _Plan(resource, labels, village, group, upsert, user, result)
+    inserts, updates, before = plan.run(rows, existing)
     step(len(rows))
-    result.rejected = [
-        (number, cell_row, problems)
-        for number, cell_row, problems in zip(rows.numbers, cells, rows.problems, strict=True)
-        if problems
-    ]
+    result.rejected = rows.rejected()
     result.inserted, result.updated = len(inserts), len(updates)
     if result.rejected or dry_run:
         return result
@@ -498,17 +568,19 @@ def _fill_scope(rows, resource, labels, village, group):
     rows.values["group_id"] = pd.Series([group.id] * n, dtype=object)
 
 
-def _agree_with_id(rows, resource, labels):
+def _agree_with_id(rows, resource, labels, facts):
     """Fields declared ``from_id``: blanks take what the ID number says; given ones agree."""
     derived = [c for c in resource.columns if c.from_id]
     numbers = rows.values.get("id_number")
     if not derived or numbers is None:
         return
     valid = numbers.notna()
-    safe = numbers.where(valid, "0" * 18).astype(str)
+    facts = facts.reindex(numbers.index)
     said = {
-        "gender": id_genders(safe).where(valid, None),
-        "birth_date": _as_dates(id_births(safe).where(valid)),
+        "gender": pd.Series(np.where(facts["male"], "male", "female"), dtype=object).where(
+            valid, None
+        ),
+        "birth_date": _as_dates(facts["birth"].where(valid)),
     }
     for column in derived:
         truth = said[column.from_id]
@@ -534,12 +606,7 @@ def _agree_with_id(rows, resource, labels):
 
 
 def _key_frame(rows, resource) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            k: rows.values.get(k, pd.Series(None, index=rows.body.index))
-            for k in resource.natural_key
-        }
-    )
+    return pd.DataFrame({k: rows.column(k) for k in resource.natural_key})
 
 
 def _key_label(resource, labels) -> str:
@@ -571,7 +638,7 @@ def _duplicates(rows, resource, labels):
             message = _(
                 "%(label)s: the same as row %(row)d", label=_key_label(resource, labels), row=row
             )
-        rows.problems[position].append(message)
+        rows.add(position, message)
 
 
 def _model_columns(model) -> dict:
@@ -580,18 +647,24 @@ def _model_columns(model) -> dict:
 
 def _existing(session, resource, rows, village) -> dict:
     """Natural key → stored rows (as dicts) holding that key: in any village for a resource
-    with live statuses (one live membership per person), else in this village."""
+    with live statuses (one live membership per person), else in this village.
+
+    A big file first reads the stored keys alone (one query) and fetches the full rows of
+    those it meets; a small one asks for its keys in chunks.
+    """
     model = resource.model
     keys = _key_frame(rows, resource).dropna()
-    first = resource.natural_key[0]
-    wanted = set(map(tuple, keys.itertuples(index=False, name=None)))
+    wanted = set(keys.itertuples(index=False, name=None))
+    key_columns = [getattr(model, k) for k in resource.natural_key]
+    here = () if resource.live_statuses else (model.village_id == village.id,)
+    if len(wanted) > LOOKUP_CHUNK:
+        stored = session.execute(select(*key_columns).where(*here))
+        wanted &= set(map(tuple, stored))
     candidates = sorted({k[0] for k in wanted}, key=str)
     found = {}
     for start in range(0, len(candidates), LOOKUP_CHUNK):
         chunk = candidates[start : start + LOOKUP_CHUNK]
-        query = select(*model.__table__.columns).where(getattr(model, first).in_(chunk))
-        if not resource.live_statuses:
-            query = query.where(model.village_id == village.id)
+        query = select(*model.__table__.columns).where(key_columns[0].in_(chunk), *here)
         for row in session.execute(query).mappings():
             key = tuple(row[k] for k in resource.natural_key)
             if key in wanted:
@@ -621,46 +694,103 @@ def _match(resource, stored: list, village_id: int, upsert: bool):
 
 
 class _Plan:
-    """Row by row, for the rows whose cells were all fine: insert, update or leave alone."""
+    """Which rows insert, update or stay unchanged, and the field errors of each.
 
-    def __init__(self, resource, labels, village, group, upsert, user):
-        self.resource, self.labels = resource, labels
+    Rows whose key nothing stored holds are checked column-wise; the few that meet a stored
+    record go one by one.
+    """
+
+    def __init__(self, resource, labels, village, group, upsert, user, result):
+        self.resource, self.labels, self.result = resource, labels, result
         self.village, self.group, self.upsert = village, group, upsert
         model = resource.model
         self.columns = _model_columns(model)
+        self.names = [n for n in self.columns if n != "id"]
         decider = user is None or security.can(user, security.APPROVE, model.__name__)
         # Who may not decide admissions files applications, whatever the file says.
         self.admission = None if decider else resource.admission
         self.key_label = _key_label(resource, labels)
 
-    def run(self, rows, existing, result):
-        names = [n for n in rows.values if n in self.columns]
+    def run(self, rows, existing):
         keys = _key_frame(rows, self.resource)
         complete = keys.notna().all(axis=1).to_numpy()
         key_tuples = list(keys.itertuples(index=False, name=None))
-        ok = rows.ok()
-        inserts, updates, before = [], [], {}
-        for position, given_row in enumerate(zip(*(rows.values[n] for n in names), strict=True)):
-            if not ok[position]:
-                continue
-            given = {n: v for n, v in zip(names, given_row, strict=True) if v is not None}
-            stored = existing.get(key_tuples[position], []) if complete[position] else []
-            problems = self.row(given, stored, result)
+        met = np.array(
+            [c and k in existing for c, k in zip(complete, key_tuples, strict=True)], dtype=bool
+        )
+        inserts = self.fresh(rows, rows.ok() & ~met)
+        updates, before = [], {}
+        given_names = [n for n in rows.values if n in self.columns]
+        for position in np.flatnonzero(met & rows.ok()).tolist():
+            given = {n: rows.values[n].iat[position] for n in given_names}
+            given = {n: v for n, v in given.items() if v is not None}
+            problems = self.row(given, existing[key_tuples[position]])
             if problems:
-                rows.problems[position].extend(problems)
+                for problem in problems:
+                    rows.add(position, problem)
             elif self.target is None:
-                inserts.append({n: self.full.get(n) for n in self.columns if n != "id"})
+                inserts.append({n: self.full.get(n) for n in self.names})
             elif self.resource.skip_unchanged and all(
                 self.full.get(n) == v for n, v in self.target.items()
             ):
-                result.unchanged += 1
+                self.result.unchanged += 1
             else:
                 updates.append({n: self.full.get(n) for n in self.target})
                 before[self.target["id"]] = self.target
         return inserts, updates, before
 
-    def row(self, given, stored, result) -> list:
-        """The problems of one row; sets ``target`` (the stored row or None) and ``full``."""
+    def fresh(self, rows, mask) -> list:
+        """The rows that meet nothing stored, checked column by column: rows to insert."""
+        resource = self.resource
+        full = {}
+        for name in self.names:
+            series = rows.column(name)
+            default = resource.defaults.get(name)
+            if default is not None:
+                series = series.where(series.notna(), default)
+            full[name] = series
+        if self.admission:
+            name, applied, _decisions = self.admission
+            self.result.applied_instead += int((mask & (full[name] != applied)).sum())
+            full[name] = full[name].where(~mask, applied)
+        required = {c.name for c in resource.columns if c.required}
+        for name, column in self.columns.items():
+            if name not in full:
+                continue
+            series = full[name]
+            if _required(column) and name not in required:
+                rows.flag(mask & series.isna(), _("This field is required"), self.label(name))
+            if isinstance(column.type, String) and column.type.length:
+                lengths = series.map(len, na_action="ignore")
+                rows.flag(
+                    mask & (lengths > column.type.length),
+                    _("At most %(n)d characters", n=column.type.length),
+                    self.label(name),
+                )
+        for column in resource.columns:
+            if column.required_when:
+                other, values = column.required_when
+                missing = mask & full[column.name].isna() & full[other].isin(values)
+                rows.flag(missing, column.message, self.label(column.name))
+        mask = mask & rows.ok()
+        # A column empty on every row is left to the database (NULL): smaller rows to write.
+        names = [n for n in self.names if full[n][mask].notna().any()]
+        chosen = [full[n][mask].tolist() for n in names]
+        records = [dict(zip(names, values, strict=True)) for values in zip(*chosen, strict=True)]
+        clean = getattr(resource.model, "clean", None)
+        if not (clean and resource.row_clean):
+            return records
+        kept = []
+        for position, record in zip(np.flatnonzero(mask).tolist(), records, strict=True):
+            errors = clean(dict(record))
+            for key, message in errors.items():
+                rows.add(position, labelled(self.label(key), message))
+            if not errors:
+                kept.append(record)
+        return kept
+
+    def row(self, given, stored) -> list:
+        """The problems of a row whose key is stored; sets ``target`` and ``full``."""
         resource = self.resource
         self.target, clash = _match(resource, stored, self.village.id, self.upsert)
         if clash:
@@ -672,38 +802,33 @@ class _Plan:
             name, applied, decisions = self.admission
             if target is None:
                 if given.get(name, resource.defaults.get(name)) != applied:
-                    result.applied_instead += 1
+                    self.result.applied_instead += 1
                 given[name] = applied
             elif given.get(name, target[name]) != target[name] and given[name] in decisions:
                 message = _("Only the president approves or rejects an application")
-                return [labelled(self.labels.get(name, name), message)]
+                return [labelled(self.label(name), message)]
         self.full = {**(target or resource.defaults), **given}
-        errors = _field_errors(resource.model, self.columns, self.full)
-        return [labelled(self._label(k), m) for k, m in errors.items()]
+        errors = {}
+        for key, column in self.columns.items():
+            value = self.full.get(key)
+            if value is None and _required(column):
+                errors[key] = _("This field is required")
+            elif isinstance(column.type, String) and column.type.length and value is not None:
+                if len(str(value)) > column.type.length:
+                    errors[key] = _("At most %(n)d characters", n=column.type.length)
+        clean = getattr(resource.model, "clean", None)
+        if clean and not errors:
+            errors = clean(dict(self.full))
+        return [labelled(self.label(k), m) for k, m in errors.items()]
 
-    def _label(self, name):
+    def label(self, name):
         if name in self.labels:
             return self.labels[name]
         return str(self.columns[name].info.get("label", name))
 
 
-def _field_errors(model, columns, values) -> dict:
-    """What app.records.value_errors checks, minus what the columns checked already: a
-    required field left empty, a text too long, and the model's own ``clean``."""
-    errors = {}
-    for key, column in columns.items():
-        value = values.get(key)
-        if value is None:
-            if not column.nullable and not column.primary_key and column.default is None:
-                errors[key] = _("This field is required")
-        elif isinstance(column.type, String) and column.type.length:
-            if len(str(value)) > column.type.length:
-                errors[key] = _("At most %(n)d characters", n=column.type.length)
-    clean = getattr(model, "clean", None)
-    if clean and not errors:
-        for key, message in clean(values).items():
-            errors.setdefault(key, message)
-    return errors
+def _required(column) -> bool:
+    return not column.nullable and not column.primary_key and column.default is None
 
 
 def _write(session, resource, inserts, updates, before, filename, result, village, step) -> None:

@@ -1,0 +1,190 @@
+"""Roster import speed (issue 5, item 8), all timed in the same run on fresh migrated SQLite
+databases:
+
+(a) raw sqlite3 ``executemany`` of the 100k member rows into ``member``: the baseline;
+(b) ``flask roster import members FILE.csv`` (GB18030) in a subprocess: the process's wall
+    time, and the pipeline time inside the command (read, check, write, audit, commit),
+    which the command prints when ROSTER_TIMING=1;
+(c) the same rows as .xlsx through the same command;
+(d) the subprocesses' peak memory (RUSAGE_CHILDREN ru_maxrss).
+
+    .venv/bin/python bench/import_roster.py [--rows 100000]
+
+Targets: pipeline within 3x of executemany, .xlsx under 5 s, memory under 1 GB.
+"""
+
+import argparse
+import csv
+import datetime as dt
+import os
+import re
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+GROUPS = ["第一组", "第二组", "第三组", "第四组", "第五组", "第六组"]
+CATEGORIES = [("五老", "elder"), ("社会贤达", "notable"), ("村干部", "cadre"), ("其他", "other")]
+HEADER = [
+    "序号",
+    "姓名",
+    "性别",
+    "身份证号码",
+    "联系电话",
+    "所在小组",
+    "会员类别",
+    "入会时间",
+    "住址",
+]
+
+
+def members(n):
+    """n valid members: (cells as a village writes them, the values as stored)."""
+    from app.validation import id_check_char
+
+    cells, stored = [], []
+    for i in range(n):
+        birth = dt.date(1940, 1, 1) + dt.timedelta(days=i % 20000)
+        body = f"110101{birth:%Y%m%d}{i // 20000 % 100:02d}{i % 10}"
+        number = body + id_check_char(body)
+        gender = "male" if i % 2 else "female"
+        label, category = CATEGORIES[i % 4]
+        join = dt.date(2015, 1, 1) + dt.timedelta(days=i % 3000)
+        cells.append(
+            [
+                str(i + 1),
+                f"会员{i}",
+                "男" if i % 2 else "女",
+                number,
+                f"139{i:08d}",
+                GROUPS[i % 6],
+                label,
+                join.isoformat(),
+                f"{GROUPS[i % 6]}{i % 300}号",
+            ]
+        )
+        stored.append((i % 6, f"会员{i}", gender, number, birth, f"139{i:08d}", category, join))
+    return cells, stored
+
+
+def write_csv(path, cells):
+    with open(path, "w", encoding="gb18030", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["基准村计生协会员花名册"])
+        out.writerow(HEADER)
+        out.writerows(cells)
+
+
+def write_xlsx(path, cells):
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet()
+    sheet.append(["基准村计生协会员花名册"])
+    sheet.append(HEADER)
+    for row in cells:
+        sheet.append(row)
+    book.save(path)
+
+
+def fresh_database(folder):
+    """A migrated database with one village and its six groups; (path, village id, group ids)."""
+    from flask_migrate import upgrade
+
+    from app import create_app, db
+    from app.models import MemberGroup, Township, Village
+
+    path = os.path.join(folder, "bench.db")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}"})
+    with app.app_context():
+        upgrade()
+        session = app.appbuilder.session
+        township = Township(name="基准镇")
+        village = Village(township=township, name="基准村")
+        groups = [MemberGroup(village=village, name=name) for name in GROUPS]
+        session.add_all([township, village, *groups])
+        session.commit()
+        ids = village.id, [g.id for g in groups]
+        session.remove()
+        db.engine.dispose()
+    return path, *ids
+
+
+def executemany(stored):
+    folder = tempfile.mkdtemp()
+    path, village_id, group_ids = fresh_database(folder)
+    today = dt.date.today().isoformat()
+    rows = [
+        (village_id, group_ids[g], name, gender, number, birth.isoformat(), phone, category)
+        + ("active", join.isoformat(), today, 0, 0, f"{GROUPS[g]}{i % 300}号")
+        for i, (g, name, gender, number, birth, phone, category, join) in enumerate(stored)
+    ]
+    connection = sqlite3.connect(path)
+    start = time.perf_counter()
+    connection.executemany(
+        "INSERT INTO member (village_id, group_id, name, gender, id_number, birth_date, phone, "
+        "category, status, join_date, applied_on, party_member, volunteer, address) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    connection.commit()
+    elapsed = time.perf_counter() - start
+    connection.close()
+    return elapsed
+
+
+def cli_import(filename):
+    """(wall time of the process, pipeline time printed by the command, its output)."""
+    folder = tempfile.mkdtemp()
+    path, _village, _groups = fresh_database(folder)
+    env = {
+        **os.environ,
+        "FLASK_APP": "wsgi.py",
+        "DATABASE_URL": f"sqlite:///{path}",
+        "INSTANCE_DIR": folder,
+        "ROSTER_TIMING": "1",
+    }
+    command = [os.path.join(ROOT, ".venv/bin/flask"), "roster", "import", "members", filename]
+    start = time.perf_counter()
+    done = subprocess.run(
+        [*command, "--village", "基准村"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"import failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    pipeline = float(re.search(r"pipeline ([\d.]+) s", done.stderr).group(1))
+    return wall, pipeline, done.stdout.strip()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=100_000)
+    args = parser.parse_args()
+    folder = tempfile.mkdtemp()
+    cells, stored = members(args.rows)
+    csv_path = os.path.join(folder, "roster-gb18030.csv")
+    xlsx_path = os.path.join(folder, "roster.xlsx")
+    write_csv(csv_path, cells)
+    write_xlsx(xlsx_path, cells)
+
+    baseline = executemany(stored)
+    csv_wall, csv_pipeline, said = cli_import(csv_path)
+    xlsx_wall, xlsx_pipeline, _said = cli_import(xlsx_path)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB on Linux
+
+    print(f"{args.rows} rows; {said}")
+    print(f"(a) sqlite3 executemany           {baseline:7.3f} s")
+    print(
+        f"(b) CSV GB18030 via CLI: pipeline {csv_pipeline:7.3f} s "
+        f"({csv_pipeline / baseline:.1f}x executemany), process {csv_wall:.3f} s"
+    )
+    print(f"(c) .xlsx via CLI:       pipeline {xlsx_pipeline:7.3f} s, process {xlsx_wall:.3f} s")
+    print(f"(d) peak memory of the imports    {peak:7.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
