@@ -398,7 +398,7 @@ def _by_words(column, texts, lookups):
 
 def _word(column, text, table, village):
     if column.kind == "choice":
-        code = column.choices.by_label(text)
+        code = dict(column.synonyms).get(text) or column.choices.by_label(text)
         if code is None:
             return None, _("%(value)s is not one of the choices", value=text)
         return code, None

@@ -40,6 +40,8 @@ class Column:
     required: bool = False
     choices: models.Choices | None = None
     lookup: Lookup | None = None
+    # For kind "choice": spellings villages use besides the zh and en labels, ((text, code), …).
+    synonyms: tuple = ()
     # "gender" or "birth_date": an empty cell takes what the row's ID number says, and a
     # given value must agree with it.
     from_id: str | None = None
@@ -231,6 +233,7 @@ COUNCIL_SEATS = Resource(
             kind="choice",
             choices=models.SEAT_COMPOSITION,
             required=True,
+            synonyms=(("社会贤达", "notable"), ("致富能人", "notable"), ("积极分子", "notable")),
         ),
         Column("day_job", ("现任职务", "本职工作", "工作单位及职务", "day job", "day_job")),
     ),
@@ -265,6 +268,7 @@ CONTACT_HOUSEHOLDS = Resource(
             ("户别", "家庭类型", "联系户类型", "类型", "household type", "household_type", "type"),
             kind="choice",
             choices=models.CONTACT_HOUSEHOLD_TYPE,
+            synonyms=(("流动人口", "migrant"), ("流动人口户", "migrant")),
         ),
         notes_column(),
     ),
@@ -289,6 +293,13 @@ HOUSEHOLDS = Resource(
             ("家庭类型", "家庭类别", "类别", "family type", "family_type"),
             kind="choice",
             choices=models.FAMILY_TYPE,
+            synonyms=(
+                ("失独", "special_lost"),
+                ("失独家庭", "special_lost"),
+                ("伤残", "special_disabled"),
+                ("独生子女伤残", "special_disabled"),
+                ("手术并发症", "special_complication"),
+            ),
         ),
         Column(
             "difficulty",
@@ -354,6 +365,7 @@ BENEFITS = Resource(
             ("类别", "项目", "扶助类别", "优待类别", "kind"),
             kind="choice",
             choices=models.BENEFIT_KIND,
+            synonyms=(("光荣证", "glory_certificate"), ("独生子女光荣证", "glory_certificate")),
             required=True,
         ),
         Column(
