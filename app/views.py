@@ -677,7 +677,8 @@ def assistance_by_year(household_id):
     return current_app.appbuilder.session.execute(
         select(year, func.count(), func.sum(Assistance.money))
         .where(
-            Assistance.household_id == household_id,
+            # The template passes the pk as the URL gave it: text, which PostgreSQL won't compare.
+            Assistance.household_id == int(household_id),
             security.scope_criteria(Assistance, security.current_scope()),
         )
         .group_by(year)

@@ -2,7 +2,6 @@
 township loaded once and restored before every test."""
 
 import os
-import shutil
 
 import pytest
 
@@ -11,10 +10,21 @@ TEST_PASSWORD = "DemoPass@2026"
 
 @pytest.fixture(scope="session")
 def _database(tmp_path_factory):
-    """A migrated database with the demo township, and a pristine copy to restore from."""
+    """The test database (SQLite, or PostgreSQL with TEST_DATABASE_URL) and its snapshots."""
+    from tests.databases import open_databases
+
     folder = tmp_path_factory.mktemp("db")
     os.environ["INSTANCE_DIR"] = str(folder)
-    return folder / "test.db", folder / "template.db"
+    return open_databases(folder)
+
+
+def close_connections(app):
+    """No connection left open: a snapshot is about to be taken or put back."""
+    from app import db
+
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -24,11 +34,10 @@ def _app(_database):
     from app import create_app
     from app.demo import load_demo
 
-    path, template = _database
     app = create_app(
         {
             "TESTING": True,
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}",
+            "SQLALCHEMY_DATABASE_URI": _database.url,
             "WTF_CSRF_ENABLED": False,
             "RATELIMIT_ENABLED": False,
             "DEMO_PASSWORD": TEST_PASSWORD,
@@ -40,11 +49,8 @@ def _app(_database):
     with app.app_context():
         upgrade()
         load_demo(app.appbuilder.session, TEST_PASSWORD)
-        app.appbuilder.session.remove()
-        from app import db
-
-        db.engine.dispose()
-    shutil.copy(path, template)
+    close_connections(app)
+    _database.save("template")
     return app
 
 
@@ -53,11 +59,8 @@ def app(_app, _database):
     """The app, its database restored to the freshly loaded demo township."""
     from app import db
 
-    path, template = _database
-    with _app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-    shutil.copy(template, path)
+    close_connections(_app)
+    _database.restore("template")
     _app.config["WTF_CSRF_ENABLED"] = False
     yield _app
     with _app.app_context():

@@ -453,11 +453,12 @@ def test_verify_passes_on_the_demo(app):
 
 def _tamper(app, statement):
     engine = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    dialect = engine.dialect.name
     with engine.begin() as connection:
-        for off in audit.TRIGGERS_OFF["sqlite"]:
+        for off in audit.TRIGGERS_OFF[dialect]:
             connection.execute(text(off))
         connection.execute(text(statement))
-        for on in audit.TRIGGERS_ON["sqlite"]:
+        for on in audit.TRIGGERS_ON[dialect]:
             connection.execute(text(on))
     engine.dispose()
 

@@ -10,7 +10,6 @@ import datetime as dt
 import decimal
 import json
 import re
-import shutil
 
 import pytest
 from sqlalchemy import func, not_, select, true
@@ -39,7 +38,7 @@ from app.models import (
     activity_participant,
 )
 from app.validation import id_check_char
-from tests.conftest import TEST_PASSWORD
+from tests.conftest import TEST_PASSWORD, close_connections
 
 TOWNSHIP = "二郎镇"
 # A second township that no demo account belongs to (``_build_world`` builds it).
@@ -811,51 +810,33 @@ def _add_work_records(session, village):
     )
 
 
-def _restore(app, source, path):
-    """Put the database file ``source`` in place of ``path``, with no connection left open."""
-    from app import db as database
-
-    with app.app_context():
-        database.session.remove()
-        database.engine.dispose()
-    shutil.copy(source, path)
-
-
 @pytest.fixture(scope="module")
 def _world_database(_app, _database):
     """The demo township plus the world (see ``_build_world``), built once for this module."""
-    path, template = _database
-    world = template.with_name("world.db")
-    _restore(_app, template, path)
+    close_connections(_app)
+    _database.restore("template")
     db(_app, lambda session: _build_world(_app, session))
-    _restore(_app, path, world)
-    return world
+    close_connections(_app)
+    _database.save("world")
+    return "world"
 
 
 _RESTORED = {}
 
 
-def _stamp(path):
-    """What moves whenever a transaction commits: SQLite's file change counter (header bytes
-    24-27, rollback journal mode), the size and the time."""
-    with open(path, "rb") as file:
-        counter = file.read(28)[24:]
-    stat = path.stat()
-    return counter, stat.st_size, stat.st_mtime_ns
-
-
 @pytest.fixture
 def app(_app, _database, _world_database):
     """Overrides conftest's ``app``: the demo township plus the world, built once rather than
-    per test. The file is put back only when a test changed it: most of the sweep only reads."""
+    per test. The database is put back only when a test changed it: most of the sweep only
+    reads."""
     from app import db as database
 
-    path, _template = _database
     with _app.app_context():
         database.session.remove()
-    if _RESTORED.get(path) != _stamp(path):
-        _restore(_app, _world_database, path)
-        _RESTORED[path] = _stamp(path)
+    if _RESTORED.get(_database.url) != _database.stamp():
+        close_connections(_app)
+        _database.restore(_world_database)
+        _RESTORED[_database.url] = _database.stamp()
     _app.config["WTF_CSRF_ENABLED"] = False
     yield _app
     with _app.app_context():
