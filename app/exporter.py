@@ -24,15 +24,6 @@ FORMATS = ("xlsx", "csv")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # The escape character itself is escaped too, so that unescaping gives back exactly the value.
 ESCAPED_START = (*FORMULA_START, "'")
-# Register names while a resource does not carry its own ``title``.
-TITLES = {
-    "members": "会员花名册",
-    "council_seats": "理事会成员名册",
-    "contact_households": "会员联系户名册",
-    "households": "计生家庭帮扶对象名册",
-    "benefits": "优待奖扶名册",
-    "agreements": "村民自治协议书名册",
-}
 NUMBER_HEADER = "序号"
 YES, NO = "是", "否"
 DATE_FORMAT = "yyyy-mm-dd"
@@ -60,16 +51,12 @@ def header_of(column) -> str:
     return next((a for a in column.aliases if CJK.search(a)), column.aliases[0])
 
 
-def title_of(resource) -> str:
-    return str(getattr(resource, "title", None) or TITLES.get(resource.kind, resource.kind))
-
-
 def register_title(resource, village) -> str:
     """新檀村计生协会员花名册: the village's name already says 村 or 社区."""
     name = village.name
     if not name.endswith(("村", "社区")):
         name += "社区" if village.kind == "community" else "村"
-    return f"{name}计生协{title_of(resource)}"
+    return f"{name}计生协{resource.title}"
 
 
 def file_name(resource, village, fmt: str, today: dt.date | None = None) -> str:
@@ -80,24 +67,12 @@ def file_name(resource, village, fmt: str, today: dt.date | None = None) -> str:
 # --- Rows ---
 
 
-def _keys(resource) -> tuple:
-    key = resource.natural_key
-    return (key,) if isinstance(key, str) else tuple(key)
-
-
-def _lookup_of(column):
-    """(model, attributes tried in order, cell formats, candidate conditions) of a lookup."""
-    lookup = column.lookup
-    if isinstance(lookup, tuple):
-        return lookup[0], (lookup[1],), ("{}",), ()
-    return lookup.model, tuple(lookup.by), tuple(lookup.formats), tuple(lookup.where)
-
-
 def _lookup_cells(session, column, village, user) -> dict:
     """Stored id → the cell naming it, as the importer reads it back: the most readable
     attribute that names one record of the village (a name, unless two people share it)."""
-    model, by, formats, where = _lookup_of(column)
-    candidate = and_(true(), *(getattr(model, attr).in_(values) for attr, values in where))
+    lookup = column.lookup
+    model, by, formats = lookup.model, lookup.by, lookup.formats
+    candidate = and_(true(), *(getattr(model, a).in_(values) for a, values in lookup.where))
     found = session.execute(
         select(model.id, candidate, *(getattr(model, attr) for attr in by)).where(
             model.village_id == village.id
@@ -136,7 +111,7 @@ def _one_per_key(resource, items: list) -> list:
     A person who left and joined again has two rows; the register lists the current one, and a
     file with the same ID number twice could not be imported back.
     """
-    keys = _keys(resource)
+    keys = resource.natural_key
     live = set(resource.live_statuses)
     best = {}
     for item in items:

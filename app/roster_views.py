@@ -194,7 +194,6 @@ class RosterView(BaseView):
             target=place,
             accept=ACCEPT,
             limit=uploads.human_size(current_app.config["UPLOAD_MAX_BYTES"]),
-            title_of=exporter.title_of,
         )
 
     @expose("/")
@@ -381,7 +380,6 @@ class RosterView(BaseView):
         return self.render_template(
             "roster_preview.html",
             resource=resource,
-            title=exporter.title_of(resource),
             village=village,
             group=group,
             filename=meta["filename"],
