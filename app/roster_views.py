@@ -199,6 +199,7 @@ class RosterView(BaseView):
     @expose("/")
     @has_access
     def index(self):
+        sweep()
         return self._page()
 
     @expose("/export/<kind>/<fmt>")
@@ -277,6 +278,7 @@ class RosterView(BaseView):
     def confirm(self):
         """Import the previewed file for real: every row or none."""
         user = self._user()
+        sweep()
         token = request.form.get("token", "")
         meta, data = pending(token, user)
         resource = RESOURCES.get(meta["kind"])
