@@ -1,5 +1,6 @@
 """Configuration, flat and upper-case, read from the environment (SPEC §6)."""
 
+import json
 import os
 import secrets
 from datetime import timedelta
@@ -36,6 +37,10 @@ PORT = int(os.environ.get("PORT", "5000"))
 
 # A complaint unresolved this many days after it came in is overdue (SPEC §2).
 COMPLAINT_DEADLINE_DAYS = int(os.environ.get("COMPLAINT_DEADLINE_DAYS", "30"))
+
+# Compliance norms (SPEC §5) switched off per township: JSON mapping a township name, or "*" for
+# every township, to norm ids, e.g. COMPLIANCE_DISABLED='{"二郎镇": ["R13"]}'.
+COMPLIANCE_DISABLED = json.loads(os.environ.get("COMPLIANCE_DISABLED") or "{}")
 
 # --- Uploads (activity photos, document files, venue photos) ---
 # Outside the web root: files are served only by app.uploads, after a scope and rights check.

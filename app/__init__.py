@@ -30,7 +30,7 @@ def create_app(test_config=None):
     # Before AppBuilder, so that the JWT API stays exempt (FAB-NOTES: CSRF).
     CSRFProtect(app)
 
-    from app import audit, cli, roster_views, uploads, views
+    from app import audit, cli, dashboard, roster_views, uploads, views
 
     audit.install()
 
@@ -39,6 +39,7 @@ def create_app(test_config=None):
         appbuilder.init_app(app, db.session)
         views.register(appbuilder)
         roster_views.register(appbuilder)
+        dashboard.register(appbuilder)
     uploads.register(app)
     cli.register(app)
     return app

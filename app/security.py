@@ -26,6 +26,8 @@ READ, ADD, EDIT, DELETE, APPROVE = "read", "add", "edit", "delete", "approve"
 # The roster page (app/roster_views.py): READ exports, IMPORT uploads; which registers a role
 # exports or imports follows its rights on each register's model.
 ROSTER, IMPORT = "Roster", "import"
+# The compliance dashboard and its API (app/dashboard.py): READ sees it, EXPORT downloads reports.
+COMPLIANCE, EXPORT = "Compliance", "export"
 WRITE = (READ, ADD, EDIT)
 ALL = (READ, ADD, EDIT, DELETE)
 
@@ -60,7 +62,7 @@ DAY_TO_DAY_RECORDS = (
 ROLE_RIGHTS = {
     "Admin": "*",
     "Township": {model.__name__: (READ,) for model in BUSINESS_MODELS if model is not Attachment}
-    | {"AuditLog": (READ,), ROSTER: (READ,)},
+    | {"AuditLog": (READ,), ROSTER: (READ,), COMPLIANCE: (READ, EXPORT)},
     "President": {
         "Township": (READ,),
         "Village": (READ, EDIT),
@@ -71,6 +73,7 @@ ROLE_RIGHTS = {
         "CouncilSeat": ALL,
         "AuditLog": (READ,),
         ROSTER: (READ, IMPORT),
+        COMPLIANCE: (READ, EXPORT),
         **dict.fromkeys(WORK_RECORDS, ALL),
     },
     "Secretary": {
@@ -83,6 +86,7 @@ ROLE_RIGHTS = {
         "CouncilSeat": (READ,),
         "AuditLog": (READ,),
         ROSTER: (READ, IMPORT),
+        COMPLIANCE: (READ, EXPORT),
         # Day-to-day records; the archive (documents, awards, venues, funds) is the president's.
         **dict.fromkeys(DAY_TO_DAY_RECORDS, ALL),
         **dict.fromkeys(set(WORK_RECORDS) - set(DAY_TO_DAY_RECORDS), (READ,)),
@@ -97,6 +101,8 @@ ROLE_RIGHTS = {
         "Activity": WRITE,
         "Household": WRITE,
         ROSTER: (READ, IMPORT),
+        # The village's compliance, read-only; reports hold registers a group leader may not read.
+        COMPLIANCE: (READ,),
     },
 }
 

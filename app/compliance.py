@@ -1,0 +1,1066 @@
+"""The association norms of SPEC §5 (R1–R18): which village keeps them, and what is missing where.
+
+Each norm is a declaration (``NORMS``): its id, title, source article, the period it speaks of,
+one set-based query that answers for every village of the scope at once, a judge that reads a
+village's rows into ``met`` (True / False / None: nothing to judge) with a detail saying exactly
+what is missing, and the list (register and filters) that shows the records which would fix it.
+No query runs per village: ``evaluate`` runs one query per norm, whatever the number of villages.
+
+Periods: a year, or one quarter of it. Quarters and months not yet begun (on ``today``) are not
+counted; a period that has not begun at all judges nothing. Norms about a state (the council,
+groups, venues, agreements) are judged on the period's last day, or today if that is earlier.
+
+A township may switch norms off: ``COMPLIANCE_DISABLED`` (config, or the environment variable of
+the same name as JSON) maps a township name — or ``"*"`` for every township — to norm ids, e.g.
+``{"二郎镇": ["R13"]}``. A switched-off norm answers None and does not count in the score.
+"""
+
+import dataclasses
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable
+
+from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import and_, case, exists, extract, func, or_, select
+from sqlalchemy.orm import aliased
+
+from app import security
+from app.models import (
+    COMPLAINT_OPEN,
+    SEAT_COMPOSITION,
+    SPECIAL_FAMILY_TYPES,
+    Activity,
+    Agreement,
+    Assistance,
+    Complaint,
+    ContactHousehold,
+    CouncilSeat,
+    CouncilTerm,
+    Document,
+    Household,
+    Meeting,
+    Member,
+    MemberGroup,
+    Notice,
+    Township,
+    Venue,
+    Village,
+    complaint_deadline,
+    group_contact_head,
+)
+from app.reminders import DATE_BEFORE, RELATION_EQUAL, TEXT_EQUAL, TEXT_IN
+
+# Seeds 000 Art. 3: elders / notables, entrepreneurs and activists / village cadres.
+COUNCIL_MODEL = {"standard": (5, 3, 3), "small": (3, 2, 1)}
+COMPOSITIONS = ("elder", "notable", "cadre")
+CONTACT_HEADS = (2, 3)  # Art. 4: two to three contact household heads per group
+MEMBER_SHARE = 0.10  # seeds 003 (二)4: members at least 10% of the population
+AGREEMENT_SHARE = 0.80  # seeds 001/002: agreements for 80% of married women
+TERM_YEARS = 5  # default length of a council term; COUNCIL_TERM_YEARS overrides it
+DATE_AFTER = 1  # FAB's "greater than" filter on a date column
+
+
+# --- Periods ---
+
+
+@dataclasses.dataclass(frozen=True)
+class Period:
+    """A year, or one quarter of it, judged on ``today``."""
+
+    year: int
+    quarter: int | None
+    today: dt.date
+
+    @property
+    def start(self) -> dt.date:
+        return dt.date(self.year, 3 * (self.quarter or 1) - 2, 1)
+
+    @property
+    def end(self) -> dt.date:
+        if self.quarter in (None, 4):
+            return dt.date(self.year, 12, 31)
+        return dt.date(self.year, 3 * self.quarter + 1, 1) - dt.timedelta(days=1)
+
+    @property
+    def year_start(self) -> dt.date:
+        return dt.date(self.year, 1, 1)
+
+    @property
+    def ref(self) -> dt.date:
+        """The day a state is judged on: the period's last day, or today if that comes first."""
+        return min(self.end, self.today)
+
+    @property
+    def begun(self) -> bool:
+        return self.start <= self.today
+
+    def months(self) -> list[int]:
+        """The months of the period that have begun."""
+        first = self.start.month
+        last = self.end.month
+        return [m for m in range(first, last + 1) if dt.date(self.year, m, 1) <= self.today]
+
+    def quarters(self) -> list[int]:
+        return sorted({(m - 1) // 3 + 1 for m in self.months()})
+
+
+def parse_period(year, quarter=None, today: dt.date | None = None) -> Period:
+    """A Period from request arguments; ValueError for a year or quarter that is not one."""
+    try:
+        year = int(str(year).strip())
+        quarter = None if quarter in (None, "") else int(str(quarter).strip())
+    except (TypeError, ValueError):
+        raise ValueError("year or quarter") from None
+    if not 2000 <= year <= 2100 or quarter not in (None, 1, 2, 3, 4):
+        raise ValueError("year or quarter")
+    return Period(year, quarter, today or dt.date.today())
+
+
+# --- What a norm is ---
+
+
+@dataclasses.dataclass(frozen=True)
+class VillageFacts:
+    """What the judges need to know of a village, read once for the whole scope."""
+
+    id: int
+    name: str
+    township: str
+    size_class: str
+    population: int | None
+    married_women: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    met: bool | None
+    detail: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Norm:
+    """A norm of SPEC §5: its query answers for all villages; its judge reads one village."""
+
+    id: str
+    title: object  # a lazy string
+    source: str
+    period: str  # "year", "quarter", "month" or "state" (judged on the period's last day)
+    query: Callable  # (village_ids, period) -> a select whose first column is village_id
+    judge: Callable  # (rows, village, period) -> (met, detail)
+    register: str  # the model whose list shows what is missing
+    filters: Callable = lambda period: {}  # FAB list filters, besides the village
+
+
+def _in(model, village_ids):
+    return model.village_id.in_(village_ids)
+
+
+def _between(column, start, end):
+    return column.between(start, end)
+
+
+def _count_if(condition):
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def _join(parts) -> str:
+    return "；".join(str(p) for p in parts)
+
+
+def _share(part, whole) -> str:
+    return f"{part / whole:.1%}"
+
+
+# --- R1–R3: the council ---
+
+
+def _term_years() -> int:
+    return int(current_app.config.get("COUNCIL_TERM_YEARS", TERM_YEARS))
+
+
+def _current_term(village_ids, period):
+    """Conditions selecting each village's latest council term elected by the period's day."""
+    later = aliased(CouncilTerm)
+    newer = exists().where(
+        later.village_id == CouncilTerm.village_id,
+        later.elected_on <= period.ref,
+        later.number > CouncilTerm.number,
+    )
+    return and_(_in(CouncilTerm, village_ids), CouncilTerm.elected_on <= period.ref, ~newer)
+
+
+def _seats(village_ids, period):
+    position, composition = CouncilSeat.position, CouncilSeat.composition
+    return (
+        select(
+            CouncilTerm.village_id,
+            CouncilTerm.number,
+            _count_if(position == "president"),
+            _count_if(position.in_(("vice_president", "executive_vice"))),
+            _count_if(position == "secretary"),
+            *(_count_if(composition == c) for c in COMPOSITIONS),
+        )
+        .outerjoin(CouncilSeat, CouncilSeat.term_id == CouncilTerm.id)
+        .where(_current_term(village_ids, period))
+        .group_by(CouncilTerm.village_id, CouncilTerm.id, CouncilTerm.number)
+    )
+
+
+def _judge_positions(rows, village, period):
+    if not rows:
+        return None, _("No council term recorded")
+    _v, number, presidents, vices, secretaries, *_c = rows[0]
+    problems = []
+    if presidents != 1:
+        problems.append(_("%(n)d president(s), should be exactly 1", n=presidents))
+    if not vices:
+        problems.append(_("no vice-president"))
+    if not secretaries:
+        problems.append(_("no secretary-general"))
+    if problems:
+        return False, _("Term %(number)d: %(problems)s", number=number, problems=_join(problems))
+    return True, _(
+        "Term %(number)d: %(presidents)d president, %(vices)d vice-president(s), "
+        "%(secretaries)d secretary-general",
+        number=number,
+        presidents=presidents,
+        vices=vices,
+        secretaries=secretaries,
+    )
+
+
+def _judge_composition(rows, village, period):
+    if not rows:
+        return None, _("No council term recorded")
+    _v, number, _p, _vp, _s, *counts = rows[0]
+    needed = COUNCIL_MODEL.get(village.size_class, COUNCIL_MODEL["standard"])
+    model = "-".join(str(n) for n in needed)
+    problems = [
+        _(
+            "%(label)s %(n)d, at least %(needed)d",
+            label=SEAT_COMPOSITION.label(code),
+            n=n,
+            needed=want,
+        )
+        for code, n, want in zip(COMPOSITIONS, counts, needed, strict=True)
+        if n < want
+    ]
+    if problems:
+        return False, _(
+            "Term %(number)d (%(model)s): %(problems)s",
+            number=number,
+            model=model,
+            problems=_join(problems),
+        )
+    counted = "、".join(
+        f"{SEAT_COMPOSITION.label(code)} {n}" for code, n in zip(COMPOSITIONS, counts, strict=True)
+    )
+    return True, _(
+        "Term %(number)d (%(model)s): %(counts)s", number=number, model=model, counts=counted
+    )
+
+
+def _terms(village_ids, period):
+    return select(
+        CouncilTerm.village_id,
+        CouncilTerm.number,
+        CouncilTerm.elected_on,
+        CouncilTerm.term_end,
+        CouncilTerm.filed_on,
+    ).where(_current_term(village_ids, period))
+
+
+def _judge_term(rows, village, period):
+    if not rows:
+        return False, _("No council term recorded")
+    _v, number, elected_on, term_end, filed_on = rows[0]
+    years = _term_years()
+    problems = []
+    if term_end is not None and term_end < period.ref:
+        problems.append(_("the term ended on %(date)s", date=term_end.isoformat()))
+    elif elected_on.replace(year=elected_on.year + years, day=min(elected_on.day, 28)) < period.ref:
+        problems.append(
+            _(
+                "elected on %(date)s, more than %(years)d years ago",
+                date=elected_on.isoformat(),
+                years=years,
+            )
+        )
+    if filed_on is None:
+        problems.append(_("not filed with the township"))
+    if problems:
+        return False, _("Term %(number)d: %(problems)s", number=number, problems=_join(problems))
+    return True, _(
+        "Term %(number)d elected on %(elected)s, filed on %(filed)s",
+        number=number,
+        elected=elected_on.isoformat(),
+        filed=filed_on.isoformat(),
+    )
+
+
+# --- R4, R12: member groups ---
+
+
+def _group_heads(village_ids, period):
+    heads = (
+        select(func.count())
+        .select_from(group_contact_head)
+        .where(group_contact_head.c.group_id == MemberGroup.id)
+        .scalar_subquery()
+    )
+    return (
+        select(MemberGroup.village_id, MemberGroup.name, MemberGroup.leader_id, heads)
+        .where(_in(MemberGroup, village_ids))
+        .order_by(MemberGroup.village_id, MemberGroup.id)
+    )
+
+
+def _judge_groups(rows, village, period):
+    if not rows:
+        return False, _("No member groups")
+    low, high = CONTACT_HEADS
+    problems = []
+    for _v, name, leader_id, heads in rows:
+        if leader_id is None:
+            problems.append(_("%(group)s has no group leader", group=name))
+        if not low <= heads <= high:
+            problems.append(
+                _(
+                    "%(group)s has %(n)d contact household head(s), should have %(low)d–%(high)d",
+                    group=name,
+                    n=heads,
+                    low=low,
+                    high=high,
+                )
+            )
+    if problems:
+        return False, _join(problems)
+    return True, _(
+        "%(n)d groups, each with a leader and %(low)d–%(high)d contact household heads",
+        n=len(rows),
+        low=low,
+        high=high,
+    )
+
+
+def _group_records(village_ids, period):
+    """Per group: the four records of Art. 13 for the year, each as a yes/no column."""
+    year_start, ref = period.year_start, period.ref
+    checks = [
+        exists().where(Member.group_id == MemberGroup.id, Member.status == "active"),
+        exists().where(ContactHousehold.group_id == MemberGroup.id),
+        exists().where(
+            Activity.group_id == MemberGroup.id, _between(Activity.date, year_start, ref)
+        ),
+        exists().where(
+            Household.group_id == MemberGroup.id,
+            _between(Household.surveyed_on, year_start, ref),
+        ),
+    ]
+    return (
+        select(
+            MemberGroup.village_id,
+            MemberGroup.name,
+            *(c.label(f"c{n}") for n, c in enumerate(checks)),
+        )
+        .where(_in(MemberGroup, village_ids))
+        .order_by(MemberGroup.village_id, MemberGroup.id)
+    )
+
+
+GROUP_RECORDS = (
+    _l("roster of members"),
+    _l("contact households"),
+    _l("a group activity this year"),
+    _l("a difficult-household survey this year"),
+)
+
+
+def _judge_group_records(rows, village, period):
+    if not rows:
+        return None, _("No member groups")
+    problems = []
+    for _v, name, *present in rows:
+        missing = [str(label) for label, ok in zip(GROUP_RECORDS, present, strict=True) if not ok]
+        if missing:
+            problems.append(_("%(group)s lacks %(items)s", group=name, items="、".join(missing)))
+    if problems:
+        return False, _join(problems)
+    return True, _(
+        "%(n)d groups, each with its roster, contact households, an activity and a survey "
+        "in %(year)d",
+        n=len(rows),
+        year=period.year,
+    )
+
+
+# --- R5: members and population ---
+
+
+def _active_members(village_ids, period):
+    return (
+        select(Member.village_id, func.count())
+        .where(_in(Member, village_ids), Member.status == "active")
+        .group_by(Member.village_id)
+    )
+
+
+def _judge_members(rows, village, period):
+    if not village.population:
+        return None, _("The village's population is not recorded")
+    members = rows[0][1] if rows else 0
+    needed = -(-village.population * int(MEMBER_SHARE * 100) // 100)
+    detail = _(
+        "%(members)d active members, %(share)s of a population of %(population)d "
+        "(at least %(needed)d)",
+        members=members,
+        share=_share(members, village.population),
+        population=village.population,
+        needed=needed,
+    )
+    return members >= needed, detail
+
+
+# --- R6–R8, R17: meetings and notices by quarter and month ---
+
+
+def _held(model, date_column, *conditions):
+    """(village_id, month) of every month in the period with at least one such record."""
+
+    def query(village_ids, period):
+        month = extract("month", date_column)
+        return (
+            select(model.village_id, month)
+            .where(
+                _in(model, village_ids),
+                _between(date_column, period.start, period.ref),
+                *conditions,
+            )
+            .group_by(model.village_id, month)
+        )
+
+    return query
+
+
+def _each_quarter(missing_message, met_message):
+    def judge(rows, village, period):
+        held = {(int(month) - 1) // 3 + 1 for _v, month in rows}
+        missing = [q for q in period.quarters() if q not in held]
+        if missing:
+            return False, _join(missing_message(period.year, q) for q in missing)
+        return True, met_message(len(period.quarters()))
+
+    return judge
+
+
+def _each_month(missing_message, met_message):
+    def judge(rows, village, period):
+        held = {int(month) for _v, month in rows}
+        missing = [m for m in period.months() if m not in held]
+        if missing:
+            return False, _join(missing_message(period.year, m) for m in missing)
+        return True, met_message(len(period.months()))
+
+    return judge
+
+
+def _meeting_filters(kind):
+    def filters(period):
+        return {
+            f"_flt_{TEXT_EQUAL}_type": kind,
+            f"_flt_{DATE_AFTER}_date": (period.start - dt.timedelta(days=1)).isoformat(),
+        }
+
+    return filters
+
+
+# --- R9–R11: training, plan, archive ---
+
+
+def _trainings(village_ids, period):
+    return (
+        select(Activity.village_id, func.count())
+        .where(
+            _in(Activity, village_ids),
+            Activity.kind == "training",
+            _between(Activity.date, period.year_start, period.ref),
+        )
+        .group_by(Activity.village_id)
+    )
+
+
+def _judge_trainings(rows, village, period):
+    n = rows[0][1] if rows else 0
+    if not n:
+        return False, _("No member training in %(year)d", year=period.year)
+    return True, _("%(n)d training(s) in %(year)d", n=n, year=period.year)
+
+
+def _work_plans(village_ids, period):
+    return select(Document.village_id, Document.title).where(
+        _in(Document, village_ids), Document.kind == "work_plan", Document.year == period.year
+    )
+
+
+def _judge_work_plan(rows, village, period):
+    if not rows:
+        return False, _("No work plan for %(year)d", year=period.year)
+    return True, _("Work plan for %(year)d: %(title)s", year=period.year, title=rows[0][1])
+
+
+def _document(kind):
+    def present(period):
+        return exists().where(
+            Document.village_id == Village.id,
+            Document.kind == kind,
+            or_(Document.year.is_(None), Document.year <= period.year),
+        )
+
+    return present
+
+
+def _record(model, conditions):
+    def present(period):
+        return exists().where(model.village_id == Village.id, *conditions(period))
+
+    return present
+
+
+# Art. 12, item by item, as far as the registers hold it.
+ARCHIVE = (
+    (_l("association charter"), _document("charter")),
+    (_l("villagers' self-governance charter"), _document("self_governance")),
+    (_l("organisation network diagram"), _document("network_diagram")),
+    (_l("council and member group rosters"), _record(CouncilSeat, lambda p: ())),
+    (
+        _l("roster of households in difficulty for the year"),
+        _record(Household, lambda p: (_between(Household.surveyed_on, p.year_start, p.ref),)),
+    ),
+    (
+        _l("activity record book"),
+        _record(Activity, lambda p: (_between(Activity.date, p.year_start, p.ref),)),
+    ),
+    (
+        _l("council meeting record book"),
+        _record(
+            Meeting,
+            lambda p: (Meeting.type == "council", _between(Meeting.date, p.year_start, p.ref)),
+        ),
+    ),
+    (
+        _l("training record book"),
+        _record(
+            Activity,
+            lambda p: (Activity.kind == "training", _between(Activity.date, p.year_start, p.ref)),
+        ),
+    ),
+    (
+        _l("self-governance agreements"),
+        _record(Agreement, lambda p: (Agreement.signed_on <= p.ref,)),
+    ),
+    (_l("approval from the association above"), _document("approval")),
+    (_l("job duties of president and secretary-general"), _document("duties")),
+)
+
+
+def _archive(village_ids, period):
+    return select(
+        Village.id, *(present(period).label(f"a{n}") for n, (_label, present) in enumerate(ARCHIVE))
+    ).where(Village.id.in_(village_ids))
+
+
+def _judge_archive(rows, village, period):
+    present = rows[0][1:] if rows else [False] * len(ARCHIVE)
+    missing = [str(label) for (label, _q), ok in zip(ARCHIVE, present, strict=True) if not ok]
+    if missing:
+        return False, _("Missing from the archive: %(items)s", items="、".join(missing))
+    return True, _("The archive holds all %(n)d items of Art. 12", n=len(ARCHIVE))
+
+
+# --- R13: venues ---
+
+VENUES = (("office", _l("association office")), ("activity_room", _l("member activity room")))
+
+
+def _venues(village_ids, period):
+    return (
+        select(Venue.village_id, Venue.kind, func.max(case((Venue.signage, 1), else_=0)))
+        .where(_in(Venue, village_ids), Venue.kind.in_([kind for kind, _label in VENUES]))
+        .group_by(Venue.village_id, Venue.kind)
+    )
+
+
+def _judge_venues(rows, village, period):
+    signage = {kind: bool(sign) for _v, kind, sign in rows}
+    problems = []
+    for kind, label in VENUES:
+        if kind not in signage:
+            problems.append(_("no %(venue)s", venue=label))
+        elif not signage[kind]:
+            problems.append(_("the %(venue)s has no signage", venue=label))
+    if problems:
+        return False, _join(problems)
+    return True, _("Office and member activity room, both with signage")
+
+
+# --- R14, R18: households ---
+
+
+def _helped(village_ids, period):
+    assisted = exists().where(
+        Assistance.household_id == Household.id,
+        _between(Assistance.date, period.year_start, period.ref),
+    )
+    return (
+        select(Household.village_id, func.count(), _count_if(~assisted))
+        .where(_in(Household, village_ids), Household.status == "needs_help")
+        .group_by(Household.village_id)
+    )
+
+
+def _judge_helped(rows, village, period):
+    if not rows:
+        return None, _("No household needs help")
+    _v, total, unassisted = rows[0]
+    if unassisted:
+        return False, _(
+            "%(n)d of %(total)d households needing help have no assistance record in %(year)d",
+            n=unassisted,
+            total=total,
+            year=period.year,
+        )
+    return True, _(
+        "All %(total)d households needing help were assisted in %(year)d",
+        total=total,
+        year=period.year,
+    )
+
+
+def _special_visits(village_ids, period):
+    """Per special family and month of the period: whether it has both contacts, and visits."""
+    both = and_(
+        func.coalesce(Household.township_contact, "") != "",
+        func.coalesce(Household.village_contact, "") != "",
+    )
+    visit = and_(
+        Assistance.household_id == Household.id,
+        Assistance.kind == "contact_visit",
+        _between(Assistance.date, period.start, period.ref),
+    )
+    return (
+        select(
+            Household.village_id,
+            Household.id,
+            case((both, 1), else_=0),
+            extract("month", Assistance.date),
+        )
+        .outerjoin(Assistance, visit)
+        .where(
+            _in(Household, village_ids),
+            Household.family_type.in_(SPECIAL_FAMILY_TYPES),
+            Household.status.notin_(("moved", "closed")),
+        )
+        .group_by(Household.village_id, Household.id, extract("month", Assistance.date))
+    )
+
+
+def _judge_special(rows, village, period):
+    if not rows:
+        return None, _("No special family")
+    contacts, visited = {}, defaultdict(set)
+    for _v, household, both, month in rows:
+        contacts[household] = bool(both)
+        if month is not None:
+            visited[household].add(int(month))
+    problems = []
+    lacking = sum(1 for ok in contacts.values() if not ok)
+    if lacking:
+        problems.append(_("%(n)d special family(ies) without two contact persons", n=lacking))
+    for month in period.months():
+        unvisited = sum(1 for h in contacts if month not in visited[h])
+        if unvisited:
+            problems.append(
+                _(
+                    "%(n)d special family(ies) not visited in %(year)d-%(month)02d",
+                    n=unvisited,
+                    year=period.year,
+                    month=month,
+                )
+            )
+    if problems:
+        return False, _join(problems)
+    return True, _(
+        "%(n)d special family(ies): two contact persons each, visited every month",
+        n=len(contacts),
+    )
+
+
+# --- R15–R16: complaints and agreements ---
+
+
+def _complaints(village_ids, period):
+    ref = period.ref
+    late = and_(
+        Complaint.received_on < complaint_deadline(ref),
+        or_(
+            Complaint.status.in_(COMPLAINT_OPEN),
+            and_(Complaint.resolved_on.is_not(None), Complaint.resolved_on > ref),
+        ),
+    )
+    return (
+        select(Complaint.village_id, func.count(), _count_if(late))
+        .where(_in(Complaint, village_ids), Complaint.received_on <= ref)
+        .group_by(Complaint.village_id)
+    )
+
+
+def _judge_complaints(rows, village, period):
+    days = current_app.config.get("COMPLAINT_DEADLINE_DAYS", 30)
+    if not rows:
+        return None, _("No complaint received")
+    _v, _total, late = rows[0]
+    if late:
+        return False, _("%(n)d complaint(s) unresolved after %(days)d days", n=late, days=days)
+    return True, _("No complaint unresolved after %(days)d days", days=days)
+
+
+def _agreements(village_ids, period):
+    ref = period.ref
+    return (
+        select(Agreement.village_id, func.count())
+        .where(
+            _in(Agreement, village_ids),
+            Agreement.status == "in_force",
+            Agreement.signed_on <= ref,
+            or_(Agreement.expires_on.is_(None), Agreement.expires_on >= ref),
+        )
+        .group_by(Agreement.village_id)
+    )
+
+
+def _judge_agreements(rows, village, period):
+    if not village.married_women:
+        return None, _("Married women of childbearing age are not recorded")
+    n = rows[0][1] if rows else 0
+    return n >= village.married_women * AGREEMENT_SHARE, _(
+        "%(n)d agreements in force for %(women)d married women of childbearing age: %(share)s "
+        "(at least %(needed)s)",
+        n=n,
+        women=village.married_women,
+        share=_share(n, village.married_women),
+        needed=f"{AGREEMENT_SHARE:.0%}",
+    )
+
+
+# --- The norms ---
+
+NORMS = [
+    Norm(
+        "R1",
+        _l("Council has a president, a vice-president and a secretary-general"),
+        "000 Art. 3",
+        "state",
+        _seats,
+        _judge_positions,
+        "CouncilSeat",
+    ),
+    Norm(
+        "R2",
+        _l("Council composition 5-3-3 (small village 3-2-1)"),
+        "000 Art. 3",
+        "state",
+        _seats,
+        _judge_composition,
+        "CouncilSeat",
+    ),
+    Norm(
+        "R3",
+        _l("A current council term, filed with the township"),
+        "000 Art. 8.1",
+        "state",
+        _terms,
+        _judge_term,
+        "CouncilTerm",
+    ),
+    Norm(
+        "R4",
+        _l("Every member group has a leader and 2–3 contact household heads"),
+        "000 Art. 4",
+        "state",
+        _group_heads,
+        _judge_groups,
+        "MemberGroup",
+    ),
+    Norm(
+        "R5",
+        _l("Active members at least 10% of the population"),
+        "003 (二)4",
+        "state",
+        _active_members,
+        _judge_members,
+        "Member",
+        lambda period: {f"_flt_{TEXT_EQUAL}_status": "active"},
+    ),
+    Norm(
+        "R6",
+        _l("A council meeting every quarter"),
+        "000 Art. 8.1",
+        "quarter",
+        _held(Meeting, Meeting.date, Meeting.type == "council"),
+        _each_quarter(
+            lambda y, q: _("No council meeting in Q%(quarter)d %(year)d", year=y, quarter=q),
+            lambda n: _("A council meeting in each of %(n)d quarter(s)", n=n),
+        ),
+        "Meeting",
+        _meeting_filters("council"),
+    ),
+    Norm(
+        "R7",
+        _l("A review meeting every quarter"),
+        "000 Art. 8.8",
+        "quarter",
+        _held(Meeting, Meeting.date, Meeting.type == "review"),
+        _each_quarter(
+            lambda y, q: _("No review meeting in Q%(quarter)d %(year)d", year=y, quarter=q),
+            lambda n: _("A review meeting in each of %(n)d quarter(s)", n=n),
+        ),
+        "Meeting",
+        _meeting_filters("review"),
+    ),
+    Norm(
+        "R8",
+        _l("A work meeting every month"),
+        "003 (一)1",
+        "month",
+        _held(Meeting, Meeting.date, Meeting.type == "work"),
+        _each_month(
+            lambda y, m: _("No work meeting in %(year)d-%(month)02d", year=y, month=m),
+            lambda n: _("A work meeting in each of %(n)d month(s)", n=n),
+        ),
+        "Meeting",
+        _meeting_filters("work"),
+    ),
+    Norm(
+        "R9",
+        _l("At least one member training a year"),
+        "000 Art. 8.9",
+        "year",
+        _trainings,
+        _judge_trainings,
+        "Activity",
+        lambda period: {f"_flt_{TEXT_EQUAL}_kind": "training"},
+    ),
+    Norm(
+        "R10",
+        _l("An annual work plan"),
+        "000 Art. 8.1",
+        "year",
+        _work_plans,
+        _judge_work_plan,
+        "Document",
+        lambda period: {f"_flt_{TEXT_EQUAL}_kind": "work_plan"},
+    ),
+    Norm(
+        "R11",
+        _l("The village archive of Art. 12 is complete"),
+        "000 Art. 12",
+        "year",
+        _archive,
+        _judge_archive,
+        "Document",
+    ),
+    Norm(
+        "R12",
+        _l("Every member group keeps its Art. 13 records"),
+        "000 Art. 13",
+        "year",
+        _group_records,
+        _judge_group_records,
+        "MemberGroup",
+    ),
+    Norm(
+        "R13",
+        _l("An office and a member activity room with signage"),
+        "000 Art. 6",
+        "state",
+        _venues,
+        _judge_venues,
+        "Venue",
+    ),
+    Norm(
+        "R14",
+        _l("Every household needing help is assisted in the year"),
+        "000 Art. 8.3",
+        "year",
+        _helped,
+        _judge_helped,
+        "Household",
+        lambda period: {f"_flt_{TEXT_EQUAL}_status": "needs_help"},
+    ),
+    Norm(
+        "R15",
+        _l("No complaint unresolved past the deadline"),
+        "000 Art. 8.5",
+        "state",
+        _complaints,
+        _judge_complaints,
+        "Complaint",
+        lambda period: {
+            f"_flt_{TEXT_IN}_status": list(COMPLAINT_OPEN),
+            f"_flt_{DATE_BEFORE}_received_on": complaint_deadline(period.ref).isoformat(),
+        },
+    ),
+    Norm(
+        "R16",
+        _l("Agreements in force for 80% of married women of childbearing age"),
+        "001, 002",
+        "state",
+        _agreements,
+        _judge_agreements,
+        "Agreement",
+        lambda period: {f"_flt_{TEXT_EQUAL}_status": "in_force"},
+    ),
+    Norm(
+        "R17",
+        _l("A public notice every quarter"),
+        "000 Art. 8.8",
+        "quarter",
+        _held(Notice, Notice.published_on),
+        _each_quarter(
+            lambda y, q: _("No public notice in Q%(quarter)d %(year)d", year=y, quarter=q),
+            lambda n: _("A public notice in each of %(n)d quarter(s)", n=n),
+        ),
+        "Notice",
+        lambda period: {
+            f"_flt_{DATE_AFTER}_published_on": (period.start - dt.timedelta(days=1)).isoformat()
+        },
+    ),
+    Norm(
+        "R18",
+        _l("Every special family has two contact persons and a visit each month"),
+        "双岗联系人",
+        "month",
+        _special_visits,
+        _judge_special,
+        "Household",
+        lambda period: {f"_flt_{TEXT_IN}_family_type": list(SPECIAL_FAMILY_TYPES)},
+    ),
+]
+NORMS_BY_ID = {norm.id: norm for norm in NORMS}
+
+
+# --- Judging a scope ---
+
+
+@dataclasses.dataclass
+class VillageCompliance:
+    """One village's results: every norm's Result, and its score (met / judged)."""
+
+    village_id: int
+    name: str
+    township: str
+    rules: dict
+    rank: int | None = None
+
+    @property
+    def judged(self) -> int:
+        return sum(1 for r in self.rules.values() if r.met is not None)
+
+    @property
+    def met(self) -> int:
+        return sum(1 for r in self.rules.values() if r.met)
+
+    @property
+    def score(self) -> float | None:
+        return round(self.met / self.judged, 4) if self.judged else None
+
+    def as_json(self) -> dict:
+        return {
+            "village_id": self.village_id,
+            "name": self.name,
+            "score": self.score,
+            "rules": {k: {"met": r.met, "detail": r.detail} for k, r in self.rules.items()},
+        }
+
+
+def disabled_norms() -> dict:
+    """Township name (or "*") → the norm ids switched off there (config COMPLIANCE_DISABLED)."""
+    setting = current_app.config.get("COMPLIANCE_DISABLED") or {}
+    return {name: {str(i).upper() for i in ids} for name, ids in setting.items()}
+
+
+def villages_of(scope, session) -> list[VillageFacts]:
+    """The villages of the scope, for compliance: a group leader answers for its village."""
+    rows = session.execute(
+        select(
+            Village.id,
+            Village.name,
+            Township.name,
+            Village.size_class,
+            Village.population,
+            Village.married_women,
+        )
+        .join(Township, Township.id == Village.township_id)
+        .where(security.scope_criteria(Village, scope))
+        .order_by(Village.township_id, Village.id)
+    ).all()
+    return [VillageFacts(*row) for row in rows]
+
+
+def evaluate(scope, year: int, quarter: int | None = None, today=None, village_id=None):
+    """Every village of ``scope`` (or only ``village_id`` of it) judged on every norm, ranked."""
+    session = current_app.appbuilder.session
+    period = Period(year, quarter, today or dt.date.today())
+    villages = villages_of(scope, session)
+    if village_id is not None:
+        villages = [v for v in villages if v.id == village_id]
+    ids = [v.id for v in villages]
+    in_scope = select(Village.id).where(
+        security.scope_criteria(Village, scope), Village.id.in_(ids)
+    )
+    off = disabled_norms()
+    results = {v.id: VillageCompliance(v.id, v.name, v.township, {}) for v in villages}
+    not_begun = Result(None, _("This period has not begun"))
+    switched_off = Result(None, _("Switched off for this township"))
+    for norm in NORMS:
+        rows = defaultdict(list)
+        if villages and period.begun:
+            for row in session.execute(norm.query(in_scope, period)).all():
+                rows[row[0]].append(row)
+        for village in villages:
+            if norm.id in off.get(village.township, set()) | off.get("*", set()):
+                result = switched_off
+            elif not period.begun:
+                result = not_begun
+            else:
+                result = Result(*norm.judge(rows.get(village.id, []), village, period))
+            results[village.id].rules[norm.id] = result
+    ranked = sorted(results.values(), key=lambda r: (-(r.score or 0), r.village_id))
+    for position, result in enumerate(ranked, start=1):
+        result.rank = position
+    return [results[v.id] for v in villages]
+
+
+def list_filters(norm: Norm, period: Period, village_id: int) -> dict:
+    """The URL arguments of the norm's list page, narrowed to one village."""
+    return {f"_flt_{RELATION_EQUAL}_village": village_id, **norm.filters(period)}
+
+
+def meetings_by_quarter(scope, year: int) -> dict:
+    """Meeting type → [count in Q1, Q2, Q3, Q4] over the villages of the scope (one query)."""
+    session = current_app.appbuilder.session
+    in_scope = select(Village.id).where(security.scope_criteria(Village, scope))
+    month = extract("month", Meeting.date)
+    counts = defaultdict(lambda: [0, 0, 0, 0])
+    for kind, m, n in session.execute(
+        select(Meeting.type, month, func.count())
+        .where(
+            _in(Meeting, in_scope),
+            _between(Meeting.date, dt.date(year, 1, 1), dt.date(year, 12, 31)),
+        )
+        .group_by(Meeting.type, month)
+    ).all():
+        counts[kind][(int(m) - 1) // 3] += n
+    return dict(counts)

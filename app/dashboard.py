@@ -1,0 +1,188 @@
+"""The compliance dashboard (SPEC §3.5, §5) and its API (§6): ``/dashboard/`` and
+``/api/v1/compliance/``, with the reports (§3.7) downloaded from the dashboard.
+
+Both read ``app.compliance`` for the villages of the signed-in user's scope (a group leader
+answers for its village). The charts are drawn by ECharts, served from app/static/vendor: the
+page loads nothing from outside (township networks are often offline).
+"""
+
+import datetime as dt
+import io
+
+from flask import abort, request, send_file, url_for
+from flask_appbuilder import BaseView, expose, has_access
+from flask_appbuilder.api import BaseApi, protect
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from app import compliance, reports, security
+from app.models import BUSINESS_MODELS, MEETING_TYPE
+
+LABELS = {model.__name__: model.__label__ for model in BUSINESS_MODELS}
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _period():
+    """The year and quarter asked for (this year by default); 400 for anything else."""
+    today = dt.date.today()
+    try:
+        return compliance.parse_period(
+            request.args.get("year", today.year), request.args.get("quarter"), today
+        )
+    except ValueError:
+        abort(400, description=_("Give a year from 2000 to 2100 and a quarter from 1 to 4"))
+
+
+class ComplianceApi(BaseApi):
+    """GET /api/v1/compliance/?year=Y[&quarter=Q]: every village of the scope, norm by norm."""
+
+    resource_name = "compliance"
+    class_permission_name = security.COMPLIANCE
+    method_permission_name = {"get": security.READ}
+    allow_browser_login = True
+    openapi_spec_tag = "Compliance"
+
+    @expose("/", methods=["GET"])
+    @protect()
+    def get(self):
+        """Compliance of the villages in the caller's scope.
+        ---
+        get:
+          parameters:
+          - in: query
+            name: year
+            required: true
+            schema: {type: integer, minimum: 2000, maximum: 2100}
+          - in: query
+            name: quarter
+            schema: {type: integer, minimum: 1, maximum: 4}
+          responses:
+            200:
+              description: villages, each with its score and the met / detail of R1–R18
+            400:
+              $ref: '#/components/responses/400'
+            401:
+              $ref: '#/components/responses/401'
+        """
+        today = dt.date.today()
+        try:
+            period = compliance.parse_period(
+                request.args.get("year"), request.args.get("quarter"), today
+            )
+        except ValueError:
+            return self.response_400(
+                message=_("Give a year from 2000 to 2100 and a quarter from 1 to 4")
+            )
+        results = compliance.evaluate(security.current_scope(), period.year, period.quarter, today)
+        return self.response(200, villages=[r.as_json() for r in results])
+
+
+class DashboardView(BaseView):
+    """达标考核: the villages × norms heat map, the ranking and charts; a page per village."""
+
+    route_base = "/dashboard"
+    default_view = "index"
+    class_permission_name = security.COMPLIANCE
+    method_permission_name = {
+        "index": security.READ,
+        "village": security.READ,
+        "report": security.EXPORT,
+    }
+
+    def _context(self, period):
+        user = security.current_user()
+        return {
+            "period": period,
+            "norms": compliance.NORMS,
+            "years": list(range(period.today.year, period.today.year - 5, -1)),
+            "may_export": security.can(user, security.EXPORT, security.COMPLIANCE),
+        }
+
+    @expose("/")
+    @has_access
+    def index(self):
+        period = _period()
+        scope = security.current_scope()
+        results = compliance.evaluate(scope, period.year, period.quarter, period.today)
+        meetings = compliance.meetings_by_quarter(scope, period.year)
+        charts = {
+            "villages": [r.name for r in results],
+            "scores": [None if r.score is None else round(100 * r.score, 1) for r in results],
+            "quarters": [_("Q%(quarter)d", quarter=q) for q in (1, 2, 3, 4)],
+            "meetings": [
+                {"name": str(label), "data": meetings.get(code, [0, 0, 0, 0])}
+                for code, label in MEETING_TYPE.pairs
+            ],
+        }
+        return self.render_template(
+            "dashboard.html",
+            results=results,
+            ranking=sorted(results, key=lambda r: r.rank),
+            charts=charts,
+            **self._context(period),
+        )
+
+    @expose("/village/<int:village_id>")
+    @has_access
+    def village(self, village_id):
+        period = _period()
+        results = compliance.evaluate(
+            security.current_scope(), period.year, period.quarter, period.today, village_id
+        )
+        if not results:
+            abort(404)
+        user = security.current_user()
+        result = results[0]
+        rows = []
+        for norm in compliance.NORMS:
+            outcome = result.rules[norm.id]
+            link = None
+            if outcome.met is False and security.can(user, security.READ, norm.register):
+                link = url_for(
+                    f"{norm.register}View.list",
+                    **compliance.list_filters(norm, period, village_id),
+                )
+            rows.append((norm, outcome, link, LABELS[norm.register]))
+        return self.render_template(
+            "dashboard_village.html",
+            result=result,
+            rows=rows,
+            **self._context(period),
+        )
+
+    @expose("/report/<kind>")
+    @has_access
+    def report(self, kind):
+        """A report as .xlsx: annual statistics, half-year summary, or a village's archive book."""
+        if kind not in reports.REPORTS:
+            abort(404)
+        period = _period()
+        user = security.current_user()
+        scope = security.current_scope()
+        village_id = request.args.get("village", type=int)
+        half = request.args.get("half", 1, type=int)
+        if kind == "archive" and village_id is None:
+            abort(404)
+        if half not in (1, 2):
+            abort(400)
+        out = io.BytesIO()
+        name = reports.REPORTS[kind](
+            self.appbuilder.session, scope, user, period.year, out, village_id=village_id, half=half
+        )
+        if name is None:
+            abort(404)
+        out.seek(0)
+        response = send_file(out, mimetype=XLSX, as_attachment=True, download_name=name)
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
+
+
+def register(appbuilder):
+    """The dashboard as a top-level menu entry, and its API."""
+    appbuilder.add_view(
+        DashboardView,
+        security.COMPLIANCE,
+        label=_l("Compliance dashboard"),
+        icon="fa-chart-column",
+    )
+    appbuilder.add_api(ComplianceApi)

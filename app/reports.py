@@ -1,0 +1,811 @@
+"""Reports (SPEC §3.7) as .xlsx workbooks with Chinese headers: the annual statistics, the
+half-year summary, and a village's archive book (seeds 000 Art. 12-13, one sheet per register
+and record book).
+
+Every figure comes from a grouped query over the villages of the caller's scope; the registers
+of the archive book are the roster exports' own rows (``app.exporter``), so fields the caller
+sees masked stay masked here too. Every download is audited as an export.
+"""
+
+import datetime as dt
+import decimal
+
+from flask_babel import force_locale
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.orm import selectinload
+
+from app import audit, exporter, security
+from app.models import (
+    ACTIVITY_KIND,
+    BENEFIT_KIND,
+    COMPLAINT_OPEN,
+    GENDER,
+    MEETING_TYPE,
+    MEMBER_CATEGORY,
+    MEMBER_STATUS,
+    SEAT_COMPOSITION,
+    Activity,
+    Agreement,
+    Assistance,
+    Benefit,
+    Complaint,
+    ContactHousehold,
+    CouncilSeat,
+    CouncilTerm,
+    Document,
+    Household,
+    Meeting,
+    Member,
+    MemberGroup,
+    Notice,
+    Township,
+    Village,
+    complaint_deadline,
+    group_contact_head,
+)
+from app.resources import RESOURCES
+from app.views import MASKERS
+
+TOTAL = "合计"
+VILLAGE = "村（社区）"
+
+
+# --- Writing sheets ---
+
+
+def _cell_value(cell, value):
+    if isinstance(value, str):
+        cell.value = value
+        cell.data_type = "s"
+        if value.startswith(exporter.FORMULA_START):
+            # Shown as typed, never evaluated (formula injection, SPEC §4).
+            cell.quotePrefix = True
+    elif isinstance(value, dt.date):
+        cell.value = value
+        cell.number_format = exporter.DATE_FORMAT
+    elif isinstance(value, decimal.Decimal):
+        cell.value = value
+        cell.number_format = "0.00"
+    else:
+        cell.value = value
+
+
+def add_sheet(book, name: str, title: str, headers: list, rows: list):
+    """A sheet in the register layout: a title row, bold bordered headers, A4 landscape."""
+    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+    from openpyxl.utils import get_column_letter
+
+    sheet = book.create_sheet(name[:31])
+    width = max(len(headers), 1)
+    sheet.cell(row=1, column=1, value=title).font = Font(size=14, bold=True)
+    sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=width)
+    sheet["A1"].alignment = Alignment(horizontal="center")
+    box = Border(*(Side(style="thin"),) * 4)
+    for column, header in enumerate(headers, start=1):
+        cell = sheet.cell(row=2, column=column, value=header)
+        cell.font = Font(bold=True)
+        cell.border = box
+        cell.fill = PatternFill("solid", fgColor="DDDDDD")
+        cell.alignment = Alignment(horizontal="center", wrap_text=True)
+    for number, values in enumerate(rows, start=3):
+        for column, value in enumerate(values, start=1):
+            cell = sheet.cell(row=number, column=column)
+            _cell_value(cell, value)
+            cell.border = box
+    for column, header in enumerate(headers, start=1):
+        widest = max([exporter._width(header)] + [exporter._width(r[column - 1]) for r in rows])
+        sheet.column_dimensions[get_column_letter(column)].width = min(widest + 2, 40)
+    sheet.freeze_panes = "B3"
+    sheet.print_title_rows = "1:2"
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.oddFooter.center.text = "第 &P 页，共 &N 页"
+    return sheet
+
+
+def _new_book():
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.remove(book.active)
+    return book
+
+
+# --- Figures per village ---
+
+
+def _villages(session, scope) -> list:
+    return list(
+        session.scalars(
+            select(Village)
+            .where(security.scope_criteria(Village, scope))
+            .order_by(Village.township_id, Village.id)
+        )
+    )
+
+
+def _by(session, query) -> dict:
+    """{(village_id, key…): value} from a query whose last column is the value."""
+    found = {}
+    for *key, value in session.execute(query).all():
+        found[tuple(key) if len(key) > 1 else key[0]] = value or 0
+    return found
+
+
+def _table(villages, columns) -> tuple[list, list]:
+    """Rows of village name + one figure per column (a dict village_id → value), and a total."""
+    rows = [[v.name] + [figures.get(v.id, 0) for _h, figures in columns] for v in villages]
+    total = [TOTAL] + [sum((r[n] for r in rows), 0) for n in range(1, len(columns) + 1)]
+    return [VILLAGE] + [h for h, _f in columns], rows + [total]
+
+
+def _counts(session, model, ids, *conditions, key=None, value=None):
+    """village_id (and ``key``) → count (or sum of ``value``) of the model's rows."""
+    keys = [model.village_id] + ([key] if key is not None else [])
+    measure = func.count() if value is None else func.coalesce(func.sum(value), 0)
+    return _by(
+        session,
+        select(*keys, measure).where(model.village_id.in_(ids), *conditions).group_by(*keys),
+    )
+
+
+def _split(figures: dict, choices) -> list[tuple[str, dict]]:
+    """{(village_id, code): n} → (label, {village_id: n}) for each code of ``choices``."""
+    return [
+        (str(label), {village: n for (village, c), n in figures.items() if c == code})
+        for code, label in choices.pairs
+    ]
+
+
+def _in_year(column, start, end):
+    return column.between(start, end)
+
+
+def _current_terms(ids, day):
+    later = CouncilTerm.__table__.alias("later")
+    return and_(
+        CouncilTerm.village_id.in_(ids),
+        CouncilTerm.elected_on <= day,
+        ~exists().where(
+            later.c.village_id == CouncilTerm.village_id,
+            later.c.elected_on <= day,
+            later.c.number > CouncilTerm.number,
+        ),
+    )
+
+
+def annual_sheets(session, villages, start, end, book):
+    """The annual statistics, one sheet per subject, a row per village and a total."""
+    ids = [v.id for v in villages]
+    year = start.year
+
+    statuses = _split(_counts(session, Member, ids, key=Member.status), MEMBER_STATUS)
+    active = Member.status == "active"
+    genders = _split(_counts(session, Member, ids, active, key=Member.gender), GENDER)
+    categories = _split(_counts(session, Member, ids, active, key=Member.category), MEMBER_CATEGORY)
+    headers, rows = _table(
+        villages,
+        statuses
+        + [(f"在册·{label}", f) for label, f in genders]
+        + [(f"在册·{label}", f) for label, f in categories],
+    )
+    add_sheet(book, "会员", f"{year}年会员情况（按状态、性别、类别）", headers, rows)
+
+    heads = _by(
+        session,
+        select(MemberGroup.village_id, func.count())
+        .join(group_contact_head, group_contact_head.c.group_id == MemberGroup.id)
+        .where(MemberGroup.village_id.in_(ids))
+        .group_by(MemberGroup.village_id),
+    )
+    seats = _split(
+        _by(
+            session,
+            select(CouncilTerm.village_id, CouncilSeat.composition, func.count())
+            .join(CouncilSeat, CouncilSeat.term_id == CouncilTerm.id)
+            .where(_current_terms(ids, end))
+            .group_by(CouncilTerm.village_id, CouncilSeat.composition),
+        ),
+        SEAT_COMPOSITION,
+    )
+    terms = _by(
+        session, select(CouncilTerm.village_id, CouncilTerm.number).where(_current_terms(ids, end))
+    )
+    headers, rows = _table(
+        villages,
+        [
+            ("会员小组", _counts(session, MemberGroup, ids)),
+            (
+                "有小组长的小组",
+                _counts(session, MemberGroup, ids, MemberGroup.leader_id.is_not(None)),
+            ),
+            ("会员联系户长", heads),
+            ("会员联系户", _counts(session, ContactHousehold, ids)),
+            ("理事人数", {v: sum(f.get(v, 0) for _label, f in seats) for v in ids}),
+        ]
+        + [(f"理事·{label}", f) for label, f in seats],
+    )
+    for row, village in zip(rows[:-1], villages, strict=True):
+        row.insert(1, f"第{terms[village.id]}届" if village.id in terms else "无")
+    rows[-1].insert(1, "")
+    headers.insert(1, "现任理事会")
+    add_sheet(book, "组织", f"{year}年会员小组和理事会", headers, rows)
+
+    meetings = _split(
+        _counts(session, Meeting, ids, _in_year(Meeting.date, start, end), key=Meeting.type),
+        MEETING_TYPE,
+    )
+    headers, rows = _table(
+        villages,
+        meetings
+        + [("会议合计", _counts(session, Meeting, ids, _in_year(Meeting.date, start, end)))],
+    )
+    add_sheet(book, "会议", f"{year}年会议（按类型）", headers, rows)
+
+    in_year = _in_year(Activity.date, start, end)
+    times = _counts(session, Activity, ids, in_year, key=Activity.kind)
+    people = _counts(
+        session, Activity, ids, in_year, key=Activity.kind, value=Activity.participants_count
+    )
+    rows = []
+    for code in ACTIVITY_KIND.codes:
+        for village in villages:
+            if (village.id, code) in times:
+                rows.append(
+                    [
+                        village.name,
+                        str(ACTIVITY_KIND.label(code)),
+                        times[village.id, code],
+                        people.get((village.id, code), 0),
+                    ]
+                )
+        n = sum(v for (_v, c), v in times.items() if c == code)
+        if n:
+            rows.append(
+                [
+                    TOTAL,
+                    str(ACTIVITY_KIND.label(code)),
+                    n,
+                    sum(v for (_v, c), v in people.items() if c == code),
+                ]
+            )
+    add_sheet(
+        book,
+        "活动",
+        f"{year}年活动（按类型，含参与人次）",
+        [VILLAGE, "活动类型", "次数", "参与人次"],
+        rows,
+    )
+
+    trainings = session.execute(
+        select(
+            Village.name, Activity.date, Activity.theme, Activity.place, Activity.participants_count
+        )
+        .join(Village, Village.id == Activity.village_id)
+        .where(Activity.village_id.in_(ids), in_year, Activity.kind == "training")
+        .order_by(Activity.village_id, Activity.date)
+    ).all()
+    rows = [list(t) for t in trainings]
+    rows.append([TOTAL, None, f"{len(rows)} 次", None, sum(t[4] or 0 for t in trainings)])
+    add_sheet(
+        book, "培训", f"{year}年会员培训", [VILLAGE, "日期", "主题", "地点", "参与人数"], rows
+    )
+
+    helped = _in_year(Assistance.date, start, end)
+    headers, rows = _table(
+        villages,
+        [
+            (
+                "需帮扶家庭（户）",
+                _counts(session, Household, ids, Household.status == "needs_help"),
+            ),
+            (
+                "当年受帮扶家庭（户）",
+                _by(
+                    session,
+                    select(
+                        Assistance.village_id, func.count(func.distinct(Assistance.household_id))
+                    )
+                    .where(Assistance.village_id.in_(ids), helped)
+                    .group_by(Assistance.village_id),
+                ),
+            ),
+            ("帮扶次数", _counts(session, Assistance, ids, helped)),
+            ("帮扶金额（元）", _counts(session, Assistance, ids, helped, value=Assistance.money)),
+        ],
+    )
+    add_sheet(book, "帮扶", f"{year}年困难家庭帮扶", headers, rows)
+
+    this_year = Benefit.year == year
+    persons = _counts(session, Benefit, ids, this_year, key=Benefit.kind)
+    amounts = _counts(session, Benefit, ids, this_year, key=Benefit.kind, value=Benefit.amount)
+    rows = []
+    for code in BENEFIT_KIND.codes:
+        for village in villages:
+            if (village.id, code) in persons:
+                rows.append(
+                    [
+                        village.name,
+                        str(BENEFIT_KIND.label(code)),
+                        persons[village.id, code],
+                        amounts.get((village.id, code), 0),
+                    ]
+                )
+    rows.append([TOTAL, "", sum(persons.values()), sum(amounts.values(), decimal.Decimal(0))])
+    add_sheet(book, "奖扶", f"{year}年优待·奖扶", [VILLAGE, "类别", "人数", "金额（元）"], rows)
+
+    received = _in_year(Complaint.received_on, start, end)
+    overdue = and_(
+        Complaint.status.in_(COMPLAINT_OPEN),
+        Complaint.received_on < complaint_deadline(min(end, dt.date.today())),
+    )
+    headers, rows = _table(
+        villages,
+        [
+            ("受理", _counts(session, Complaint, ids, received)),
+            ("已解决", _counts(session, Complaint, ids, received, Complaint.status == "resolved")),
+            ("已转办", _counts(session, Complaint, ids, received, Complaint.status == "referred")),
+            (
+                "办理中",
+                _counts(session, Complaint, ids, received, Complaint.status.in_(COMPLAINT_OPEN)),
+            ),
+            ("逾期未办结", _counts(session, Complaint, ids, received, overdue)),
+        ],
+    )
+    add_sheet(book, "咨询投诉", f"{year}年咨询投诉", headers, rows)
+
+
+def half_year_rows(session, villages, start, end) -> tuple[list, list]:
+    """The half-year summary: an indicator per row, a column per village and the total."""
+    ids = [v.id for v in villages]
+    meetings = _in_year(Meeting.date, start, end)
+    activities = _in_year(Activity.date, start, end)
+    helped = _in_year(Assistance.date, start, end)
+    received = _in_year(Complaint.received_on, start, end)
+    indicators = [
+        ("新入会会员（人）", _counts(session, Member, ids, _in_year(Member.join_date, start, end))),
+        (
+            "退会、劝退、去世（人）",
+            _counts(session, Member, ids, _in_year(Member.left_on, start, end)),
+        ),
+        ("在册会员（人，当前）", _counts(session, Member, ids, Member.status == "active")),
+    ]
+    by_type = _counts(session, Meeting, ids, meetings, key=Meeting.type)
+    indicators += [(f"{label}（次）", figures) for label, figures in _split(by_type, MEETING_TYPE)]
+    indicators += [
+        ("活动（次）", _counts(session, Activity, ids, activities)),
+        (
+            "活动参与（人次）",
+            _counts(session, Activity, ids, activities, value=Activity.participants_count),
+        ),
+        (
+            "会员培训（次）",
+            _counts(session, Activity, ids, activities, Activity.kind == "training"),
+        ),
+        (
+            "受帮扶家庭（户）",
+            _by(
+                session,
+                select(Assistance.village_id, func.count(func.distinct(Assistance.household_id)))
+                .where(Assistance.village_id.in_(ids), helped)
+                .group_by(Assistance.village_id),
+            ),
+        ),
+        ("帮扶（次）", _counts(session, Assistance, ids, helped)),
+        ("帮扶金额（元）", _counts(session, Assistance, ids, helped, value=Assistance.money)),
+        (
+            "新签村民自治协议（份）",
+            _counts(session, Agreement, ids, _in_year(Agreement.signed_on, start, end)),
+        ),
+        (
+            "公开栏公示（次）",
+            _counts(session, Notice, ids, _in_year(Notice.published_on, start, end)),
+        ),
+        ("咨询投诉受理（件）", _counts(session, Complaint, ids, received)),
+        (
+            "咨询投诉办结（件）",
+            _counts(
+                session, Complaint, ids, received, Complaint.status.in_(("resolved", "referred"))
+            ),
+        ),
+    ]
+    headers = ["指标"] + [v.name for v in villages] + [TOTAL]
+    rows = []
+    for label, figures in indicators:
+        values = [figures.get(v.id, 0) for v in villages]
+        rows.append([label, *values, sum(values, 0)])
+    return headers, rows
+
+
+# --- The archive book (seeds 000 Art. 12-13) ---
+
+
+# Relationships holding people, which carry no column label of their own.
+RELATION_HEADERS = {"attendees": "出席会员", "participants": "参加会员"}
+
+
+def _label(model, attr) -> str:
+    if attr in RELATION_HEADERS:
+        return RELATION_HEADERS[attr]
+    column = model.__table__.c.get(attr)
+    if column is None:
+        column = model.__table__.c.get(f"{attr}_id")
+    return str(column.info["label"]) if column is not None else attr
+
+
+def _shown(model, attr, value, user):
+    if value is None:
+        return None
+    if attr in MASKERS and security.masks(attr, user, model):
+        return str(MASKERS[attr](value))
+    column = model.__table__.c.get(attr)
+    choices = column.info.get("choices") if column is not None else None
+    if choices is not None:
+        return str(choices.label(value))
+    if isinstance(value, bool):
+        return exporter.YES if value else exporter.NO
+    if isinstance(value, list):
+        return "、".join(str(v) for v in value)
+    if isinstance(value, dt.date | int | decimal.Decimal):
+        return value
+    return str(value)
+
+
+def _record_sheet(book, name, title, model, attrs, items, user):
+    headers = [exporter.NUMBER_HEADER] + [_label(model, a) for a in attrs]
+    rows = [
+        [n] + [_shown(model, a, getattr(item, a), user) for a in attrs]
+        for n, item in enumerate(items, start=1)
+    ]
+    add_sheet(book, name, title, headers, rows)
+    return len(rows)
+
+
+def _register_sheet(session, book, name, kind, village, user):
+    resource = RESOURCES[kind]
+    items = exporter.select_rows(session, resource, village, user)
+    headers, rows = exporter.table(session, resource, village, items, user)
+    add_sheet(book, name, exporter.register_title(resource, village), headers, rows)
+    return len(rows)
+
+
+MEETING_ATTRS = [
+    "date",
+    "type",
+    "group",
+    "place",
+    "chair",
+    "recorder",
+    "attendees",
+    "other_attendees",
+    "topics",
+    "minutes",
+    "sent_to_township_on",
+]
+ACTIVITY_ATTRS = [
+    "date",
+    "group",
+    "kind",
+    "theme",
+    "place",
+    "participants_count",
+    "participants",
+    "materials",
+    "description",
+]
+DOCUMENT_ATTRS = ["title", "kind", "year", "adopted_on", "adopted_by", "filed_on"]
+
+
+def archive_sheets(session, village, start, end, user, book) -> list:
+    """One sheet per register and record book of Art. 12-13; returns the table of contents."""
+    scope = security.user_scope(user)
+
+    def records(model, *conditions, order=None, load=()):
+        query = select(model).where(
+            model.village_id == village.id, security.scope_criteria(model, scope), *conditions
+        )
+        for rel in load:
+            query = query.options(selectinload(rel))
+        return list(session.scalars(query.order_by(*(order or (model.id,)))))
+
+    def documents(*kinds, this_year=False):
+        conditions = [Document.kind.in_(kinds)]
+        if this_year:
+            conditions.append(Document.year == start.year)
+        else:
+            conditions.append(or_(Document.year.is_(None), Document.year <= start.year))
+        return records(Document, *conditions, order=(Document.kind, Document.year, Document.id))
+
+    year, name = start.year, village.name
+    contents = []
+
+    def add(article, sheet, count):
+        contents.append((article, sheet, count))
+
+    add(
+        "第十二条 一",
+        "章程",
+        _record_sheet(
+            book,
+            "章程",
+            f"{name}计生协章程、村民自治章程、村规民约",
+            Document,
+            DOCUMENT_ATTRS,
+            documents("charter", "self_governance", "village_rules"),
+            user,
+        ),
+    )
+    groups = session.execute(
+        select(
+            MemberGroup.name,
+            select(Member.name).where(Member.id == MemberGroup.leader_id).scalar_subquery(),
+            select(
+                func.group_concat(Member.name, "、")
+                if session.get_bind().dialect.name == "sqlite"
+                else func.string_agg(Member.name, "、")
+            )
+            .join(group_contact_head, group_contact_head.c.member_id == Member.id)
+            .where(group_contact_head.c.group_id == MemberGroup.id)
+            .scalar_subquery(),
+            select(func.count())
+            .where(Member.group_id == MemberGroup.id, Member.status == "active")
+            .scalar_subquery(),
+        )
+        .where(MemberGroup.village_id == village.id, security.scope_criteria(MemberGroup, scope))
+        .order_by(MemberGroup.id)
+    ).all()
+    diagrams = documents("network_diagram")
+    rows = [[n, *g] for n, g in enumerate(groups, start=1)]
+    rows += [[None, f"组织网络示意图：{d.title}", None, None, None] for d in diagrams]
+    add_sheet(
+        book,
+        "组织网络",
+        f"{name}计生协组织网络（会员小组）",
+        [exporter.NUMBER_HEADER, "会员小组", "小组长", "会员联系户长", "在册会员"],
+        rows,
+    )
+    add("第十二条 二", "组织网络", len(groups))
+    add(
+        "第十二条 三",
+        "理事会成员名册",
+        _register_sheet(session, book, "理事会成员名册", "council_seats", village, user),
+    )
+    add(
+        "第十二条 三、第十三条 一",
+        "会员花名册",
+        _register_sheet(session, book, "会员花名册", "members", village, user),
+    )
+    add(
+        "第十三条 二",
+        "会员联系户名册",
+        _register_sheet(session, book, "会员联系户名册", "contact_households", village, user),
+    )
+    add(
+        "第十二条 四、第十三条 四",
+        "困难户花名册",
+        _register_sheet(session, book, "困难户花名册", "households", village, user),
+    )
+    add(
+        "第十二条 五",
+        "帮扶记录",
+        _record_sheet(
+            book,
+            "帮扶记录",
+            f"{name}{year}年帮扶记录（三结合、助学、养老保险等）",
+            Assistance,
+            ["date", "household", "kind", "money", "goods", "provided_by", "notes"],
+            records(
+                Assistance,
+                _in_year(Assistance.date, start, end),
+                order=(Assistance.date,),
+                load=(Assistance.household,),
+            ),
+            user,
+        ),
+    )
+    add(
+        "第十二条 五",
+        "优待奖扶名册",
+        _register_sheet(session, book, "优待奖扶名册", "benefits", village, user),
+    )
+    in_year = _in_year(Activity.date, start, end)
+    add(
+        "第十二条 六、第十三条 三",
+        "会员活动记录本",
+        _record_sheet(
+            book,
+            "会员活动记录本",
+            f"{name}计生协{year}年会员活动记录本",
+            Activity,
+            ACTIVITY_ATTRS,
+            records(
+                Activity,
+                in_year,
+                order=(Activity.date,),
+                load=(Activity.group, Activity.participants),
+            ),
+            user,
+        ),
+    )
+    add(
+        "第十二条 六",
+        "理事会会议记录本",
+        _record_sheet(
+            book,
+            "理事会会议记录本",
+            f"{name}计生协{year}年理事会会议记录本",
+            Meeting,
+            MEETING_ATTRS,
+            records(
+                Meeting,
+                Meeting.type == "council",
+                _in_year(Meeting.date, start, end),
+                order=(Meeting.date,),
+                load=(Meeting.group, Meeting.attendees),
+            ),
+            user,
+        ),
+    )
+    add(
+        "第十二条 六",
+        "培训记录本",
+        _record_sheet(
+            book,
+            "培训记录本",
+            f"{name}计生协{year}年培训记录本",
+            Activity,
+            ACTIVITY_ATTRS,
+            records(
+                Activity,
+                in_year,
+                Activity.kind == "training",
+                order=(Activity.date,),
+                load=(Activity.group, Activity.participants),
+            ),
+            user,
+        ),
+    )
+    add(
+        "第十二条 六",
+        "其他会议记录",
+        _record_sheet(
+            book,
+            "其他会议记录",
+            f"{name}计生协{year}年其他会议记录",
+            Meeting,
+            MEETING_ATTRS,
+            records(
+                Meeting,
+                Meeting.type != "council",
+                _in_year(Meeting.date, start, end),
+                order=(Meeting.date,),
+                load=(Meeting.group, Meeting.attendees),
+            ),
+            user,
+        ),
+    )
+    add(
+        "第十二条 七",
+        "村民自治协议书",
+        _register_sheet(session, book, "村民自治协议书", "agreements", village, user),
+    )
+    add(
+        "第十二条 八",
+        "上级批复",
+        _record_sheet(
+            book,
+            "上级批复",
+            f"{name}计生协上级批复文件",
+            Document,
+            DOCUMENT_ATTRS,
+            documents("approval"),
+            user,
+        ),
+    )
+    add(
+        "第十二条 九",
+        "岗位职责",
+        _record_sheet(
+            book,
+            "岗位职责",
+            f"{name}计生协会长、副会长、秘书长工作职责",
+            Document,
+            DOCUMENT_ATTRS,
+            documents("duties"),
+            user,
+        ),
+    )
+    add(
+        "第八条",
+        "工作计划和总结",
+        _record_sheet(
+            book,
+            "工作计划和总结",
+            f"{name}计生协{year}年工作计划和总结",
+            Document,
+            DOCUMENT_ATTRS,
+            documents("work_plan", "work_summary", this_year=True),
+            user,
+        ),
+    )
+    return contents
+
+
+# --- The downloads ---
+
+
+def _scope_name(session, scope) -> str:
+    if scope.level == "township":
+        return session.get(Township, scope.township_id).name
+    if scope.level in ("village", "group"):
+        return session.get(Village, scope.village_id).name
+    return "全部乡镇"
+
+
+def _finish(session, user, kind, name, out, book, year, village=None, **details):
+    book.save(out)
+    audit.record(
+        "export",
+        user=user,
+        village_id=village.id if village is not None else None,
+        details={"report": kind, "year": year, "file": name, **details},
+        session=session,
+    )
+    return name
+
+
+def annual(session, scope, user, year, out, **_kwargs):
+    """年度统计: the annual statistics of the villages in scope."""
+    villages = _villages(session, scope)
+    start, end = dt.date(year, 1, 1), dt.date(year, 12, 31)
+    book = _new_book()
+    with force_locale("zh"):
+        annual_sheets(session, villages, start, end, book)
+    name = f"{_scope_name(session, scope)}计生协{year}年度统计-{dt.date.today().isoformat()}.xlsx"
+    return _finish(session, user, "annual", name, out, book, year)
+
+
+def half_year(session, scope, user, year, out, half=1, **_kwargs):
+    """半年小结: the half-year summary of the villages in scope."""
+    villages = _villages(session, scope)
+    start = dt.date(year, 1 if half == 1 else 7, 1)
+    end = dt.date(year, 6, 30) if half == 1 else dt.date(year, 12, 31)
+    which = "上半年" if half == 1 else "下半年"
+    place = _scope_name(session, scope)
+    book = _new_book()
+    with force_locale("zh"):
+        headers, rows = half_year_rows(session, villages, start, end)
+    add_sheet(book, "半年小结", f"{place}计生协{year}年{which}工作小结（统计）", headers, rows)
+    name = f"{place}计生协{year}年{which}工作小结-{dt.date.today().isoformat()}.xlsx"
+    return _finish(session, user, "half_year", name, out, book, year, half=half)
+
+
+def archive(session, scope, user, year, out, village_id=None, **_kwargs):
+    """档案册: one village's archive book for the year; None if the village is not in scope."""
+    village = session.scalars(
+        select(Village).where(Village.id == village_id, security.scope_criteria(Village, scope))
+    ).first()
+    if village is None:
+        return None
+    start, end = dt.date(year, 1, 1), dt.date(year, 12, 31)
+    book = _new_book()
+    with force_locale("zh"):
+        contents = archive_sheets(session, village, start, end, user, book)
+    rows = [[n, article, sheet, count] for n, (article, sheet, count) in enumerate(contents, 1)]
+    add_sheet(
+        book,
+        "目录",
+        f"{village.name}计生协{year}年资料档案",
+        [exporter.NUMBER_HEADER, "规范条款", "工作表", "条数"],
+        rows,
+    )
+    book.move_sheet("目录", offset=-len(book.sheetnames) + 1)
+    book.active = 0
+    name = f"{village.name}计生协{year}年资料档案-{dt.date.today().isoformat()}.xlsx"
+    return _finish(session, user, "archive", name, out, book, year, village=village)
+
+
+REPORTS = {"annual": annual, "half_year": half_year, "archive": archive}
