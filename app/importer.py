@@ -95,14 +95,37 @@ def read_table(filename: str, raw: bytes) -> pd.DataFrame:
     if suffix in (".csv", ".txt"):
         frame = _read_csv(decode_csv(raw))
     elif suffix in (".xlsx", ".xls", ".xlsm"):
-        try:
-            frame = pd.read_excel(io.BytesIO(raw), engine="calamine", header=None, dtype=str)
-        except Exception as exc:  # calamine names no exception class of its own
-            raise ImportUsageError(_("The file is not a readable workbook")) from exc
+        frame = _read_workbook(raw)
     else:
         raise ImportUsageError(_("Give a .csv, .xlsx or .xls file"))
     # Object columns: pandas' string methods run several times faster on them.
     return frame.astype(object).fillna("")
+
+
+def _read_workbook(raw: bytes) -> pd.DataFrame:
+    """The first sheet through calamine (.xlsx and .xls alike), each cell as the text pandas'
+    read_excel(dtype=str) would give, without its per-cell conversions."""
+    from python_calamine import CalamineWorkbook
+
+    try:
+        book = CalamineWorkbook.from_filelike(io.BytesIO(raw))
+        cells = book.get_sheet_by_index(0).to_python(skip_empty_area=False)
+    except Exception as exc:  # calamine raises its own errors, and zip or OLE ones
+        raise ImportUsageError(_("The file is not a readable workbook")) from exc
+    return pd.DataFrame(
+        [[c if type(c) is str else _cell_text(c) for c in row] for row in cells], dtype=object
+    )
+
+
+def _cell_text(value) -> str:
+    """A typed workbook cell as text: whole numbers without .0, dates at midnight."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return f"{value.isoformat()} 00:00:00"
+    return str(value)
 
 
 def _read_csv(text: str) -> pd.DataFrame:
@@ -122,6 +145,11 @@ def _read_csv(text: str) -> pd.DataFrame:
         )
     except pd.errors.ParserError:
         return pd.DataFrame(list(csv.reader(io.StringIO(text, newline=""))), dtype=object)
+
+
+def _strip(cells: pd.Series) -> pd.Series:
+    """Each cell (all text) without surrounding blanks; twice as fast as ``.str.strip()``."""
+    return pd.Series([c.strip() for c in cells.to_numpy()], index=cells.index, dtype=object)
 
 
 def _header_key(text) -> str:
@@ -338,8 +366,12 @@ class Lookups:
         return table
 
 
-def read_column(column, texts: pd.Series, lookups: Lookups) -> tuple[pd.Series, pd.Series]:
-    """(values, problems) of one column's non-empty cells; value None where a problem is."""
+def read_column(column, texts: pd.Series, lookups: Lookups, model_columns) -> tuple:
+    """(values, problems) of one column's non-empty cells; value None where a problem is.
+
+    Only free text can be longer than its database column: the other kinds are checked
+    against their patterns, choices or lookups.
+    """
     kind = column.kind
     problems = pd.Series(None, index=texts.index, dtype=object)
     if kind == "id_number":
@@ -377,6 +409,10 @@ def read_column(column, texts: pd.Series, lookups: Lookups) -> tuple[pd.Series, 
         problems = _messages(texts, ~fine, lambda text: _("%(value)s is not an amount", value=text))
     else:
         values = texts
+        length = getattr(model_columns[column.name].type, "length", None)
+        if length:
+            too_long = texts.str.len() > length
+            problems[too_long] = _("At most %(n)d characters", n=length)
     values = values.astype(object).where(problems.isna(), None)
     return values, problems
 
@@ -491,7 +527,7 @@ def import_roster(
     labels = {c.name: str(header_cells[p]).strip() for p, c in header_map.items()}
 
     body = frame.iloc[header_index + 1 :]
-    texts = body.apply(lambda s: s.str.strip())
+    texts = body.apply(_strip)
     filled = (texts != "").any(axis=1).to_numpy()
     numbers = (np.flatnonzero(filled) + header_index + 2).tolist()
     rows = Rows(body[filled], texts[filled], numbers)
@@ -501,13 +537,14 @@ def import_roster(
 
     step(0)
     lookups = Lookups(session, village, group)
+    model_columns = _model_columns(model)
     for done, (position, column) in enumerate(header_map.items(), start=1):
         column_texts = rows.body[position]
         given = column_texts != ""
         label = labels[column.name]
         if column.required:
             rows.flag(~given, _("This field is required"), label=label)
-        values, problems = read_column(column, column_texts[given], lookups)
+        values, problems = read_column(column, column_texts[given], lookups, model_columns)
         values = values.reindex(rows.body.index).astype(object)
         rows.values[column.name] = values.where(values.notna(), None)
         rows.flag(problems, label=label)
@@ -760,13 +797,6 @@ class _Plan:
             series = full[name]
             if _required(column) and name not in required:
                 rows.flag(mask & series.isna(), _("This field is required"), self.label(name))
-            if isinstance(column.type, String) and column.type.length:
-                lengths = series.map(len, na_action="ignore")
-                rows.flag(
-                    mask & (lengths > column.type.length),
-                    _("At most %(n)d characters", n=column.type.length),
-                    self.label(name),
-                )
         for column in resource.columns:
             if column.required_when:
                 other, values = column.required_when

@@ -24,6 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
+from xml.sax.saxutils import escape
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -80,15 +82,71 @@ def write_csv(path, cells):
 
 
 def write_xlsx(path, cells):
-    from openpyxl import Workbook
+    """The rows as Excel saves a workbook: every text in the shared-strings table, each cell a
+    reference to it. (openpyxl writes inline strings, twice the XML for calamine to read.)"""
+    strings, index = [], {}
 
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet()
-    sheet.append(["基准村计生协会员花名册"])
-    sheet.append(HEADER)
-    for row in cells:
-        sheet.append(row)
-    book.save(path)
+    def ref(text):
+        if text not in index:
+            index[text] = len(strings)
+            strings.append(text)
+        return index[text]
+
+    def column(n):
+        name = ""
+        while n >= 0:
+            name = chr(65 + n % 26) + name
+            n = n // 26 - 1
+        return name
+
+    letters = [column(n) for n in range(len(HEADER))]
+    lines = []
+    for r, row in enumerate([["基准村计生协会员花名册"], HEADER, *cells], start=1):
+        cells_xml = "".join(
+            f'<c r="{letters[c]}{r}" t="s"><v>{ref(v)}</v></c>' for c, v in enumerate(row)
+        )
+        lines.append(f'<row r="{r}">{cells_xml}</row>')
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    rels = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    package = "http://schemas.openxmlformats.org/package/2006"
+    kinds = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+    parts = {
+        "[Content_Types].xml": (
+            f'<Types xmlns="{package}/content-types">'
+            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+            'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
+            f'<Override PartName="/xl/workbook.xml" ContentType="{kinds}.sheet.main+xml"/>'
+            '<Override PartName="/xl/worksheets/sheet1.xml" '
+            f'ContentType="{kinds}.worksheet+xml"/>'
+            '<Override PartName="/xl/sharedStrings.xml" '
+            f'ContentType="{kinds}.sharedStrings+xml"/></Types>'
+        ),
+        "_rels/.rels": (
+            f'<Relationships xmlns="{package}/relationships"><Relationship Id="rId1" '
+            f'Type="{rels}/officeDocument" Target="xl/workbook.xml"/></Relationships>'
+        ),
+        "xl/workbook.xml": (
+            f'<workbook xmlns="{main}" xmlns:r="{rels}"><sheets>'
+            '<sheet name="花名册" sheetId="1" r:id="rId1"/></sheets></workbook>'
+        ),
+        "xl/_rels/workbook.xml.rels": (
+            f'<Relationships xmlns="{package}/relationships">'
+            f'<Relationship Id="rId1" Type="{rels}/worksheet" Target="worksheets/sheet1.xml"/>'
+            f'<Relationship Id="rId2" Type="{rels}/sharedStrings" Target="sharedStrings.xml"/>'
+            "</Relationships>"
+        ),
+        "xl/worksheets/sheet1.xml": (
+            f'<worksheet xmlns="{main}"><sheetData>{"".join(lines)}</sheetData></worksheet>'
+        ),
+        "xl/sharedStrings.xml": (
+            f'<sst xmlns="{main}" count="{len(strings)}" uniqueCount="{len(strings)}">'
+            + "".join(f"<si><t>{escape(t)}</t></si>" for t in strings)
+            + "</sst>"
+        ),
+    }
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as book:
+        for name, xml in parts.items():
+            book.writestr(name, '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>' + xml)
 
 
 def fresh_database(folder):
