@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export FLASK_APP := wsgi.py
 
-.PHONY: run test lint serve translations babel-extract clean
+.PHONY: run test test-pg lint serve translations babel-extract clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -33,6 +33,11 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 
 test: $(VENV)/.installed-dev translations lint
+	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 1; fi; exit $$rc
+
+# The suite again on PostgreSQL: TEST_DATABASE_URL names a server (see .ci/postgres.sh).
+test-pg: $(VENV)/.installed-dev translations
+	@test -n "$$TEST_DATABASE_URL" || { echo "test-pg: set TEST_DATABASE_URL (eval \"\$$(.ci/postgres.sh)\")"; exit 2; }
 	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 1; fi; exit $$rc
 
 # Extract our strings and merge them into the catalogue (run after changing user-facing text).
