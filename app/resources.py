@@ -176,7 +176,11 @@ MEMBERS = Resource(
             choices=models.MEMBER_CATEGORY,
         ),
         Column(
-            "status", ("状态", "会员状态", "status"), kind="choice", choices=models.MEMBER_STATUS
+            "status",
+            ("状态", "会员状态", "status"),
+            kind="choice",
+            choices=models.MEMBER_STATUS,
+            synonyms=(("申请", "applied"), ("已故", "deceased"), ("去世", "deceased")),
         ),
         Column("join_date", ("入会时间", "入会日期", "join_date", "join date"), kind="date"),
         address_column(),

@@ -2,15 +2,22 @@
 
 import csv
 import datetime as dt
+import io
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import openpyxl
 import pytest
+import xlwt
+from flask_babel import force_locale, gettext
 
+from app import importer
+from app.cli import ProgressBar
 from app.importer import parse_date
 from app.models import AuditLog, Member
+from app.resources import RESOURCES
 from app.validation import id_check_char
 from tests.helpers import group, member, valid_id, village
 
@@ -96,6 +103,18 @@ def write_xlsx(path, rows, header=HEADER):
     return path
 
 
+def write_xls(path, rows, header=HEADER):
+    """An Excel 97-2003 workbook (xlwt), title row and all."""
+    book = xlwt.Workbook(encoding="utf-8")
+    sheet = book.add_sheet("花名册")
+    sheet.write(0, 0, "新檀村计生协会员花名册")
+    for r, row in enumerate([header, *rows], start=2):
+        for c, value in enumerate(row):
+            sheet.write(r, c, value)
+    book.save(str(path))
+    return path
+
+
 def run(app, path, *extra, village_name="新檀村"):
     args = ["roster", "import", "members", str(path), "--village", village_name, *extra]
     return app.test_cli_runner().invoke(args=args)
@@ -109,15 +128,24 @@ def counts(app):
 
 @pytest.mark.parametrize(
     "suffix,encoding",
-    [(".csv", "utf-8"), (".csv", "utf-8-sig"), (".csv", "gbk"), (".xlsx", None)],
+    [
+        (".csv", "utf-8"),
+        (".csv", "utf-8-sig"),
+        (".csv", "gbk"),
+        (".csv", "gb18030"),
+        (".xlsx", None),
+        (".xls", None),
+    ],
 )
 def test_each_encoding_and_format_imports(app, tmp_path, suffix, encoding):
     rows = roster_rows(5)
     path = tmp_path / f"roster{suffix}"
     if suffix == ".csv":
         write_csv(path, rows, encoding)
-    else:
+    elif suffix == ".xlsx":
         write_xlsx(path, rows)
+    else:
+        write_xls(path, rows)
     members_before, _ = counts(app)
     result = run(app, path)
     assert result.exit_code == 0, result.output
@@ -383,3 +411,239 @@ def test_a_row_naming_another_group_than_the_option_is_rejected(app, tmp_path):
     assert result.exit_code == 1
     # Title row 1, blank row 2, header row 3: the second data row is row 5.
     assert "第 5 行" in result.output and "第 4 行" not in result.output
+
+
+def zh(app, message, **values):
+    """What the user reads: the message in the CLI's language (Chinese)."""
+    with app.test_request_context(), force_locale("zh"):
+        return gettext(message, **values)
+
+
+def test_a_title_row_of_one_cell_above_the_header(app, tmp_path):
+    """A CSV saved by a tool that does not pad the title row to the header's width."""
+    rows = roster_rows(3)
+    path = tmp_path / "short-title.csv"
+    with open(path, "w", encoding="gb18030", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["新檀村计生协会员花名册"])
+        out.writerow(HEADER)
+        out.writerows(rows)
+    result = run(app, path)
+    assert result.exit_code == 0, result.output
+    assert "新增 3 条" in result.output
+
+
+@pytest.mark.parametrize(
+    "column,value,expected",
+    [
+        (2, "女", "性别"),  # the second row's ID number says a man
+        (4, "1391234567", "11位"),
+        (4, "电话号码", "0830-7123456"),
+        (6, "五好", "不是可选的值"),
+        (1, "张" * 40, None),
+    ],
+)
+def test_bad_cells_are_named_per_row(app, tmp_path, column, value, expected):
+    rows = roster_rows(3)
+    rows[1][column] = value
+    before = counts(app)
+    result = run(app, write_csv(tmp_path / "bad.csv", rows))
+    assert result.exit_code == 1
+    assert "第 5 行" in result.output and "第 4 行" not in result.output
+    if expected:
+        assert expected in result.output
+    else:
+        assert zh(app, "At most %(n)d characters", n=32) in result.output
+    assert counts(app) == before
+
+
+def test_a_birth_date_that_disagrees_with_the_id_is_rejected(app, tmp_path):
+    header = [*HEADER, "出生日期"]
+    rows = [[*row, "1960-01-01"] for row in roster_rows(2)]
+    rows[0][-1] = dt.datetime.strptime(rows[0][3][6:14], "%Y%m%d").strftime("%Y年%m月%d日")
+    result = run(app, write_csv(tmp_path / "b.csv", rows, header=header))
+    assert result.exit_code == 1
+    expected = dt.datetime.strptime(rows[1][3][6:14], "%Y%m%d").date().isoformat()
+    assert expected in result.output and "第 5 行" in result.output
+    assert "第 4 行" not in result.output
+
+
+def test_a_leaver_needs_the_date_they_left(app, tmp_path):
+    header = [*HEADER, "状态", "退会日期", "是否党员"]
+    rows = [[*row, "退会", "", "是"] for row in roster_rows(2)]
+    rows[1][-2] = "2024.6.30"
+    result = run(app, write_csv(tmp_path / "l.csv", rows, header=header))
+    assert result.exit_code == 1
+    assert zh(app, "Give the date the member left") in result.output
+    assert "第 4 行" in result.output and "第 5 行" not in result.output
+    rows[0][-2] = "45473"  # an Excel serial: 2024-06-30
+    assert run(app, write_csv(tmp_path / "l.csv", rows, header=header)).exit_code == 0
+    with app.app_context():
+        session = app.appbuilder.session
+        left = session.query(Member).filter_by(id_number=rows[0][3]).one()
+        assert (left.status, left.left_on, left.party_member) == (
+            "withdrawn",
+            dt.date(2024, 6, 30),
+            True,
+        )
+
+
+def test_an_empty_required_cell_is_rejected(app, tmp_path):
+    rows = roster_rows(2)
+    rows[0][3] = ""
+    result = run(app, write_csv(tmp_path / "e.csv", rows))
+    assert result.exit_code == 1
+    assert zh(app, "This field is required") in result.output and "第 4 行" in result.output
+
+
+# --- Web imports: the admission rule (seeds 003) ---
+
+
+def call(app, path, username=None, upsert=False, dry_run=False, group_name=None, **kw):
+    """import_roster as the web page calls it, for ``username`` (None: the system)."""
+    with app.test_request_context(), force_locale("zh"):
+        session = app.appbuilder.session
+        user = app.appbuilder.sm.find_user(username=username) if username else None
+        bound = group(session, "新檀村", group_name) if group_name else None
+        return importer.import_roster(
+            session,
+            RESOURCES["members"],
+            str(path),
+            path.read_bytes(),
+            village(session, "新檀村"),
+            bound,
+            upsert=upsert,
+            dry_run=dry_run,
+            user=user,
+            **kw,
+        )
+
+
+def statuses(app, rows):
+    with app.app_context():
+        session = app.appbuilder.session
+        return [session.query(Member).filter_by(id_number=r[3]).one().status for r in rows]
+
+
+@pytest.mark.parametrize("username", ["xintan_secretary", "xintan_group1"])
+def test_who_may_not_approve_files_applications(app, tmp_path, username):
+    header = [*HEADER, "状态"]
+    rows = [
+        [*row, status] for row, status in zip(roster_rows(3), ["在册", "", "申请"], strict=True)
+    ]
+    for row in rows:
+        row[5] = "第一组"
+    path = write_csv(tmp_path / "w.csv", rows, header=header)
+    preview = call(app, path, username, dry_run=True, group_name="第一组")
+    assert preview.counts["inserted"] == 3 and preview.applied_instead == 2
+    result = call(app, path, username, group_name="第一组")
+    assert result.committed and result.applied_instead == 2
+    assert statuses(app, rows) == ["applied"] * 3
+
+
+def test_the_president_and_the_cli_admit_as_the_file_says(app, tmp_path):
+    header = [*HEADER, "状态"]
+    rows = [[*row, "在册"] for row in roster_rows(2)]
+    path = write_csv(tmp_path / "p.csv", rows, header=header)
+    result = call(app, path, "xintan_president")
+    assert result.committed and result.applied_instead == 0
+    assert statuses(app, rows) == ["active", "active"]
+    rows = [[*row, ""] for row in roster_rows(2, start=2)]
+    assert run(app, write_csv(tmp_path / "c.csv", rows, header=header)).exit_code == 0
+    assert statuses(app, rows) == ["active", "active"]  # the resource's default
+
+
+def test_an_upsert_may_not_decide_an_application_without_the_right(app, tmp_path):
+    header = [*HEADER, "状态"]
+    rows = [[*row, "申请"] for row in roster_rows(2)]
+    path = write_csv(tmp_path / "u.csv", rows, header=header)
+    assert call(app, path, "xintan_secretary").committed
+    rows[0][-1] = "在册"
+    rows[1][4] = "13800000000"
+    write_csv(path, rows, header=header)
+    result = call(app, path, "xintan_secretary", upsert=True)
+    assert not result.committed and [r[0] for r in result.rejected] == [4]
+    message = zh(app, "Only the president approves or rejects an application")
+    assert message in result.rejected[0][2][0]
+    assert statuses(app, rows) == ["applied", "applied"]
+    result = call(app, path, "xintan_president", upsert=True)
+    assert result.committed and result.updated == 2
+    assert statuses(app, rows) == ["active", "applied"]
+
+
+def test_a_group_leader_cannot_take_over_another_groups_member(app, tmp_path):
+    rows = roster_rows(1)
+    rows[0][5] = "第二组"
+    path = write_csv(tmp_path / "g.csv", rows)
+    assert run(app, path).exit_code == 0
+    rows[0][5] = ""
+    rows[0][4] = "13800000000"
+    write_csv(path, rows)
+    result = call(app, path, "xintan_group1", upsert=True, group_name="第一组")
+    assert not result.committed and len(result.rejected) == 1
+    with app.app_context():
+        session = app.appbuilder.session
+        stored = session.query(Member).filter_by(id_number=rows[0][3]).one()
+        assert stored.group_id == group(session, "新檀村", "第二组").id
+        assert stored.phone != "13800000000"
+
+
+# --- Progress, the error report as a download ---
+
+
+def test_progress_is_reported_a_handful_of_times_up_to_the_end(app, tmp_path):
+    path = write_csv(tmp_path / "p.csv", roster_rows(30))
+    calls = []
+    result = call(app, path, progress=lambda done, total: calls.append((done, total)))
+    assert result.committed
+    assert 3 <= len(calls) <= 30
+    assert {total for _done, total in calls} == {60}  # each row checked, then written
+    done = [d for d, _total in calls]
+    assert done == sorted(done) and done[0] == 0 and done[-1] == 60
+
+
+def test_the_error_report_can_be_written_to_a_file_object(app, tmp_path):
+    rows = roster_rows(3)
+    rows[2][1] = '=HYPERLINK("http://x")'
+    rows[2][3] = "123"
+    result = call(app, write_csv(tmp_path / "x.csv", rows))
+    out = io.BytesIO()
+    with app.test_request_context(), force_locale("zh"):
+        importer.write_errors(result, out)
+    sheet = openpyxl.load_workbook(io.BytesIO(out.getvalue())).active
+    got = list(sheet.iter_rows(values_only=True))
+    assert got[0][0] == "行号" and got[0][-1] == "错误"
+    assert got[1][0] == 7 and got[1][2] == '=HYPERLINK("http://x")'
+    assert sheet.cell(row=2, column=3).data_type == "s"  # text, not a formula
+    assert "18" in got[1][-1]
+
+
+def test_the_cli_shows_no_progress_bar_when_stderr_is_not_a_terminal(app, tmp_path):
+    path = write_csv(tmp_path / "big.csv", roster_rows(5_100))
+    result = app.test_cli_runner().invoke(
+        args=["roster", "import", "members", str(path), "--village", "新檀村", "--dry-run"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0].startswith("将新增 5100 条")
+    assert "%" not in result.stderr
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_the_progress_bar_appears_on_a_terminal_for_big_files_only(monkeypatch, app):
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    with app.test_request_context():
+        small = ProgressBar()
+        small(0, 2 * 5_000)
+        small(10_000, 2 * 5_000)
+        small.close()
+        assert terminal.getvalue() == ""
+        big = ProgressBar()
+        for done in (0, 6_000, 12_002):
+            big(done, 12_002)
+        big.close()
+    assert "100%" in terminal.getvalue()
