@@ -93,13 +93,25 @@ def read_table(filename: str, raw: bytes) -> pd.DataFrame:
     """Every cell as text ('' when empty); row i of the frame is spreadsheet row i + 1."""
     suffix = os.path.splitext(filename)[1].lower()
     if suffix in (".csv", ".txt"):
-        frame = _read_csv(decode_csv(raw))
+        text = decode_csv(raw)
+        frame = _read_csv(text)
+        if "'" in text:
+            frame = frame.apply(_unescape)
     elif suffix in (".xlsx", ".xls", ".xlsm"):
         frame = _read_workbook(raw)
     else:
         raise ImportUsageError(_("Give a .csv, .xlsx or .xls file"))
     # Object columns: pandas' string methods run several times faster on them.
     return frame.astype(object).fillna("")
+
+
+def _unescape(cells: pd.Series) -> pd.Series:
+    """A CSV export quotes a cell that a spreadsheet would evaluate ('=1+1, SPEC §4): read back,
+    the cell is the text it was (app.exporter.unescape_cell, a column at a time)."""
+    from app.exporter import ESCAPED_START
+
+    quoted = cells.str.match("'[" + re.escape("".join(ESCAPED_START)) + "]")
+    return cells.where(~quoted, cells.str[1:])
 
 
 def _read_workbook(raw: bytes) -> pd.DataFrame:

@@ -647,3 +647,14 @@ def test_the_progress_bar_appears_on_a_terminal_for_big_files_only(monkeypatch, 
             big(done, 12_002)
         big.close()
     assert "100%" in terminal.getvalue()
+
+
+def test_a_quoted_formula_in_a_csv_reads_back_as_its_text(app, tmp_path):
+    """The CSV export quotes =, +, -, @ at the start of a cell; the import takes the quote off."""
+    rows = roster_rows(3)
+    rows[0][8], rows[1][8], rows[2][8] = "'=1+1", "'-已退休", "'张"
+    assert run(app, write_csv(tmp_path / "q.csv", rows)).exit_code == 0
+    with app.app_context():
+        session = app.appbuilder.session
+        notes = [session.query(Member).filter_by(id_number=r[3]).one().notes for r in rows]
+    assert notes == ["=1+1", "-已退休", "'张"]
