@@ -262,7 +262,7 @@ def _as_dates(stamps: pd.Series) -> pd.Series:
 def id_facts(numbers: pd.Series) -> pd.DataFrame:
     """For normalised ID numbers: well formed (17 digits and a digit or X), check character
     right, birth date (NaT when none), male; computed on the bytes, a row per number."""
-    well_formed = numbers.str.fullmatch(r"\d{17}[\dX]").fillna(False).to_numpy(dtype=bool)
+    well_formed = numbers.str.fullmatch(r"[0-9]{17}[0-9X]").fillna(False).to_numpy(dtype=bool)
     n = len(numbers)
     check_ok = np.zeros(n, dtype=bool)
     rounded = np.zeros(n, dtype=bool)
@@ -305,7 +305,10 @@ def id_problems(numbers: pd.Series, facts: pd.DataFrame) -> pd.Series:
     if len(odd):
         mark(
             odd.str.match(r"^\d(\.\d+)?E\+?\d+$").reindex(numbers.index, fill_value=False),
-            str(validation.id_number_problem("5.1E+17")),
+            _(
+                "The ID number was turned into scientific notation by Excel; "
+                "format the column as text and type it again"
+            ),
         )
         lengths = odd.str.len()
         for n in sorted(lengths[lengths != 18].unique()):
