@@ -172,7 +172,7 @@ def find_header(frame: pd.DataFrame, resource):
     """The row among the first few that names the most columns, and column index → Column.
 
     When two cells name the same field, the one whose alias comes first in the declaration
-    wins (an ID number column before a name column).
+    wins, wherever it stands in the row.
     """
     aliases = {}
     for column in resource.columns:
@@ -508,9 +508,12 @@ class Rows:
         return pd.Series([None] * len(self), dtype=object)
 
     def rejected(self) -> list:
+        """(row number, the cells as the file has them, messages) of each rejected row."""
+        positions = sorted(self.problems)
+        cells = self.cells.to_numpy()[positions].tolist() if positions else []
         return [
-            (self.numbers[p], list(self.cells.iloc[p]), self.problems[p])
-            for p in sorted(self.problems)
+            (self.numbers[p], row, self.problems[p])
+            for p, row in zip(positions, cells, strict=True)
         ]
 
 
@@ -771,17 +774,17 @@ class _Plan:
             [c and k in existing for c, k in zip(complete, key_tuples, strict=True)], dtype=bool
         )
         inserts = self.fresh(rows, rows.ok() & ~met)
+        again = []  # a person who left, joining again: a new row beside the old one
         updates, before = [], {}
-        given_names = [n for n in rows.values if n in self.columns]
+        given = {n: rows.values[n].to_numpy() for n in rows.values if n in self.columns}
         for position in np.flatnonzero(met & rows.ok()).tolist():
-            given = {n: rows.values[n].iat[position] for n in given_names}
-            given = {n: v for n, v in given.items() if v is not None}
-            problems = self.row(given, existing[key_tuples[position]])
+            cells = {n: v[position] for n, v in given.items() if v[position] is not None}
+            problems = self.row(cells, existing[key_tuples[position]])
             if problems:
                 for problem in problems:
                     rows.add(position, problem)
             elif self.target is None:
-                inserts.append({n: self.full.get(n) for n in self.names})
+                again.append(self.full)
             elif self.resource.skip_unchanged and all(
                 self.full.get(n) == v for n, v in self.target.items()
             ):
@@ -789,6 +792,9 @@ class _Plan:
             else:
                 updates.append({n: self.full.get(n) for n in self.target})
                 before[self.target["id"]] = self.target
+        if again:
+            # One statement writes them all: every row names the same columns.
+            inserts = [{n: r.get(n) for n in self.names} for r in inserts + again]
         return inserts, updates, before
 
     def fresh(self, rows, mask) -> list:

@@ -658,3 +658,23 @@ def test_a_quoted_formula_in_a_csv_reads_back_as_its_text(app, tmp_path):
         session = app.appbuilder.session
         notes = [session.query(Member).filter_by(id_number=r[3]).one().notes for r in rows]
     assert notes == ["=1+1", "-已退休", "'张"]
+
+
+def test_a_member_who_left_joins_again_beside_new_members(app, tmp_path):
+    header = [*HEADER, "状态", "退会日期"]
+    first = roster_rows(1)[0]
+    path = write_csv(tmp_path / "left.csv", [[*first, "退会", "2022-01-01"]], header=header)
+    assert run(app, path).exit_code == 0
+    again = [*first, "", ""]
+    again[8] = "重新入会"
+    rows = [again, *([*row, "", ""] for row in roster_rows(2, start=1))]
+    result = run(app, write_csv(tmp_path / "again.csv", rows, header=header))
+    assert result.exit_code == 0, result.output
+    assert "新增 3 条" in result.output
+    with app.app_context():
+        session = app.appbuilder.session
+        stored = session.query(Member).filter_by(id_number=first[3]).order_by(Member.id).all()
+        assert [(m.status, m.notes) for m in stored] == [
+            ("withdrawn", None),
+            ("active", "重新入会"),
+        ]
