@@ -124,13 +124,18 @@ def _read_workbook(raw: bytes) -> pd.DataFrame:
         cells = book.get_sheet_by_index(0).to_python(skip_empty_area=False)
     except Exception as exc:  # calamine raises its own errors, and zip or OLE ones
         raise ImportUsageError(_("The file is not a readable workbook")) from exc
-    return pd.DataFrame(
-        [[c if type(c) is str else _cell_text(c) for c in row] for row in cells], dtype=object
-    )
+    frame = pd.DataFrame(cells, dtype=object)
+    for position in frame.columns:
+        # A column of text only (most of them) is left as it is, checked in C.
+        if pd.api.types.infer_dtype(frame[position], skipna=False) != "string":
+            frame[position] = frame[position].map(_cell_text)
+    return frame
 
 
 def _cell_text(value) -> str:
     """A typed workbook cell as text: whole numbers without .0, dates at midnight."""
+    if isinstance(value, str):
+        return value
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, dt.datetime):
