@@ -213,6 +213,14 @@ def _term_years() -> int:
     return int(current_app.config.get("COUNCIL_TERM_YEARS", TERM_YEARS))
 
 
+def _years_after(day: dt.date, years: int) -> dt.date:
+    """The same day ``years`` later (28 February for a 29 February)."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
 def _current_term(village_ids, period):
     """Conditions selecting each village's latest council term elected by the period's day."""
     later = aliased(CouncilTerm)
@@ -314,7 +322,7 @@ def _judge_term(rows, village, period):
     problems = []
     if term_end is not None and term_end < period.ref:
         problems.append(_("the term ended on %(date)s", date=term_end.isoformat()))
-    elif elected_on.replace(year=elected_on.year + years, day=min(elected_on.day, 28)) < period.ref:
+    elif _years_after(elected_on, years) < period.ref:
         problems.append(
             _(
                 "elected on %(date)s, more than %(years)d years ago",

@@ -729,3 +729,16 @@ def test_api_needs_a_login_and_takes_a_session_too(client, login_as):
     response = browser.get("/api/v1/compliance/?year=2026")
     assert response.status_code == 200
     assert [v["name"] for v in response.get_json()["villages"]] == ["新檀村"]
+
+
+@pytest.mark.parametrize(
+    "elected_on,met", [(dt.date(2020, 12, 31), True), (dt.date(2020, 12, 30), False)]
+)
+def test_r3_a_term_without_an_end_lasts_five_years_to_the_day(sample, judge, elected_on, met):
+    village_id, run = sample
+    run(
+        update(CouncilTerm)
+        .where(CouncilTerm.village_id == village_id)
+        .values(elected_on=elected_on, term_end=None)
+    )
+    assert judge(village_id)["R3"].met is met
