@@ -678,3 +678,13 @@ def test_a_member_who_left_joins_again_beside_new_members(app, tmp_path):
             ("withdrawn", None),
             ("active", "重新入会"),
         ]
+
+
+@pytest.mark.parametrize("name", ["broken.xlsx", "broken.xls", "roster.pdf"])
+def test_a_file_that_is_no_roster_is_a_usage_error(app, tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(b"%PDF-1.4 not a workbook")
+    before = counts(app)
+    result = run(app, path)
+    assert result.exit_code == 2
+    assert counts(app) == before
