@@ -341,8 +341,16 @@ class RecordView(Declared, ModelView):
         return values
 
     def _get_list_widget(self, filters, **kwargs):
-        """Searching by a field the user sees masked would reveal it: such filters are dropped."""
+        """Searching by a field the user sees masked would reveal it: such filters are dropped.
+        A whole number no database column holds is a bad request (PostgreSQL would refuse it)."""
         model = self.datamodel.obj
+        for flt, value in zip(filters.filters, filters.values, strict=True):
+            column = flt.column_name
+            if self.datamodel.is_integer(column) or self.datamodel.is_relation(column):
+                for text in value if isinstance(value, list) else [value]:
+                    text = str(text).strip()
+                    if text.lstrip("-").isdigit() and abs(int(text)) > MAX_PK:
+                        abort(400)
         kept = [
             (flt, value)
             for flt, value in zip(filters.filters, filters.values, strict=True)
