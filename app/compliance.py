@@ -847,7 +847,7 @@ NORMS = [
     ),
     Norm(
         "R5",
-        _l("Active members at least 10% of the population"),
+        _l("Active members at least 10 percent of the population"),
         "003 (二)4",
         "state",
         _active_members,
@@ -966,7 +966,7 @@ NORMS = [
     ),
     Norm(
         "R16",
-        _l("Agreements in force for 80% of married women of childbearing age"),
+        _l("Agreements in force for 80 percent of married women of childbearing age"),
         "001, 002",
         "state",
         _agreements,
