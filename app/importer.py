@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from flask_babel import gettext as _
-from sqlalchemy import String, inspect, select
+from sqlalchemy import inspect, select
 
 from app import audit, security, validation
 
@@ -721,14 +721,16 @@ def _existing(session, resource, rows, village) -> dict:
         stored = session.execute(select(*key_columns).where(*here))
         wanted &= set(map(tuple, stored))
     candidates = sorted({k[0] for k in wanted}, key=str)
+    names = [c.key for c in model.__table__.columns]
     found = {}
     for start in range(0, len(candidates), LOOKUP_CHUNK):
         chunk = candidates[start : start + LOOKUP_CHUNK]
         query = select(*model.__table__.columns).where(key_columns[0].in_(chunk), *here)
-        for row in session.execute(query).mappings():
+        for values in session.execute(query).tuples():
+            row = dict(zip(names, values, strict=True))
             key = tuple(row[k] for k in resource.natural_key)
             if key in wanted:
-                found.setdefault(key, []).append(dict(row))
+                found.setdefault(key, []).append(row)
     return found
 
 
@@ -790,9 +792,7 @@ class _Plan:
                     rows.add(position, problem)
             elif self.target is None:
                 again.append(self.full)
-            elif self.resource.skip_unchanged and all(
-                self.full.get(n) == v for n, v in self.target.items()
-            ):
+            elif self.same and self.resource.skip_unchanged:
                 self.result.unchanged += 1
             else:
                 updates.append({n: self.full.get(n) for n in self.target})
@@ -846,8 +846,10 @@ class _Plan:
         return kept
 
     def row(self, given, stored) -> list:
-        """The problems of a row whose key is stored; sets ``target`` and ``full``."""
+        """The problems of a row whose key is stored; sets ``target``, ``full`` and ``same``
+        (the row would change nothing)."""
         resource = self.resource
+        self.same = False
         self.target, clash = _match(resource, stored, self.village.id, self.upsert)
         if clash:
             return [labelled(self.key_label, clash)]
@@ -864,14 +866,16 @@ class _Plan:
                 message = _("Only the president approves or rejects an application")
                 return [labelled(self.label(name), message)]
         self.full = {**(target or resource.defaults), **given}
-        errors = {}
-        for key, column in self.columns.items():
-            value = self.full.get(key)
-            if value is None and _required(column):
-                errors[key] = _("This field is required")
-            elif isinstance(column.type, String) and column.type.length and value is not None:
-                if len(str(value)) > column.type.length:
-                    errors[key] = _("At most %(n)d characters", n=column.type.length)
+        if target is not None:
+            self.same = all(self.full[n] == v for n, v in target.items())
+            if self.same:
+                return []  # what is stored stays as it is: nothing to check
+        # Text lengths were checked with their column; stored values are there already.
+        errors = {
+            key: _("This field is required")
+            for key, column in self.columns.items()
+            if self.full.get(key) is None and _required(column)
+        }
         clean = getattr(resource.model, "clean", None)
         if clean and not errors:
             errors = clean(dict(self.full))
