@@ -168,6 +168,8 @@ class VillageFacts:
 
 @dataclasses.dataclass(frozen=True)
 class Result:
+    """A norm's verdict on one village: met (None: nothing to judge) and what was found."""
+
     met: bool | None
     detail: str
 
@@ -188,10 +190,6 @@ class Norm:
 
 def _in(model, village_ids):
     return model.village_id.in_(village_ids)
-
-
-def _between(column, start, end):
-    return column.between(start, end)
 
 
 def _count_if(condition):
@@ -221,15 +219,15 @@ def _years_after(day: dt.date, years: int) -> dt.date:
         return day.replace(year=day.year + years, day=28)
 
 
-def _current_term(village_ids, period):
-    """Conditions selecting each village's latest council term elected by the period's day."""
+def current_term(village_ids, day: dt.date):
+    """Each village's latest council term elected by ``day`` (used by the reports too)."""
     later = aliased(CouncilTerm)
     newer = exists().where(
         later.village_id == CouncilTerm.village_id,
-        later.elected_on <= period.ref,
+        later.elected_on <= day,
         later.number > CouncilTerm.number,
     )
-    return and_(_in(CouncilTerm, village_ids), CouncilTerm.elected_on <= period.ref, ~newer)
+    return and_(_in(CouncilTerm, village_ids), CouncilTerm.elected_on <= day, ~newer)
 
 
 def _seats(village_ids, period):
@@ -244,7 +242,7 @@ def _seats(village_ids, period):
             *(_count_if(composition == c) for c in COMPOSITIONS),
         )
         .outerjoin(CouncilSeat, CouncilSeat.term_id == CouncilTerm.id)
-        .where(_current_term(village_ids, period))
+        .where(current_term(village_ids, period.ref))
         .group_by(CouncilTerm.village_id, CouncilTerm.id, CouncilTerm.number)
     )
 
@@ -311,7 +309,7 @@ def _terms(village_ids, period):
         CouncilTerm.elected_on,
         CouncilTerm.term_end,
         CouncilTerm.filed_on,
-    ).where(_current_term(village_ids, period))
+    ).where(current_term(village_ids, period.ref))
 
 
 def _judge_term(rows, village, period):
@@ -393,12 +391,10 @@ def _group_records(village_ids, period):
     checks = [
         exists().where(Member.group_id == MemberGroup.id, Member.status == "active"),
         exists().where(ContactHousehold.group_id == MemberGroup.id),
-        exists().where(
-            Activity.group_id == MemberGroup.id, _between(Activity.date, year_start, ref)
-        ),
+        exists().where(Activity.group_id == MemberGroup.id, Activity.date.between(year_start, ref)),
         exists().where(
             Household.group_id == MemberGroup.id,
-            _between(Household.surveyed_on, year_start, ref),
+            Household.surveyed_on.between(year_start, ref),
         ),
     ]
     return (
@@ -489,7 +485,7 @@ def _held(model, date_column, *conditions):
     def query(village_ids, period):
         return select(model.village_id, date_column).where(
             _in(model, village_ids),
-            _between(date_column, period.start, period.ref),
+            date_column.between(period.start, period.ref),
             *conditions,
         )
 
@@ -537,7 +533,7 @@ def _trainings(village_ids, period):
         .where(
             _in(Activity, village_ids),
             Activity.kind == "training",
-            _between(Activity.date, period.year_start, period.ref),
+            Activity.date.between(period.year_start, period.ref),
         )
         .group_by(Activity.village_id)
     )
@@ -588,24 +584,24 @@ ARCHIVE = (
     (_l("council and member group rosters"), _record(CouncilSeat, lambda p: ())),
     (
         _l("roster of households in difficulty for the year"),
-        _record(Household, lambda p: (_between(Household.surveyed_on, p.year_start, p.ref),)),
+        _record(Household, lambda p: (Household.surveyed_on.between(p.year_start, p.ref),)),
     ),
     (
         _l("activity record book"),
-        _record(Activity, lambda p: (_between(Activity.date, p.year_start, p.ref),)),
+        _record(Activity, lambda p: (Activity.date.between(p.year_start, p.ref),)),
     ),
     (
         _l("council meeting record book"),
         _record(
             Meeting,
-            lambda p: (Meeting.type == "council", _between(Meeting.date, p.year_start, p.ref)),
+            lambda p: (Meeting.type == "council", Meeting.date.between(p.year_start, p.ref)),
         ),
     ),
     (
         _l("training record book"),
         _record(
             Activity,
-            lambda p: (Activity.kind == "training", _between(Activity.date, p.year_start, p.ref)),
+            lambda p: (Activity.kind == "training", Activity.date.between(p.year_start, p.ref)),
         ),
     ),
     (
@@ -663,7 +659,7 @@ def _judge_venues(rows, village, period):
 def _helped(village_ids, period):
     assisted = exists().where(
         Assistance.household_id == Household.id,
-        _between(Assistance.date, period.year_start, period.ref),
+        Assistance.date.between(period.year_start, period.ref),
     )
     return (
         select(Household.village_id, func.count(), _count_if(~assisted))
@@ -700,7 +696,7 @@ def _special_visits(village_ids, period):
     visit = and_(
         Assistance.household_id == Household.id,
         Assistance.kind == "contact_visit",
-        _between(Assistance.date, period.start, period.ref),
+        Assistance.date.between(period.start, period.ref),
     )
     return (
         select(
@@ -1120,7 +1116,7 @@ def meetings_by_quarter(scope, year: int) -> dict:
         select(Meeting.type, month, func.count())
         .where(
             _in(Meeting, in_scope),
-            _between(Meeting.date, dt.date(year, 1, 1), dt.date(year, 12, 31)),
+            Meeting.date.between(dt.date(year, 1, 1), dt.date(year, 12, 31)),
         )
         .group_by(Meeting.type, month)
     ).all():

@@ -11,10 +11,10 @@ import datetime as dt
 import decimal
 
 from flask_babel import force_locale
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import selectinload
 
-from app import audit, exporter, security
+from app import audit, compliance, exporter, security
 from app.models import (
     ACTIVITY_KIND,
     BENEFIT_KIND,
@@ -160,20 +160,13 @@ def _split(figures: dict, choices) -> list[tuple[str, dict]]:
     ]
 
 
-def _in_year(column, start, end):
-    return column.between(start, end)
-
-
-def _current_terms(ids, day):
-    later = CouncilTerm.__table__.alias("later")
-    return and_(
-        CouncilTerm.village_id.in_(ids),
-        CouncilTerm.elected_on <= day,
-        ~exists().where(
-            later.c.village_id == CouncilTerm.village_id,
-            later.c.elected_on <= day,
-            later.c.number > CouncilTerm.number,
-        ),
+def _households_helped(session, ids, helped) -> dict:
+    """village_id → households given any help matching ``helped``."""
+    return _by(
+        session,
+        select(Assistance.village_id, func.count(func.distinct(Assistance.household_id)))
+        .where(Assistance.village_id.in_(ids), helped)
+        .group_by(Assistance.village_id),
     )
 
 
@@ -206,13 +199,14 @@ def annual_sheets(session, villages, start, end, book):
             session,
             select(CouncilTerm.village_id, CouncilSeat.composition, func.count())
             .join(CouncilSeat, CouncilSeat.term_id == CouncilTerm.id)
-            .where(_current_terms(ids, end))
+            .where(compliance.current_term(ids, end))
             .group_by(CouncilTerm.village_id, CouncilSeat.composition),
         ),
         SEAT_COMPOSITION,
     )
     terms = _by(
-        session, select(CouncilTerm.village_id, CouncilTerm.number).where(_current_terms(ids, end))
+        session,
+        select(CouncilTerm.village_id, CouncilTerm.number).where(compliance.current_term(ids, end)),
     )
     headers, rows = _table(
         villages,
@@ -235,17 +229,16 @@ def annual_sheets(session, villages, start, end, book):
     add_sheet(book, "组织", f"{year}年会员小组和理事会", headers, rows)
 
     meetings = _split(
-        _counts(session, Meeting, ids, _in_year(Meeting.date, start, end), key=Meeting.type),
+        _counts(session, Meeting, ids, Meeting.date.between(start, end), key=Meeting.type),
         MEETING_TYPE,
     )
     headers, rows = _table(
         villages,
-        meetings
-        + [("会议合计", _counts(session, Meeting, ids, _in_year(Meeting.date, start, end)))],
+        meetings + [("会议合计", _counts(session, Meeting, ids, Meeting.date.between(start, end)))],
     )
     add_sheet(book, "会议", f"{year}年会议（按类型）", headers, rows)
 
-    in_year = _in_year(Activity.date, start, end)
+    in_year = Activity.date.between(start, end)
     times = _counts(session, Activity, ids, in_year, key=Activity.kind)
     people = _counts(
         session, Activity, ids, in_year, key=Activity.kind, value=Activity.participants_count
@@ -294,7 +287,7 @@ def annual_sheets(session, villages, start, end, book):
         book, "培训", f"{year}年会员培训", [VILLAGE, "日期", "主题", "地点", "参与人数"], rows
     )
 
-    helped = _in_year(Assistance.date, start, end)
+    helped = Assistance.date.between(start, end)
     headers, rows = _table(
         villages,
         [
@@ -304,14 +297,7 @@ def annual_sheets(session, villages, start, end, book):
             ),
             (
                 "当年受帮扶家庭（户）",
-                _by(
-                    session,
-                    select(
-                        Assistance.village_id, func.count(func.distinct(Assistance.household_id))
-                    )
-                    .where(Assistance.village_id.in_(ids), helped)
-                    .group_by(Assistance.village_id),
-                ),
+                _households_helped(session, ids, helped),
             ),
             ("帮扶次数", _counts(session, Assistance, ids, helped)),
             ("帮扶金额（元）", _counts(session, Assistance, ids, helped, value=Assistance.money)),
@@ -337,7 +323,7 @@ def annual_sheets(session, villages, start, end, book):
     rows.append([TOTAL, "", sum(persons.values()), sum(amounts.values(), decimal.Decimal(0))])
     add_sheet(book, "奖扶", f"{year}年优待·奖扶", [VILLAGE, "类别", "人数", "金额（元）"], rows)
 
-    received = _in_year(Complaint.received_on, start, end)
+    received = Complaint.received_on.between(start, end)
     overdue = and_(
         Complaint.status.in_(COMPLAINT_OPEN),
         Complaint.received_on < complaint_deadline(min(end, dt.date.today())),
@@ -361,15 +347,15 @@ def annual_sheets(session, villages, start, end, book):
 def half_year_rows(session, villages, start, end) -> tuple[list, list]:
     """The half-year summary: an indicator per row, a column per village and the total."""
     ids = [v.id for v in villages]
-    meetings = _in_year(Meeting.date, start, end)
-    activities = _in_year(Activity.date, start, end)
-    helped = _in_year(Assistance.date, start, end)
-    received = _in_year(Complaint.received_on, start, end)
+    meetings = Meeting.date.between(start, end)
+    activities = Activity.date.between(start, end)
+    helped = Assistance.date.between(start, end)
+    received = Complaint.received_on.between(start, end)
     indicators = [
-        ("新入会会员（人）", _counts(session, Member, ids, _in_year(Member.join_date, start, end))),
+        ("新入会会员（人）", _counts(session, Member, ids, Member.join_date.between(start, end))),
         (
             "退会、劝退、去世（人）",
-            _counts(session, Member, ids, _in_year(Member.left_on, start, end)),
+            _counts(session, Member, ids, Member.left_on.between(start, end)),
         ),
         ("在册会员（人，当前）", _counts(session, Member, ids, Member.status == "active")),
     ]
@@ -387,22 +373,17 @@ def half_year_rows(session, villages, start, end) -> tuple[list, list]:
         ),
         (
             "受帮扶家庭（户）",
-            _by(
-                session,
-                select(Assistance.village_id, func.count(func.distinct(Assistance.household_id)))
-                .where(Assistance.village_id.in_(ids), helped)
-                .group_by(Assistance.village_id),
-            ),
+            _households_helped(session, ids, helped),
         ),
         ("帮扶（次）", _counts(session, Assistance, ids, helped)),
         ("帮扶金额（元）", _counts(session, Assistance, ids, helped, value=Assistance.money)),
         (
             "新签村民自治协议（份）",
-            _counts(session, Agreement, ids, _in_year(Agreement.signed_on, start, end)),
+            _counts(session, Agreement, ids, Agreement.signed_on.between(start, end)),
         ),
         (
             "公开栏公示（次）",
-            _counts(session, Notice, ids, _in_year(Notice.published_on, start, end)),
+            _counts(session, Notice, ids, Notice.published_on.between(start, end)),
         ),
         ("咨询投诉受理（件）", _counts(session, Complaint, ids, received)),
         (
@@ -599,7 +580,7 @@ def archive_sheets(session, village, start, end, user, book) -> list:
             ["date", "household", "kind", "money", "goods", "provided_by", "notes"],
             records(
                 Assistance,
-                _in_year(Assistance.date, start, end),
+                Assistance.date.between(start, end),
                 order=(Assistance.date,),
                 load=(Assistance.household,),
             ),
@@ -611,7 +592,7 @@ def archive_sheets(session, village, start, end, user, book) -> list:
         "优待奖扶名册",
         _register_sheet(session, book, "优待奖扶名册", "benefits", village, user),
     )
-    in_year = _in_year(Activity.date, start, end)
+    in_year = Activity.date.between(start, end)
     add(
         "第十二条 六、第十三条 三",
         "会员活动记录本",
@@ -642,7 +623,7 @@ def archive_sheets(session, village, start, end, user, book) -> list:
             records(
                 Meeting,
                 Meeting.type == "council",
-                _in_year(Meeting.date, start, end),
+                Meeting.date.between(start, end),
                 order=(Meeting.date,),
                 load=(Meeting.group, Meeting.attendees),
             ),
@@ -680,7 +661,7 @@ def archive_sheets(session, village, start, end, user, book) -> list:
             records(
                 Meeting,
                 Meeting.type != "council",
-                _in_year(Meeting.date, start, end),
+                Meeting.date.between(start, end),
                 order=(Meeting.date,),
                 load=(Meeting.group, Meeting.attendees),
             ),
