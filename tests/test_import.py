@@ -688,3 +688,17 @@ def test_a_file_that_is_no_roster_is_a_usage_error(app, tmp_path, name):
     result = run(app, path)
     assert result.exit_code == 2
     assert counts(app) == before
+
+
+def test_an_upsert_that_changes_a_row_checks_it_against_the_models_rules(app, tmp_path):
+    header = [*HEADER, "状态"]
+    rows = [[*row, "在册"] for row in roster_rows(2)]
+    path = write_csv(tmp_path / "u.csv", rows, header=header)
+    assert run(app, path).exit_code == 0
+    rows[1][-1] = "退会"  # a leaver, but no date
+    write_csv(path, rows, header=header)
+    result = run(app, path, "--upsert")
+    assert result.exit_code == 1
+    assert zh(app, "Give the date the member left") in result.output
+    assert "第 5 行" in result.output and "第 4 行" not in result.output
+    assert statuses(app, rows) == ["active", "active"]
