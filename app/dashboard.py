@@ -105,9 +105,10 @@ class DashboardView(BaseView):
         scope = security.current_scope()
         results = compliance.evaluate(scope, period.year, period.quarter, period.today)
         meetings = compliance.meetings_by_quarter(scope, period.year)
+        ranking = sorted(results, key=lambda r: r.rank)
         charts = {
-            "villages": [r.name for r in results],
-            "scores": [None if r.score is None else round(100 * r.score, 1) for r in results],
+            "villages": [r.name for r in ranking],
+            "scores": [None if r.score is None else round(100 * r.score, 1) for r in ranking],
             "quarters": [_("Q%(quarter)d", quarter=q) for q in (1, 2, 3, 4)],
             "meetings": [
                 {"name": str(label), "data": meetings.get(code, [0, 0, 0, 0])}
@@ -116,8 +117,7 @@ class DashboardView(BaseView):
         }
         return self.render_template(
             "dashboard.html",
-            results=results,
-            ranking=sorted(results, key=lambda r: r.rank),
+            ranking=ranking,
             charts=charts,
             **self._context(period),
         )

@@ -7,6 +7,8 @@ each test breaks one thing and reads what the township would read.
 """
 
 import datetime as dt
+import json
+import os
 
 import pytest
 from flask_babel import force_locale
@@ -742,3 +744,28 @@ def test_r3_a_term_without_an_end_lasts_five_years_to_the_day(sample, judge, ele
         .values(elected_on=elected_on, term_end=None)
     )
     assert judge(village_id)["R3"].met is met
+
+
+def test_switched_off_norms_are_read_from_the_environment(tmp_path):
+    """COMPLIANCE_DISABLED in the environment, as JSON, reaches the configuration."""
+    import subprocess
+    import sys
+
+    script = (
+        "import config, json; print(json.dumps(config.COMPLIANCE_DISABLED, ensure_ascii=False))"
+    )
+    env = {
+        **os.environ,
+        "COMPLIANCE_DISABLED": '{"二郎镇": ["R13", "R16"]}',
+        "INSTANCE_DIR": str(tmp_path),
+    }
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(out.stdout) == {"二郎镇": ["R13", "R16"]}

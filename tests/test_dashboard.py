@@ -45,6 +45,9 @@ def test_township_sees_every_village_ranked_with_charts(login_as):
     charts = _chart_data(page)
     assert sorted(charts["villages"]) == ["小河村", "新檀村", "龙王村"]
     assert all(0 <= s <= 100 for s in charts["scores"])
+    # The bar chart follows the ranking.
+    assert charts["villages"] == [name for _rank, name in ranked]
+    assert charts["scores"] == sorted(charts["scores"], reverse=True)
     assert len(charts["quarters"]) == 4
     assert sum(sum(series["data"]) for series in charts["meetings"]) > 0
     assert 'id="chart-scores"' in page and 'id="chart-meetings"' in page
