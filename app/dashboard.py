@@ -126,13 +126,14 @@ class DashboardView(BaseView):
     @has_access
     def village(self, village_id):
         period = _period()
+        # The whole scope, so that the village's rank is its rank among the township's.
         results = compliance.evaluate(
-            security.current_scope(), period.year, period.quarter, period.today, village_id
+            security.current_scope(), period.year, period.quarter, period.today
         )
-        if not results:
+        result = next((r for r in results if r.village_id == village_id), None)
+        if result is None:
             abort(404)
         user = security.current_user()
-        result = results[0]
         rows = []
         for norm in compliance.NORMS:
             outcome = result.rules[norm.id]

@@ -106,6 +106,8 @@ def test_village_page_drills_into_unmet_norms_with_links(db_session, login_as):
     client = login_as("township")
     page = _page(client.get(f"/dashboard/village/{longwang}?year={YEAR}"))
     assert '<h2 id="village-name">龙王村</h2>' in page
+    # Its rank among the township's villages, not among itself.
+    assert 'data-rank="3"' in page
     r4 = re.search(r'<tr data-rule="R4" class="danger">(.*?)</tr>', page, re.S).group(1)
     assert "第三组" in html.unescape(r4)
     link = html.unescape(re.search(r'class="fix-link" href="([^"]+)"', r4).group(1))
