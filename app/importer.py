@@ -716,9 +716,11 @@ def _existing(session, resource, rows, village) -> dict:
     keys = _key_frame(rows, resource).dropna()
     wanted = set(keys.itertuples(index=False, name=None))
     key_columns = [getattr(model, k) for k in resource.natural_key]
+    # Core rows, not ORM results: thousands of plain tuples.
+    connection = session.connection()
     here = () if resource.live_statuses else (model.village_id == village.id,)
     if len(wanted) > LOOKUP_CHUNK:
-        stored = session.execute(select(*key_columns).where(*here))
+        stored = connection.execute(select(*key_columns).where(*here))
         wanted &= set(map(tuple, stored))
     candidates = sorted({k[0] for k in wanted}, key=str)
     names = [c.key for c in model.__table__.columns]
@@ -726,7 +728,7 @@ def _existing(session, resource, rows, village) -> dict:
     for start in range(0, len(candidates), LOOKUP_CHUNK):
         chunk = candidates[start : start + LOOKUP_CHUNK]
         query = select(*model.__table__.columns).where(key_columns[0].in_(chunk), *here)
-        for values in session.execute(query).tuples():
+        for values in connection.execute(query):
             row = dict(zip(names, values, strict=True))
             key = tuple(row[k] for k in resource.natural_key)
             if key in wanted:
