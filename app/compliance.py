@@ -63,6 +63,13 @@ MEMBER_SHARE = 0.10  # seeds 003 (二)4: members at least 10% of the population
 AGREEMENT_SHARE = 0.80  # seeds 001/002: agreements for 80% of married women
 TERM_YEARS = 5  # default length of a council term; COUNCIL_TERM_YEARS overrides it
 DATE_AFTER = 1  # FAB's "greater than" filter on a date column
+# What each norm's period means, as the dashboard says it.
+PERIODS = {
+    "year": _l("each year"),
+    "quarter": _l("each quarter"),
+    "month": _l("each month"),
+    "state": _l("at the end of the period"),
+}
 
 
 # --- Translation, once per evaluation ---

@@ -94,6 +94,7 @@ class DashboardView(BaseView):
         return {
             "period": period,
             "norms": compliance.NORMS,
+            "periods": compliance.PERIODS,
             "years": list(range(period.today.year, period.today.year - 5, -1)),
             "may_export": security.can(user, security.EXPORT, security.COMPLIANCE),
         }
