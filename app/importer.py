@@ -385,6 +385,33 @@ class Lookups:
                     table.setdefault(layout.format(name).strip().lower(), set()).add(pk)
         return table
 
+    def copied(self, lookup, pks: pd.Series) -> dict:
+        """For the records ``pks`` names: field → Series of what the lookup ``copies``."""
+        model = lookup.model
+        wanted = sorted({int(pk) for pk in pks.dropna()})
+        attrs = [attr for _field, attr in lookup.copies]
+        found = {}
+        for start in range(0, len(wanted), LOOKUP_CHUNK):
+            chunk = wanted[start : start + LOOKUP_CHUNK]
+            query = select(model.id, *(getattr(model, a) for a in attrs))
+            for pk, *values in self.session.execute(query.where(model.id.in_(chunk))):
+                found[pk] = values
+        return {
+            field_name: pks.map(lambda pk, i=i: found[pk][i] if pk in found else None)
+            for i, (field_name, _attr) in enumerate(lookup.copies)
+        }
+
+
+def _copy_from_lookups(rows, resource, lookups):
+    """Fields a lookup fills when the row leaves them empty (a contact household's group is
+    its member's)."""
+    for column in resource.columns:
+        if column.kind != "lookup" or not column.lookup.copies or column.name not in rows.values:
+            continue
+        for field_name, values in lookups.copied(column.lookup, rows.values[column.name]).items():
+            mine = rows.column(field_name)
+            rows.values[field_name] = mine.where(mine.notna(), values).astype(object)
+
 
 def read_column(column, texts: pd.Series, lookups: Lookups, model_columns) -> tuple:
     """(values, problems) of one column's non-empty cells; value None where a problem is.
@@ -572,6 +599,7 @@ def import_roster(
         rows.values[column.name] = values.where(values.notna(), None)
         rows.flag(problems, label=label)
         step(len(rows) * done // stages)
+    _copy_from_lookups(rows, resource, lookups)
     _fill_scope(rows, resource, labels, village, group)
     if lookups.id_facts is not None:
         _agree_with_id(rows, resource, labels, lookups.id_facts)

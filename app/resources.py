@@ -27,6 +27,9 @@ class Lookup:
     formats: tuple[str, ...] = ("{}",)
     # Only records with these values are candidates: ((attribute, (value, …)), …).
     where: tuple = ()
+    # Fields of the row filled from the record found when the row leaves them empty:
+    # ((field, attribute of the record), …).
+    copies: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -88,13 +91,14 @@ def group_column():
     )
 
 
-def member_lookup():
+def member_lookup(**options):
     """A member of the village by ID number or name (a name must be unambiguous)."""
     return Lookup(
         models.Member,
         ("id_number", "name"),
         _l("%(village)s has no member %(value)s"),
         where=LIVE_MEMBER,
+        **options,
     )
 
 
@@ -257,7 +261,8 @@ CONTACT_HOUSEHOLDS = Resource(
             ("联系会员", "联系人", "会员姓名", "会员", "contact member", "member"),
             kind="lookup",
             required=True,
-            lookup=member_lookup(),
+            # The household belongs to the group of the member who keeps contact with it.
+            lookup=member_lookup(copies=(("group_id", "group_id"),)),
         ),
         Column(
             "head_name",
