@@ -95,7 +95,9 @@ class DashboardView(BaseView):
             "period": period,
             "norms": compliance.NORMS,
             "periods": compliance.PERIODS,
-            "years": list(range(period.today.year, period.today.year - 5, -1)),
+            "years": sorted(
+                {period.year, *range(period.today.year - 4, period.today.year + 1)}, reverse=True
+            ),
             "may_export": security.can(user, security.EXPORT, security.COMPLIANCE),
         }
 

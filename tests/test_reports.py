@@ -214,3 +214,20 @@ def test_every_download_is_audited(db_session, login_as):
     assert all(e.username == "township" for e in entries)
     assert entries[2].village_id == longwang.id
     assert json.loads(entries[2].changes)["file"].startswith("龙王村计生协")
+
+
+def test_a_formula_typed_into_a_record_stays_text(app, db_session, login_as):
+    longwang = village(db_session, "龙王村")
+    theme = '=HYPERLINK("http://example.invalid","点击")'
+    db_session.add(
+        Activity(village_id=longwang.id, kind="publicity", theme=theme, date=dt.date(YEAR, 1, 2))
+    )
+    db_session.commit()
+    book = _book(
+        login_as("longwang_president").get(
+            f"/dashboard/report/archive?year={YEAR}&village={longwang.id}"
+        )
+    )
+    sheet = book["会员活动记录本"]
+    cells = [c for row in sheet.iter_rows(min_row=3) for c in row if c.value == theme]
+    assert cells and all(c.data_type == "s" and c.quotePrefix for c in cells)
