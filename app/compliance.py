@@ -1043,7 +1043,10 @@ class VillageCompliance:
 def disabled_norms() -> dict:
     """Township name (or "*") → the norm ids switched off there (config COMPLIANCE_DISABLED)."""
     setting = current_app.config.get("COMPLIANCE_DISABLED") or {}
-    return {name: {str(i).upper() for i in ids} for name, ids in setting.items()}
+    return {
+        name: {str(i).strip().upper() for i in ([ids] if isinstance(ids, str) else ids)}
+        for name, ids in setting.items()
+    }
 
 
 def villages_of(scope, session) -> list[VillageFacts]:

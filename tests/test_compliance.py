@@ -611,6 +611,10 @@ def test_a_norm_switched_off_for_a_township_is_not_judged(app, sample, judge, mo
     monkeypatch.setitem(app.config, "COMPLIANCE_DISABLED", {"*": ["r13", "R1"]})
     rules = judge(village_id)
     assert rules["R13"].met is None and rules["R1"].met is None
+    # A single id needs no list.
+    monkeypatch.setitem(app.config, "COMPLIANCE_DISABLED", {"测试镇": "R13"})
+    rules = judge(village_id)
+    assert rules["R13"].met is None and rules["R1"].met is True
 
 
 def test_the_number_of_queries_does_not_grow_with_villages(app, sample):
