@@ -78,9 +78,6 @@ class Resource:
     # same rules column-wise (from_id, required_when): a register of 100k rows.
     row_clean: bool = True
 
-    def column(self, name):
-        return next(c for c in self.columns if c.name == name)
-
 
 def group_column():
     return Column(
@@ -110,7 +107,7 @@ def household_lookup():
     )
 
 
-def id_column(*extra, required=True):
+def id_column(*extra):
     return Column(
         "id_number",
         (
@@ -124,7 +121,7 @@ def id_column(*extra, required=True):
             "id",
         ),
         kind="id_number",
-        required=required,
+        required=True,
     )
 
 
@@ -144,6 +141,8 @@ def notes_column(*extra):
     return Column("notes", (*extra, "备注", "notes", "remarks"))
 
 
+# A person by ID number: live in one association at most, so the key is looked for in every
+# village.
 MEMBERS = Resource(
     kind="members",
     title="会员花名册",
@@ -283,6 +282,7 @@ CONTACT_HOUSEHOLDS = Resource(
     ),
 )
 
+# A household by its head's ID number within the village.
 HOUSEHOLDS = Resource(
     kind="households",
     title="计生家庭帮扶对象名册",
