@@ -167,3 +167,10 @@ def test_signed_out_is_sent_to_the_login(client):
     assert response.status_code in (302, 401)
     if response.status_code == 302:
         assert "/login/" in response.headers["Location"]
+
+
+def test_admin_sees_every_village_and_may_download(login_as):
+    client = login_as("admin")
+    page = _page(client.get("/dashboard/"))
+    assert sorted(n for _r, n in _heatmap_villages(page)) == ["小河村", "新檀村", "龙王村"]
+    assert client.get(f"/dashboard/report/annual?year={YEAR}").status_code == 200
