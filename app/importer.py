@@ -161,7 +161,9 @@ def _read_csv(text: str) -> pd.DataFrame:
             skip_blank_lines=False,
         )
     except pd.errors.ParserError:
-        return pd.DataFrame(list(csv.reader(io.StringIO(text, newline=""))), dtype=object)
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+        width = max(len(row) for row in rows)
+        return pd.DataFrame([row + [""] * (width - len(row)) for row in rows], dtype=object)
 
 
 def _strip(cells: pd.Series) -> pd.Series:

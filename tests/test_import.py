@@ -702,3 +702,12 @@ def test_an_upsert_that_changes_a_row_checks_it_against_the_models_rules(app, tm
     assert zh(app, "Give the date the member left") in result.output
     assert "第 5 行" in result.output and "第 4 行" not in result.output
     assert statuses(app, rows) == ["active", "active"]
+
+
+def test_a_row_longer_than_the_header_still_reads(app, tmp_path):
+    """A stray cell right of the table (a note typed in column J) does not stop the import."""
+    rows = roster_rows(120)
+    rows[-1] = [*rows[-1], "", "备用"]  # below the lines the reader sizes the table on
+    result = run(app, write_csv(tmp_path / "wide.csv", rows))
+    assert result.exit_code == 0, result.output
+    assert "新增 120 条" in result.output
