@@ -7,6 +7,7 @@ of the archive book are the roster exports' own rows (``app.exporter``), so fiel
 sees masked stay masked here too. Every download is audited as an export.
 """
 
+import dataclasses
 import datetime as dt
 import decimal
 
@@ -406,6 +407,32 @@ def half_year_rows(session, villages, start, end) -> tuple[list, list]:
 
 # Relationships holding people, which carry no column label of their own.
 RELATION_HEADERS = {"attendees": "出席会员", "participants": "参加会员"}
+MEETING_ATTRS = (
+    "date",
+    "type",
+    "group",
+    "place",
+    "chair",
+    "recorder",
+    "attendees",
+    "other_attendees",
+    "topics",
+    "minutes",
+    "sent_to_township_on",
+)
+ACTIVITY_ATTRS = (
+    "date",
+    "group",
+    "kind",
+    "theme",
+    "place",
+    "participants_count",
+    "participants",
+    "materials",
+    "description",
+)
+ASSISTANCE_ATTRS = ("date", "household", "kind", "money", "goods", "provided_by", "notes")
+DOCUMENT_ATTRS = ("title", "kind", "year", "adopted_on", "adopted_by", "filed_on")
 
 
 def _label(model, attr) -> str:
@@ -418,6 +445,7 @@ def _label(model, attr) -> str:
 
 
 def _shown(model, attr, value, user):
+    """A record's value as the register prints it, masked where the user sees it masked."""
     if value is None:
         return None
     if attr in MASKERS and security.masks(attr, user, model):
@@ -435,99 +463,86 @@ def _shown(model, attr, value, user):
     return str(value)
 
 
-def _record_sheet(book, name, title, model, attrs, items, user):
-    headers = [exporter.NUMBER_HEADER] + [_label(model, a) for a in attrs]
-    rows = [
-        [n] + [_shown(model, a, getattr(item, a), user) for a in attrs]
-        for n, item in enumerate(items, start=1)
-    ]
-    add_sheet(book, name, title, headers, rows)
-    return len(rows)
+@dataclasses.dataclass(frozen=True)
+class Shelf:
+    """What an archive book is written for: one village, one year, one reader."""
 
+    session: object
+    village: Village
+    start: dt.date
+    end: dt.date
+    user: object
 
-def _register_sheet(session, book, name, kind, village, user):
-    resource = RESOURCES[kind]
-    items = exporter.select_rows(session, resource, village, user)
-    headers, rows = exporter.table(session, resource, village, items, user)
-    add_sheet(book, name, exporter.register_title(resource, village), headers, rows)
-    return len(rows)
+    @property
+    def scope(self):
+        return security.user_scope(self.user)
 
-
-MEETING_ATTRS = [
-    "date",
-    "type",
-    "group",
-    "place",
-    "chair",
-    "recorder",
-    "attendees",
-    "other_attendees",
-    "topics",
-    "minutes",
-    "sent_to_township_on",
-]
-ACTIVITY_ATTRS = [
-    "date",
-    "group",
-    "kind",
-    "theme",
-    "place",
-    "participants_count",
-    "participants",
-    "materials",
-    "description",
-]
-DOCUMENT_ATTRS = ["title", "kind", "year", "adopted_on", "adopted_by", "filed_on"]
-
-
-def archive_sheets(session, village, start, end, user, book) -> list:
-    """One sheet per register and record book of Art. 12-13; returns the table of contents."""
-    scope = security.user_scope(user)
-
-    def records(model, *conditions, order=None, load=()):
+    def rows(self, model, *conditions, order=(), load=()):
         query = select(model).where(
-            model.village_id == village.id, security.scope_criteria(model, scope), *conditions
+            model.village_id == self.village.id,
+            security.scope_criteria(model, self.scope),
+            *conditions,
         )
-        for rel in load:
-            query = query.options(selectinload(rel))
-        return list(session.scalars(query.order_by(*(order or (model.id,)))))
+        query = query.options(*(selectinload(rel) for rel in load))
+        return list(self.session.scalars(query.order_by(*order, model.id)))
 
-    def documents(*kinds, this_year=False):
-        conditions = [Document.kind.in_(kinds)]
-        if this_year:
-            conditions.append(Document.year == start.year)
-        else:
-            conditions.append(or_(Document.year.is_(None), Document.year <= start.year))
-        return records(Document, *conditions, order=(Document.kind, Document.year, Document.id))
 
-    year, name = start.year, village.name
-    contents = []
+def documents(*kinds, this_year=False):
+    """The village's documents of these kinds: adopted by the year, or of the year itself."""
 
-    def add(article, sheet, count):
-        contents.append((article, sheet, count))
+    def write(shelf, book, sheet, title):
+        year = (
+            Document.year == shelf.start.year
+            if this_year
+            else or_(Document.year.is_(None), Document.year <= shelf.start.year)
+        )
+        items = shelf.rows(Document, Document.kind.in_(kinds), year, order=(Document.kind,))
+        return record_sheet(book, sheet, title, Document, DOCUMENT_ATTRS, items, shelf.user)
 
-    add(
-        "第十二条 一",
-        "章程",
-        _record_sheet(
-            book,
-            "章程",
-            f"{name}计生协章程、村民自治章程、村规民约",
-            Document,
-            DOCUMENT_ATTRS,
-            documents("charter", "self_governance", "village_rules"),
-            user,
-        ),
-    )
+    return write
+
+
+def record_book(model, attrs, date_column, *conditions, load=()):
+    """The year's records of one register, in date order."""
+
+    def write(shelf, book, sheet, title):
+        items = shelf.rows(
+            model,
+            date_column.between(shelf.start, shelf.end),
+            *conditions,
+            order=(date_column,),
+            load=load,
+        )
+        return record_sheet(book, sheet, title, model, attrs, items, shelf.user)
+
+    return write
+
+
+def register(kind):
+    """A roster exactly as the roster export writes it (app.exporter), masking included."""
+
+    def write(shelf, book, sheet, _title):
+        resource = RESOURCES[kind]
+        items = exporter.select_rows(shelf.session, resource, shelf.village, shelf.user)
+        headers, rows = exporter.table(shelf.session, resource, shelf.village, items, shelf.user)
+        add_sheet(book, sheet, exporter.register_title(resource, shelf.village), headers, rows)
+        return len(rows)
+
+    return write
+
+
+def group_network(shelf, book, sheet, title):
+    """The member groups with their leader and contact household heads, and the diagrams."""
+    session = shelf.session
+    if session.get_bind().dialect.name == "sqlite":
+        names = func.group_concat(Member.name, "、")
+    else:
+        names = func.string_agg(Member.name, "、")
     groups = session.execute(
         select(
             MemberGroup.name,
             select(Member.name).where(Member.id == MemberGroup.leader_id).scalar_subquery(),
-            select(
-                func.group_concat(Member.name, "、")
-                if session.get_bind().dialect.name == "sqlite"
-                else func.string_agg(Member.name, "、")
-            )
+            select(names)
             .join(group_contact_head, group_contact_head.c.member_id == Member.id)
             .where(group_contact_head.c.group_id == MemberGroup.id)
             .scalar_subquery(),
@@ -535,183 +550,108 @@ def archive_sheets(session, village, start, end, user, book) -> list:
             .where(Member.group_id == MemberGroup.id, Member.status == "active")
             .scalar_subquery(),
         )
-        .where(MemberGroup.village_id == village.id, security.scope_criteria(MemberGroup, scope))
+        .where(
+            MemberGroup.village_id == shelf.village.id,
+            security.scope_criteria(MemberGroup, shelf.scope),
+        )
         .order_by(MemberGroup.id)
     ).all()
-    diagrams = documents("network_diagram")
+    diagrams = shelf.rows(Document, Document.kind == "network_diagram")
     rows = [[n, *g] for n, g in enumerate(groups, start=1)]
     rows += [[None, f"组织网络示意图：{d.title}", None, None, None] for d in diagrams]
-    add_sheet(
-        book,
-        "组织网络",
-        f"{name}计生协组织网络（会员小组）",
-        [exporter.NUMBER_HEADER, "会员小组", "小组长", "会员联系户长", "在册会员"],
-        rows,
-    )
-    add("第十二条 二", "组织网络", len(groups))
-    add(
-        "第十二条 三",
-        "理事会成员名册",
-        _register_sheet(session, book, "理事会成员名册", "council_seats", village, user),
-    )
-    add(
-        "第十二条 三、第十三条 一",
-        "会员花名册",
-        _register_sheet(session, book, "会员花名册", "members", village, user),
-    )
-    add(
-        "第十三条 二",
-        "会员联系户名册",
-        _register_sheet(session, book, "会员联系户名册", "contact_households", village, user),
-    )
-    add(
-        "第十二条 四、第十三条 四",
-        "困难户花名册",
-        _register_sheet(session, book, "困难户花名册", "households", village, user),
-    )
-    add(
+    headers = [exporter.NUMBER_HEADER, "会员小组", "小组长", "会员联系户长", "在册会员"]
+    add_sheet(book, sheet, title, headers, rows)
+    return len(groups)
+
+
+def record_sheet(book, sheet, title, model, attrs, items, user):
+    headers = [exporter.NUMBER_HEADER] + [_label(model, a) for a in attrs]
+    rows = [
+        [n] + [_shown(model, a, getattr(item, a), user) for a in attrs]
+        for n, item in enumerate(items, start=1)
+    ]
+    add_sheet(book, sheet, title, headers, rows)
+    return len(rows)
+
+
+PEOPLE = (Meeting.group, Meeting.attendees)
+# Seeds 000 Art. 12 (village) and 13 (member groups), item by item: (article, sheet, title, what).
+# A title of None is the register's own ("新檀村计生协会员花名册").
+ARCHIVE_BOOK = [
+    (
+        "第十二条 一",
+        "章程",
+        "{name}计生协章程、村民自治章程、村规民约",
+        documents("charter", "self_governance", "village_rules"),
+    ),
+    ("第十二条 二", "组织网络", "{name}计生协组织网络（会员小组）", group_network),
+    ("第十二条 三", "理事会成员名册", None, register("council_seats")),
+    ("第十二条 三、第十三条 一", "会员花名册", None, register("members")),
+    ("第十三条 二", "会员联系户名册", None, register("contact_households")),
+    ("第十二条 四、第十三条 四", "困难户花名册", None, register("households")),
+    (
         "第十二条 五",
         "帮扶记录",
-        _record_sheet(
-            book,
-            "帮扶记录",
-            f"{name}{year}年帮扶记录（三结合、助学、养老保险等）",
-            Assistance,
-            ["date", "household", "kind", "money", "goods", "provided_by", "notes"],
-            records(
-                Assistance,
-                Assistance.date.between(start, end),
-                order=(Assistance.date,),
-                load=(Assistance.household,),
-            ),
-            user,
-        ),
-    )
-    add(
-        "第十二条 五",
-        "优待奖扶名册",
-        _register_sheet(session, book, "优待奖扶名册", "benefits", village, user),
-    )
-    in_year = Activity.date.between(start, end)
-    add(
+        "{name}{year}年帮扶记录（三结合、助学、养老保险等）",
+        record_book(Assistance, ASSISTANCE_ATTRS, Assistance.date, load=(Assistance.household,)),
+    ),
+    ("第十二条 五", "优待奖扶名册", None, register("benefits")),
+    (
         "第十二条 六、第十三条 三",
         "会员活动记录本",
-        _record_sheet(
-            book,
-            "会员活动记录本",
-            f"{name}计生协{year}年会员活动记录本",
-            Activity,
-            ACTIVITY_ATTRS,
-            records(
-                Activity,
-                in_year,
-                order=(Activity.date,),
-                load=(Activity.group, Activity.participants),
-            ),
-            user,
+        "{name}计生协{year}年会员活动记录本",
+        record_book(
+            Activity, ACTIVITY_ATTRS, Activity.date, load=(Activity.group, Activity.participants)
         ),
-    )
-    add(
+    ),
+    (
         "第十二条 六",
         "理事会会议记录本",
-        _record_sheet(
-            book,
-            "理事会会议记录本",
-            f"{name}计生协{year}年理事会会议记录本",
-            Meeting,
-            MEETING_ATTRS,
-            records(
-                Meeting,
-                Meeting.type == "council",
-                Meeting.date.between(start, end),
-                order=(Meeting.date,),
-                load=(Meeting.group, Meeting.attendees),
-            ),
-            user,
-        ),
-    )
-    add(
+        "{name}计生协{year}年理事会会议记录本",
+        record_book(Meeting, MEETING_ATTRS, Meeting.date, Meeting.type == "council", load=PEOPLE),
+    ),
+    (
         "第十二条 六",
         "培训记录本",
-        _record_sheet(
-            book,
-            "培训记录本",
-            f"{name}计生协{year}年培训记录本",
+        "{name}计生协{year}年培训记录本",
+        record_book(
             Activity,
             ACTIVITY_ATTRS,
-            records(
-                Activity,
-                in_year,
-                Activity.kind == "training",
-                order=(Activity.date,),
-                load=(Activity.group, Activity.participants),
-            ),
-            user,
+            Activity.date,
+            Activity.kind == "training",
+            load=(Activity.group, Activity.participants),
         ),
-    )
-    add(
+    ),
+    (
         "第十二条 六",
         "其他会议记录",
-        _record_sheet(
-            book,
-            "其他会议记录",
-            f"{name}计生协{year}年其他会议记录",
-            Meeting,
-            MEETING_ATTRS,
-            records(
-                Meeting,
-                Meeting.type != "council",
-                Meeting.date.between(start, end),
-                order=(Meeting.date,),
-                load=(Meeting.group, Meeting.attendees),
-            ),
-            user,
-        ),
-    )
-    add(
-        "第十二条 七",
-        "村民自治协议书",
-        _register_sheet(session, book, "村民自治协议书", "agreements", village, user),
-    )
-    add(
-        "第十二条 八",
-        "上级批复",
-        _record_sheet(
-            book,
-            "上级批复",
-            f"{name}计生协上级批复文件",
-            Document,
-            DOCUMENT_ATTRS,
-            documents("approval"),
-            user,
-        ),
-    )
-    add(
+        "{name}计生协{year}年其他会议记录",
+        record_book(Meeting, MEETING_ATTRS, Meeting.date, Meeting.type != "council", load=PEOPLE),
+    ),
+    ("第十二条 七", "村民自治协议书", None, register("agreements")),
+    ("第十二条 八", "上级批复", "{name}计生协上级批复文件", documents("approval")),
+    (
         "第十二条 九",
         "岗位职责",
-        _record_sheet(
-            book,
-            "岗位职责",
-            f"{name}计生协会长、副会长、秘书长工作职责",
-            Document,
-            DOCUMENT_ATTRS,
-            documents("duties"),
-            user,
-        ),
-    )
-    add(
+        "{name}计生协会长、副会长、秘书长工作职责",
+        documents("duties"),
+    ),
+    (
         "第八条",
         "工作计划和总结",
-        _record_sheet(
-            book,
-            "工作计划和总结",
-            f"{name}计生协{year}年工作计划和总结",
-            Document,
-            DOCUMENT_ATTRS,
-            documents("work_plan", "work_summary", this_year=True),
-            user,
-        ),
-    )
+        "{name}计生协{year}年工作计划和总结",
+        documents("work_plan", "work_summary", this_year=True),
+    ),
+]
+
+
+def archive_sheets(session, village, start, end, user, book) -> list:
+    """One sheet per item of ARCHIVE_BOOK; returns the table of contents."""
+    shelf = Shelf(session, village, start, end, user)
+    contents = []
+    for article, sheet, title, write in ARCHIVE_BOOK:
+        heading = title.format(name=village.name, year=start.year) if title else None
+        contents.append((article, sheet, write(shelf, book, sheet, heading)))
     return contents
 
 
