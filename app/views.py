@@ -5,6 +5,7 @@ checks and ``__scope__`` — so that a new model needs only its column lists her
 """
 
 import datetime as dt
+import functools
 import json
 
 from flask import abort, current_app, flash, g, redirect, request, url_for
@@ -1249,18 +1250,55 @@ APIS = [
 # --- Audit log: read-only for everyone, Admin included ---
 
 
+def record_name(model, pk):
+    """A record's human name (its ``__repr__``) for display, looked up once per request."""
+    names = g.setdefault("record_names", {})
+    key = (model.__name__, pk)
+    if key not in names:
+        item = current_app.appbuilder.session.get(model, pk) if valid_pk(pk) else None
+        names[key] = str(item) if item is not None else f"#{pk}"
+    return names[key]
+
+
+def roster_title(kind):
+    """A roster KIND by its register's name (花名册), as the import and export pages say it."""
+    from app.resources import RESOURCES
+
+    resource = RESOURCES.get(kind)
+    return getattr(resource, "title", None) or kind
+
+
+# What an import, export or other event entry says, besides register fields.
+EVENT_LABELS = {
+    "kind": _l("Register"),
+    "file": _l("File"),
+    "format": _l("Format"),
+    "rows": _l("Rows"),
+    "sha256": "SHA-256",
+    "inserted": _l("Inserted"),
+    "updated": _l("Updated"),
+    "unchanged": _l("Unchanged"),
+    "rejected": _l("Rejected rows"),
+}
+
+
 def _field_display():
     """Field name → (label, how to show a value), from the audited models' declarations."""
-    shown = {}
+    shown = {key: (label, str) for key, label in EVENT_LABELS.items()}
+    shown["kind"] = (EVENT_LABELS["kind"], roster_title)
+    tables = {model.__tablename__: model for model in BUSINESS_MODELS}
     for model in BUSINESS_MODELS:
         for key, column in records.columns(model).items():
             if key in shown or "label" not in column.info:
                 continue
             choices = column.info.get("choices")
+            targets = [tables.get(fk.column.table.name) for fk in column.foreign_keys]
             if choices is not None:
                 show = choices.label
             elif isinstance(column.type, Boolean):
                 show = yes_no
+            elif targets and targets[0] is not None:
+                show = functools.partial(record_name, targets[0])
             else:
                 show = str
             shown[key] = (column.info["label"], show)
@@ -1279,10 +1317,6 @@ def _shown(key, value):
     if isinstance(value, list):
         return ", ".join(map(str, value))
     return FIELD_DISPLAY.get(key, (key, str))[1](value)
-
-
-# Rows of a bulk write shown in the list (the detail page shows them all).
-BATCH_PREVIEW_ROWS = 5
 
 
 def _record_filter():
@@ -1314,15 +1348,19 @@ def changes_table(value):
 
 
 def batch_table(changes):
-    """A bulk write's rows: one line per record; the record asked for, or the first few."""
+    """A bulk write's rows: the record asked for, all of them on the entry's page, else a count."""
     fields, rows = changes["fields"], changes["rows"]
     wanted = _record_filter()
+    caption = _("%(n)d records written in one batch", n=len(rows))
     if wanted is not None:
-        shown = [row for row in rows if row[0] == wanted]
-    elif request.endpoint == "AuditLogView.show":
-        shown = rows
-    else:
-        shown = rows[:BATCH_PREVIEW_ROWS]
+        # A record's history: its own row, as an insert entry shows it.
+        row = next((row for row in rows if row[0] == wanted), None)
+        if row is None:
+            return caption
+        pairs = {k: [None, v] for k, v in zip(fields, row[1:], strict=True) if v is not None}
+        return changes_table(json.dumps(pairs, default=str))
+    if request.endpoint != "AuditLogView.show":
+        return Markup('<span class="audit-batch">{}</span>').format(caption)
     cell = Markup("<td>{}</td>")
     header = Markup("").join(
         Markup("<th>{}</th>").format(FIELD_DISPLAY.get(k, (k, str))[0]) for k in fields
@@ -1334,18 +1372,11 @@ def batch_table(changes):
                 cell.format(_shown(k, v)) for k, v in zip(fields, row[1:], strict=True)
             ),
         )
-        for row in shown
+        for row in rows
     )
-    caption = _("%(n)d records written in one batch", n=len(rows))
-    if len(shown) < len(rows) and wanted is None:
-        caption = _(
-            "%(n)d records written in one batch; the first %(shown)d:",
-            n=len(rows),
-            shown=len(shown),
-        )
     return Markup(
-        '<div class="audit-batch"><p>{}</p><table class="table table-condensed audit-changes">'
-        "<tr><th></th>{}</tr>{}</table></div>"
+        '<div class="audit-batch table-responsive"><p>{}</p>'
+        '<table class="table table-condensed audit-changes"><tr><th></th>{}</tr>{}</table></div>'
     ).format(caption, header, body)
 
 
