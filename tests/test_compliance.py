@@ -726,7 +726,7 @@ def test_api_admin_sees_every_township(app, client, api_token, sample):
 def test_api_bad_year_or_quarter_is_400(client, api_token, query):
     response = client.get(f"/api/v1/compliance/{query}", headers=api_token("township"))
     assert response.status_code == 400
-    assert "year" in response.get_json()["message"]
+    assert "2000–2100" in response.get_json()["message"]
 
 
 def test_api_needs_a_login_and_takes_a_session_too(client, login_as):
@@ -773,3 +773,12 @@ def test_switched_off_norms_are_read_from_the_environment(tmp_path):
         check=True,
     )
     assert json.loads(out.stdout) == {"二郎镇": ["R13", "R16"]}
+
+
+def test_details_speak_chinese_by_default(client, api_token):
+    """The app's language: what the township reads says exactly what is missing, in Chinese."""
+    response = client.get(
+        f"/api/v1/compliance/?year={dt.date.today().year}", headers=api_token("township")
+    )
+    longwang = next(v for v in response.get_json()["villages"] if v["name"] == "龙王村")
+    assert longwang["rules"]["R4"]["detail"] == "第三组联系户长 1 人，应为 2–3 人"
