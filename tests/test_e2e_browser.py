@@ -1,0 +1,271 @@
+"""Real-browser journeys (issue 8): Playwright driving Debian's Chromium against the app served
+on a local port, in Chinese, each journey as its user would do it. Screenshots of the main
+screens go to docs/screenshots/ (the README shows them).
+
+Skipped, with the reason printed, when Chromium or Playwright is missing — unless
+``E2E_REQUIRED`` is set, as `.ci/run` does after installing Chromium: CI always runs them.
+"""
+
+import csv
+import io
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from flask_babel import force_locale, gettext
+
+from app.models import Activity, Member
+from tests.conftest import TEST_PASSWORD
+from tests.helpers import group, valid_id, village
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+
+REQUIRED = bool(os.environ.get("E2E_REQUIRED"))
+if not REQUIRED:
+    pytest.importorskip(
+        "playwright.sync_api", reason="Playwright is not installed: browser journeys skipped"
+    )
+from playwright import sync_api as playwright_api  # noqa: E402
+
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None and not REQUIRED,
+    reason="Chromium is not installed (apt install chromium): browser journeys skipped",
+)
+
+
+_SERVED = {}
+
+
+def zh(message, **values):
+    """What the Chinese UI says for ``message``."""
+    with _SERVED["app"].test_request_context(), force_locale("zh"):
+        return gettext(message, **values)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        assert CHROMIUM, "E2E_REQUIRED is set but Chromium is not installed"
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def server(app):
+    """The app on a free local port, for this test's database."""
+    from werkzeug.serving import make_server
+
+    _SERVED["app"] = app
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://localhost:{httpd.server_port}"
+    httpd.shutdown()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def open_as(browser, server):
+    """open_as(username, viewport) → a signed-in page; console errors are collected on it."""
+    contexts = []
+
+    def sign_in(username, viewport=DESKTOP):
+        context = browser.new_context(viewport=viewport, locale="zh-CN", accept_downloads=True)
+        contexts.append(context)
+        page = context.new_page()
+        page.console_errors = []
+        page.on(
+            "console", lambda m: page.console_errors.append(m.text) if m.type == "error" else None
+        )
+        page.on("pageerror", lambda e: page.console_errors.append(str(e)))
+        page.goto(f"{server}/login/")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", TEST_PASSWORD)
+        page.click("[type=submit]")
+        page.wait_for_load_state("networkidle")
+        page.base = server
+        return page
+
+    yield sign_in
+    for context in contexts:
+        context.close()
+
+
+def shot(page, name):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def choose(page, field, text):
+    """Pick ``text`` in the select2 box of form field ``field``, as a user clicks it."""
+    page.click(f"select#{field} + .select2-container")
+    page.click(f".select2-results__option:text-is('{text}')")
+
+
+def flash_text(page):
+    return " ".join(page.locator(".alert").all_inner_texts())
+
+
+# --- The journeys ---
+
+
+def test_secretary_adds_a_member_and_the_president_approves_it(app, open_as):
+    secretary = open_as("xintan_secretary")
+    secretary.goto(f"{secretary.base}/memberview/add")
+    number = valid_id(birth="19850517", seq="77", sex_digit="2", area="110101")
+    secretary.fill("#name", "李秀兰")
+    secretary.fill("#id_number", number)
+    secretary.fill("#phone", "13812345678")
+    choose(secretary, "group", "第二组")
+    shot(secretary, "member-add")
+    secretary.click("form [type=submit]")
+    secretary.wait_for_load_state("networkidle")
+    assert zh("Added Row") in flash_text(secretary)
+    with app.app_context():
+        member = app.appbuilder.session.query(Member).filter_by(id_number=number).one()
+        assert (member.status, member.gender) == ("applied", "female")
+        pk = member.id
+        waiting = (
+            app.appbuilder.session.query(Member)
+            .filter_by(village_id=member.village_id, status="applied")
+            .count()
+        )
+
+    president = open_as("xintan_president")
+    president.goto(f"{president.base}/")
+    # The home page says how many applications wait for the president.
+    notice = zh("%(n)d membership application(s) await your decision.", n=waiting)
+    assert notice in president.content()
+    # The president finds the application in the list, ticks it and approves it.
+    president.goto(f"{president.base}/memberview/list/?_flt_0_status=applied&_flt_3_name=李秀兰")
+    president.check(f"input[name=rowid][value='{pk}']")
+    president.click("text=" + zh("Actions"))
+    president.click("text=" + zh("Approve application"))
+    president.click("#modal-confirm-ok")
+    president.wait_for_load_state("networkidle")
+    assert zh("%(n)d application(s) decided", n=1) in flash_text(president)
+    shot(president, "member-approved")
+    with app.app_context():
+        assert app.appbuilder.session.get(Member, pk).status == "active"
+
+
+def test_a_group_leader_records_an_activity_on_a_phone(app, open_as):
+    leader = open_as("xintan_group1", viewport=PHONE)
+    shot(leader, "home-group-leader-phone")
+    leader.goto(f"{leader.base}/activityview/add")
+    choose(leader, "group", "第一组")
+    choose(leader, "kind", zh("Family health"))
+    leader.fill("#theme", "冬季健康知识讲座")
+    # Typed as a user types it: the date picker reads the keys.
+    leader.locator("#date").press_sequentially("2026-11-20")
+    leader.keyboard.press("Escape")
+    leader.fill("#participants_count", "18")
+    shot(leader, "activity-add-phone")
+    leader.click("form [type=submit]")
+    leader.wait_for_load_state("networkidle")
+    assert zh("Added Row") in flash_text(leader)
+    with app.app_context():
+        session = app.appbuilder.session
+        activity = session.query(Activity).filter_by(theme="冬季健康知识讲座").one()
+        assert activity.group_id == group(session, "新檀村", "第一组").id
+        assert activity.participants_count == 18
+    # Nothing on the phone page is wider than the screen.
+    width = leader.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"] + 1
+
+
+def _roster(rows):
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["姓名", "性别", "身份证号码", "联系电话", "所在小组", "入会时间"])
+    writer.writerows(rows)
+    return buffer.getvalue().encode("gbk")
+
+
+def test_secretary_fixes_a_gbk_roster_after_reading_its_error(app, open_as, tmp_path):
+    rows = [
+        [f"王{n}", "男", valid_id(birth=f"19700{n + 1}15", seq="31", sex_digit="1", area="110102")]
+        + [f"1391234000{n}", "第三组", "2023/5/1"]
+        for n in range(5)
+    ]
+    bad = list(rows[2])
+    bad[2] = bad[2][:-1] + ("0" if bad[2][-1] != "0" else "1")  # a wrong check digit
+    path = tmp_path / "新檀村花名册.csv"
+    path.write_bytes(_roster(rows[:2] + [bad] + rows[3:]))
+
+    secretary = open_as("xintan_secretary")
+    secretary.goto(f"{secretary.base}/roster/")
+    secretary.set_input_files("input[type=file]", str(path))
+    secretary.click("form [type=submit]")
+    secretary.wait_for_load_state("networkidle")
+    page = secretary.content()
+    # Row 4 of the file (the header is row 1) is named, with what is wrong and nothing written.
+    assert "身份证" in page and ">4<" in page.replace(" ", "")
+    assert secretary.locator("text=" + zh("Confirm the import")).count() == 0
+    shot(secretary, "roster-preview-rejected")
+    with secretary.expect_download() as download:
+        secretary.click("text=" + zh("Download the full error report (.xlsx)"))
+    report = tmp_path / "errors.xlsx"
+    download.value.save_as(report)
+    import openpyxl
+
+    sheet = openpyxl.load_workbook(report).active
+    assert [c.value for c in sheet[2]][1] == bad[0]
+
+    path.write_bytes(_roster(rows))
+    secretary.goto(f"{secretary.base}/roster/")
+    secretary.set_input_files("input[type=file]", str(path))
+    secretary.click("form [type=submit]")
+    secretary.wait_for_load_state("networkidle")
+    secretary.click("text=" + zh("Confirm the import"))
+    secretary.wait_for_load_state("networkidle")
+    assert zh("The roster was imported") in flash_text(secretary)
+    shot(secretary, "roster-imported")
+    with app.app_context():
+        session = app.appbuilder.session
+        stored = session.query(Member).filter(Member.id_number.in_([r[2] for r in rows])).all()
+        assert len(stored) == 5 and {m.status for m in stored} == {"applied"}
+        assert {m.village_id for m in stored} == {village(session, "新檀村").id}
+
+
+def test_the_township_sees_the_dashboard_drawn(open_as):
+    township = open_as("township")
+    township.goto(f"{township.base}/dashboard/")
+    township.wait_for_selector("canvas, svg")
+    township.wait_for_timeout(500)
+    assert township.locator("canvas, svg").count() >= 2
+    assert "新檀村" in township.content() and "龙王村" in township.content()
+    assert township.console_errors == []
+    shot(township, "dashboard")
+    phone = open_as("township", viewport=PHONE)
+    phone.goto(f"{phone.base}/dashboard/")
+    phone.wait_for_selector("canvas, svg")
+    shot(phone, "dashboard-phone")
+    assert phone.console_errors == []
+
+
+def test_the_township_cannot_edit_a_member(app, open_as):
+    with app.app_context():
+        pk = app.appbuilder.session.query(Member).filter_by(status="active").first().id
+    township = open_as("township")
+    township.goto(f"{township.base}/memberview/show/{pk}")
+    assert township.locator(f"a[href*='/memberview/edit/{pk}']").count() == 0
+    shot(township, "member-show-township")
+    response = township.goto(f"{township.base}/memberview/edit/{pk}")
+    assert response.status in (403, 404)
