@@ -18,8 +18,9 @@ import json
 from operator import itemgetter
 
 import click
+import orjson
 from flask import current_app, g, has_request_context, request
-from sqlalchemy import event, func, insert, inspect, select, text, update
+from sqlalchemy import Date, DateTime, event, func, inspect, select, text, update
 from sqlalchemy.orm import Session
 
 from app.models import AuditHead, AuditLog, Township, Village
@@ -151,7 +152,10 @@ def write_entries(connection, entries: list[dict]) -> None:
     )
 
 
-_dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=plain).encode
+def _dumps(value) -> str:
+    """Compact JSON, keys sorted, Chinese as is; orjson writes a 1,000-row batch entry in a
+    fraction of the time the standard library takes (issue 3's cost budget)."""
+    return orjson.dumps(value, default=plain, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def _changes_json(changes: dict | None):
@@ -382,18 +386,55 @@ def bulk_insert(session, model, rows: list[dict]) -> list[int]:
         return []
     connection = session.connection()
     _lock_chain(connection)
-    ids = iter(allocate_ids(connection, model, len(rows)))
     # Each place's rows take consecutive ids, so that an entry's span covers its rows only.
     groups = _places(model, rows)
-    places = [[{**row, "id": next(ids)} for row in group] for group in groups]
-    connection.execute(insert(model.__table__), [row for group in places for row in group])
+    ordered = rows if len(groups) == 1 else [row for group in groups for row in group]
+    stored = numbered_rows(connection, model, ordered)
+    insert_rows(connection, model.__table__, stored)
+    places, start = [], 0
+    for group in groups:
+        places.append(stored[start : start + len(group)])
+        start += len(group)
     write_entries(connection, batch_entries("insert", model, places, connection))
+    if len(groups) == 1:
+        return [row["id"] for row in stored]
     position = {id(row): i for i, row in enumerate(rows)}
     result = [0] * len(rows)
-    for group, numbered in zip(groups, places, strict=True):
-        for row, new in zip(group, numbered, strict=True):
-            result[position[id(row)]] = new["id"]
+    for row, new in zip(ordered, stored, strict=True):
+        result[position[id(row)]] = new["id"]
     return result
+
+
+def numbered_rows(connection, model, rows: list[dict]) -> list[dict]:
+    """The rows with their new ids and the column defaults an INSERT through SQLAlchemy would
+    have filled in: what ``insert_rows`` writes."""
+    defaults = {
+        c.key: c.default.arg
+        for c in model.__table__.columns
+        if c.default is not None and c.default.is_scalar
+    }
+    ids = allocate_ids(connection, model, len(rows))
+    return [{**defaults, **row, "id": pk} for row, pk in zip(rows, ids, strict=True)]
+
+
+def insert_rows(connection, table, rows: list[dict]) -> None:
+    """One executemany straight to the driver, each column converted once by its type's own
+    bind processor (what SQLAlchemy would do per row, at a fraction of the cost). Unaudited:
+    only ``bulk_insert`` calls it, and the bench as its baseline."""
+    dialect = connection.dialect
+    keys = list(dict.fromkeys(k for k in rows[0]))
+    columns = []
+    for key in keys:
+        values = list(map(itemgetter(key), rows))
+        process = table.c[key].type.dialect_impl(dialect).bind_processor(dialect)
+        columns.append(list(map(process, values)) if process is not None else values)
+    marker = "?" if dialect.paramstyle == "qmark" else "%s"
+    quote = dialect.identifier_preparer.quote
+    statement = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(k) for k in keys)}) "
+        f"VALUES ({', '.join([marker] * len(keys))})"
+    )
+    connection.exec_driver_sql(statement, list(zip(*columns, strict=True)))
 
 
 def _places(model, rows: list[dict]) -> list[list[dict]]:
@@ -413,21 +454,15 @@ def _places(model, rows: list[dict]) -> list[list[dict]]:
 
 
 def batch_entries(action, model, places: list[list[dict]], connection) -> list[dict]:
-    """The entries of a bulk write: one per ``BATCH_ROWS`` rows of one place."""
-    first = places[0][0]
-    fields = [k for k in first if k != "id" and _kept(model, k)]
-    # Every row of one executemany has the same keys; secrets never reach the log.
-    getter = itemgetter("id", *fields)
-    secret = [i for i, k in enumerate(("id", *fields)) if k in SECRET_FIELDS]
+    """The entries of a bulk write: one per ``BATCH_ROWS`` rows of one place.
 
-    def values_of(row):
-        values = getter(row)
-        if secret:
-            values = tuple(
-                "***" if i in secret and v is not None else v for i, v in enumerate(values)
-            )
-        return values
-
+    ``changes`` is ``{"same": {field: value}, "fields": [...], "rows": [[id, ...], ...]}``:
+    a value every row of the entry shares (the village, often the group, status, category)
+    is written once under ``same``; the others row by row. Built column by column, so that
+    the work is done in C (map, zip, the JSON encoder) rather than per row in Python.
+    """
+    fields = [k for k in places[0][0] if k != "id" and _kept(model, k)]
+    dated = {k for k in fields if isinstance(model.__table__.c[k].type, Date | DateTime)}
     townships = _Townships(connection)
     who = actor()
     entries = []
@@ -435,8 +470,25 @@ def batch_entries(action, model, places: list[list[dict]], connection) -> list[d
         where = _where(model, members[0], townships)
         for start in range(0, len(members), BATCH_ROWS):
             chunk = members[start : start + BATCH_ROWS]
-            ids = [row["id"] for row in chunk]
-            changes = {"fields": fields, "rows": list(map(values_of, chunk))}
+            ids = list(map(itemgetter("id"), chunk))
+            same, varying, columns = {}, [], []
+            for key in fields:
+                column = list(map(itemgetter(key), chunk))
+                if key in SECRET_FIELDS:
+                    column = [None if v is None else "***" for v in column]
+                elif key in dated:
+                    # ISO text here, so that the JSON encoder calls back into Python for nothing.
+                    column = [None if v is None else v.isoformat() for v in column]
+                if column.count(column[0]) == len(column):
+                    same[key] = column[0]
+                else:
+                    varying.append(key)
+                    columns.append(column)
+            changes = {
+                "same": same,
+                "fields": varying,
+                "rows": list(zip(ids, *columns, strict=True)),
+            }
             entry = make_entry(action, model, min(ids), changes, where, who)
             entry["record_last"] = max(ids)
             entries.append(entry)

@@ -1349,7 +1349,7 @@ def changes_table(value):
 
 def batch_table(changes):
     """A bulk write's rows: the record asked for, all of them on the entry's page, else a count."""
-    fields, rows = changes["fields"], changes["rows"]
+    fields, rows, same = changes["fields"], changes["rows"], changes.get("same", {})
     wanted = _record_filter()
     caption = _("%(n)d records written in one batch", n=len(rows))
     if wanted is not None:
@@ -1357,10 +1357,14 @@ def batch_table(changes):
         row = next((row for row in rows if row[0] == wanted), None)
         if row is None:
             return caption
-        pairs = {k: [None, v] for k, v in zip(fields, row[1:], strict=True) if v is not None}
+        values = {**same, **dict(zip(fields, row[1:], strict=True))}
+        pairs = {k: [None, v] for k, v in values.items() if v is not None}
         return changes_table(json.dumps(pairs, default=str))
     if request.endpoint != "AuditLogView.show":
         return Markup('<span class="audit-batch">{}</span>').format(caption)
+    shared = changes_table(
+        json.dumps({k: [None, v] for k, v in same.items() if v is not None}, default=str)
+    )
     cell = Markup("<td>{}</td>")
     header = Markup("").join(
         Markup("<th>{}</th>").format(FIELD_DISPLAY.get(k, (k, str))[0]) for k in fields
@@ -1375,9 +1379,9 @@ def batch_table(changes):
         for row in rows
     )
     return Markup(
-        '<div class="audit-batch table-responsive"><p>{}</p>'
+        '<div class="audit-batch table-responsive"><p>{}</p>{}<p>{}</p>'
         '<table class="table table-condensed audit-changes"><tr><th></th>{}</tr>{}</table></div>'
-    ).format(caption, header, body)
+    ).format(caption, shared, _("Row by row:"), header, body)
 
 
 def utc_time(value):
@@ -1409,6 +1413,10 @@ def masked_changes(value):
             if key in MASKERS and security.masks(key):
                 for row in changes["rows"]:
                     row[i] = MASKERS[key](row[i]) if row[i] else row[i]
+        same = changes.get("same", {})
+        for key in MASKERS:
+            if same.get(key) and security.masks(key):
+                same[key] = MASKERS[key](same[key])
         return json.dumps(changes, ensure_ascii=False, sort_keys=True)
     for key in MASKERS:
         if key in changes and security.masks(key) and isinstance(changes[key], list):

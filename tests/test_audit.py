@@ -231,6 +231,8 @@ def test_bulk_insert_writes_batch_entries_covering_every_row(app, monkeypatch):
     fields = entries[0]["changes"]["fields"]
     first = dict(zip(fields, entries[0]["changes"]["rows"][0][1:], strict=True))
     assert first["name"] == "批量0" and first["id_number"] == rows[0]["id_number"]
+    # What every row of an entry shares is written once.
+    assert entries[0]["changes"]["same"]["status"] == "applied" and "status" not in fields
     assert all(
         e["village_id"] == rows[0]["village_id"] and e["username"] == "system" for e in entries
     )

@@ -329,20 +329,7 @@ def test_export_then_upsert_import_changes_nothing(app, tmp_path, kind, fmt):
     assert details["unchanged"] == len(rows) - 1 > 0
 
 
-@pytest.mark.parametrize(
-    "fmt",
-    [
-        "xlsx",
-        pytest.param(
-            "csv",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="app/importer.py does not unescape a quoted cell yet "
-                "(app.exporter.unescape_cell, to be applied to every text cell read)",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
 def test_escaped_cells_import_as_the_original_text(app, tmp_path, fmt):
     _plant_formulas(app)
     path = tmp_path / f"m.{fmt}"
