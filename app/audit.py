@@ -20,7 +20,7 @@ from operator import itemgetter
 import click
 import orjson
 from flask import current_app, g, has_request_context, request
-from sqlalchemy import Date, DateTime, event, func, inspect, select, text, update
+from sqlalchemy import Boolean, Date, DateTime, event, func, inspect, select, text, update
 from sqlalchemy.orm import Session
 
 from app.models import AuditHead, AuditLog, Township, Village
@@ -375,119 +375,149 @@ BATCH_ROWS = 1000
 
 
 def bulk_insert(session, model, rows: list[dict]) -> list[int]:
-    """Insert many rows with one statement, audited by batch entries; returns their ids.
+    """Insert many rows (dicts with the same keys), audited by batch entries; their ids."""
+    if not rows:
+        return []
+    return bulk_insert_columns(
+        session, model, {key: list(map(itemgetter(key), rows)) for key in rows[0]}
+    )
+
+
+def bulk_insert_columns(session, model, columns: dict[str, list]) -> list[int]:
+    """Insert many rows given column by column, audited by batch entries; returns their ids.
 
     One entry per ``BATCH_ROWS`` rows of one village (or township, or group) carries every
-    row's values as ``{"fields": [...], "rows": [[id, value, ...], ...]}`` and covers the ids
-    ``record_id`` … ``record_last``, so a record's history still finds it. Per-row entries
-    would cost as much as the rows themselves (issue 3: auditing may add at most 30 %).
+    row's values and covers the ids ``record_id`` … ``record_last``, so a record's history
+    still finds it. Per-row entries would cost as much as the rows themselves (issue 3:
+    auditing may add at most 30 %). Column by column, the work is done by map, zip and the
+    encoders in C rather than per row in Python (issue 5: 100k rows within 3x executemany).
     """
-    if not rows:
+    count = len(next(iter(columns.values()), []))
+    if not count:
         return []
     connection = session.connection()
     _lock_chain(connection)
     # Each place's rows take consecutive ids, so that an entry's span covers its rows only.
-    groups = _places(model, rows)
-    ordered = rows if len(groups) == 1 else [row for group in groups for row in group]
-    stored = numbered_rows(connection, model, ordered)
-    insert_rows(connection, model.__table__, stored)
-    places, start = [], 0
-    for group in groups:
-        places.append(stored[start : start + len(group)])
-        start += len(group)
-    write_entries(connection, batch_entries("insert", model, places, connection))
-    if len(groups) == 1:
-        return [row["id"] for row in stored]
-    position = {id(row): i for i, row in enumerate(rows)}
-    result = [0] * len(rows)
-    for row, new in zip(ordered, stored, strict=True):
-        result[position[id(row)]] = new["id"]
-    return result
+    order, spans = _places(model, columns, count)
+    if order is not None:
+        columns = {key: [values[i] for i in order] for key, values in columns.items()}
+    columns = numbered_columns(connection, model, columns, count)
+    insert_columns(connection, model.__table__, columns)
+    write_entries(connection, batch_entries("insert", model, columns, spans, connection))
+    if order is None:
+        return columns["id"]
+    ids = [0] * count
+    for position, given in enumerate(order):
+        ids[given] = columns["id"][position]
+    return ids
 
 
-def numbered_rows(connection, model, rows: list[dict]) -> list[dict]:
-    """The rows with their new ids and the column defaults an INSERT through SQLAlchemy would
-    have filled in: what ``insert_rows`` writes."""
-    defaults = {
-        c.key: c.default.arg
-        for c in model.__table__.columns
-        if c.default is not None and c.default.is_scalar
-    }
-    ids = allocate_ids(connection, model, len(rows))
-    return [{**defaults, **row, "id": pk} for row, pk in zip(rows, ids, strict=True)]
+def numbered_columns(connection, model, columns: dict[str, list], count: int) -> dict:
+    """The columns with new ids, and the column defaults an INSERT through SQLAlchemy would
+    have filled in: what ``insert_columns`` writes."""
+    numbered = {"id": allocate_ids(connection, model, count)}
+    for column in model.__table__.columns:
+        if column.key not in columns and column.default is not None and column.default.is_scalar:
+            numbered[column.key] = [column.default.arg] * count
+    numbered.update((k, v) for k, v in columns.items() if k != "id")
+    return numbered
 
 
-def insert_rows(connection, table, rows: list[dict]) -> None:
+def _fast_processor(column_type, dialect):
+    """The bind processor of a column type, or a cheaper equivalent where the driver would
+    produce the same stored value: sqlite3 stores a bool as 1/0 itself, and SQLite's date
+    text is the ISO form."""
+    process = column_type.dialect_impl(dialect).bind_processor(dialect)
+    if dialect.name == "sqlite" and process is not None:
+        if isinstance(column_type, Boolean):
+            return None
+        if type(column_type) is Date:
+            return _iso_date
+    return process
+
+
+def _iso_date(value):
+    return None if value is None else value.isoformat()
+
+
+def insert_columns(connection, table, columns: dict[str, list]) -> None:
     """One executemany straight to the driver, each column converted once by its type's own
     bind processor (what SQLAlchemy would do per row, at a fraction of the cost). Unaudited:
-    only ``bulk_insert`` calls it, and the bench as its baseline."""
+    only ``bulk_insert_columns`` calls it, and the bench as its baseline."""
     dialect = connection.dialect
-    keys = list(dict.fromkeys(k for k in rows[0]))
-    columns = []
+    keys = list(columns)
+    converted = []
     for key in keys:
-        values = list(map(itemgetter(key), rows))
-        process = table.c[key].type.dialect_impl(dialect).bind_processor(dialect)
-        columns.append(list(map(process, values)) if process is not None else values)
+        process = _fast_processor(table.c[key].type, dialect)
+        values = columns[key]
+        converted.append(list(map(process, values)) if process is not None else values)
     marker = "?" if dialect.paramstyle == "qmark" else "%s"
     quote = dialect.identifier_preparer.quote
     statement = (
         f"INSERT INTO {quote(table.name)} ({', '.join(quote(k) for k in keys)}) "
         f"VALUES ({', '.join([marker] * len(keys))})"
     )
-    connection.exec_driver_sql(statement, list(zip(*columns, strict=True)))
+    connection.exec_driver_sql(statement, list(zip(*converted, strict=True)))
 
 
-def _places(model, rows: list[dict]) -> list[list[dict]]:
-    """Rows grouped by the township, village and group they belong to (what _where reads)."""
+def _places(model, columns: dict[str, list], count: int):
+    """(an order that puts each place's rows together, or None when they already are; the
+    (start, end) span of each place in that order). A place is the township, village and
+    group a row belongs to (what _where reads)."""
+    if model is Township:
+        return None, [(i, i + 1) for i in range(count)]
     scope = getattr(model, "__scope__", {})
     keys = [scope.get(level, f"{level}_id") for level in ("township", "village", "group")]
-    if model is Township:
-        return [[row] for row in rows]
-    keys = [k for k in keys if k in rows[0]]
+    keys = [k for k in keys if k in columns]
     if not keys:
-        return [rows]
-    place = itemgetter(*keys)
+        return None, [(0, count)]
     groups: dict = {}
-    for row in rows:
-        groups.setdefault(place(row), []).append(row)
-    return list(groups.values())
+    for position, place in enumerate(zip(*(columns[k] for k in keys), strict=True)):
+        groups.setdefault(place, []).append(position)
+    spans, start = [], 0
+    for positions in groups.values():
+        spans.append((start, start + len(positions)))
+        start += len(positions)
+    if len(groups) == 1:
+        return None, spans
+    return [i for positions in groups.values() for i in positions], spans
 
 
-def batch_entries(action, model, places: list[list[dict]], connection) -> list[dict]:
+def batch_entries(action, model, columns: dict[str, list], spans, connection) -> list[dict]:
     """The entries of a bulk write: one per ``BATCH_ROWS`` rows of one place.
 
     ``changes`` is ``{"same": {field: value}, "fields": [...], "rows": [[id, ...], ...]}``:
     a value every row of the entry shares (the village, often the group, status, category)
-    is written once under ``same``; the others row by row. Built column by column, so that
-    the work is done in C (map, zip, the JSON encoder) rather than per row in Python.
+    is written once under ``same``; the others row by row.
     """
-    fields = [k for k in places[0][0] if k != "id" and _kept(model, k)]
+    fields = [k for k in columns if k != "id" and _kept(model, k)]
     dated = {k for k in fields if isinstance(model.__table__.c[k].type, Date | DateTime)}
     townships = _Townships(connection)
     who = actor()
     entries = []
-    for members in places:
-        where = _where(model, members[0], townships)
-        for start in range(0, len(members), BATCH_ROWS):
-            chunk = members[start : start + BATCH_ROWS]
-            ids = list(map(itemgetter("id"), chunk))
-            same, varying, columns = {}, [], []
+    for place_start, place_end in spans:
+        first = {key: values[place_start] for key, values in columns.items()}
+        where = _where(model, first, townships)
+        for start in range(place_start, place_end, BATCH_ROWS):
+            end = min(start + BATCH_ROWS, place_end)
+            ids = columns["id"][start:end]
+            same, varying, chunks = {}, [], []
             for key in fields:
-                column = list(map(itemgetter(key), chunk))
+                chunk = columns[key][start:end]
                 if key in SECRET_FIELDS:
-                    column = [None if v is None else "***" for v in column]
+                    chunk = [None if v is None else "***" for v in chunk]
                 elif key in dated:
                     # ISO text here, so that the JSON encoder calls back into Python for nothing.
-                    column = [None if v is None else v.isoformat() for v in column]
-                if column.count(column[0]) == len(column):
-                    same[key] = column[0]
+                    chunk = [None if v is None else v.isoformat() for v in chunk]
+                if chunk.count(chunk[0]) == len(chunk):
+                    same[key] = chunk[0]
                 else:
                     varying.append(key)
-                    columns.append(column)
+                    chunks.append(chunk)
             changes = {
                 "same": same,
                 "fields": varying,
-                "rows": list(zip(ids, *columns, strict=True)),
+                "rows": list(zip(ids, *chunks, strict=True)),
             }
             entry = make_entry(action, model, min(ids), changes, where, who)
             entry["record_last"] = max(ids)

@@ -97,8 +97,7 @@ def open_as(browser, server):
         page.goto(f"{server}/login/")
         page.fill("input[name=username]", username)
         page.fill("input[name=password]", TEST_PASSWORD)
-        page.click("[type=submit]")
-        page.wait_for_load_state("networkidle")
+        navigate(page, "[type=submit]")
         page.base = server
         return page
 
@@ -118,6 +117,13 @@ def choose(page, field, text):
     page.click(f".select2-results__option:text-is('{text}')")
 
 
+def navigate(page, selector):
+    """Click something that loads a new page, and wait for that page."""
+    with page.expect_navigation():
+        page.click(selector)
+    page.wait_for_load_state("networkidle")
+
+
 def flash_text(page):
     return " ".join(page.locator(".alert").all_inner_texts())
 
@@ -134,8 +140,7 @@ def test_secretary_adds_a_member_and_the_president_approves_it(app, open_as):
     secretary.fill("#phone", "13812345678")
     choose(secretary, "group", "第二组")
     shot(secretary, "member-add")
-    secretary.click("form [type=submit]")
-    secretary.wait_for_load_state("networkidle")
+    navigate(secretary, "form [type=submit]")
     assert zh("Added Row") in flash_text(secretary)
     with app.app_context():
         member = app.appbuilder.session.query(Member).filter_by(id_number=number).one()
@@ -157,8 +162,7 @@ def test_secretary_adds_a_member_and_the_president_approves_it(app, open_as):
     president.check(f"input[name=rowid][value='{pk}']")
     president.click("text=" + zh("Actions"))
     president.click("text=" + zh("Approve application"))
-    president.click("#modal-confirm-ok")
-    president.wait_for_load_state("networkidle")
+    navigate(president, "#modal-confirm-ok")
     assert zh("%(n)d application(s) decided", n=1) in flash_text(president)
     shot(president, "member-approved")
     with app.app_context():
@@ -177,8 +181,7 @@ def test_a_group_leader_records_an_activity_on_a_phone(app, open_as):
     leader.keyboard.press("Escape")
     leader.fill("#participants_count", "18")
     shot(leader, "activity-add-phone")
-    leader.click("form [type=submit]")
-    leader.wait_for_load_state("networkidle")
+    navigate(leader, "form [type=submit]")
     assert zh("Added Row") in flash_text(leader)
     with app.app_context():
         session = app.appbuilder.session
@@ -212,8 +215,7 @@ def test_secretary_fixes_a_gbk_roster_after_reading_its_error(app, open_as, tmp_
     secretary = open_as("xintan_secretary")
     secretary.goto(f"{secretary.base}/roster/")
     secretary.set_input_files("input[type=file]", str(path))
-    secretary.click("form [type=submit]")
-    secretary.wait_for_load_state("networkidle")
+    navigate(secretary, "form [type=submit]")
     page = secretary.content()
     # Row 4 of the file (the header is row 1) is named, with what is wrong and nothing written.
     assert "身份证" in page and ">4<" in page.replace(" ", "")
@@ -231,10 +233,8 @@ def test_secretary_fixes_a_gbk_roster_after_reading_its_error(app, open_as, tmp_
     path.write_bytes(_roster(rows))
     secretary.goto(f"{secretary.base}/roster/")
     secretary.set_input_files("input[type=file]", str(path))
-    secretary.click("form [type=submit]")
-    secretary.wait_for_load_state("networkidle")
-    secretary.click("text=" + zh("Confirm the import"))
-    secretary.wait_for_load_state("networkidle")
+    navigate(secretary, "form [type=submit]")
+    navigate(secretary, "text=" + zh("Confirm the import"))
     assert zh("The roster was imported") in flash_text(secretary)
     shot(secretary, "roster-imported")
     with app.app_context():
