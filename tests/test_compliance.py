@@ -201,6 +201,8 @@ def _seat(village_id, position):
     return (
         select(CouncilSeat.id)
         .where(CouncilSeat.village_id == village_id, CouncilSeat.position == position)
+        .order_by(CouncilSeat.id)
+        .limit(1)  # one seat: PostgreSQL refuses a subquery of several rows, SQLite took the first
         .scalar_subquery()
     )
 
