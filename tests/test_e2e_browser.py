@@ -124,8 +124,10 @@ def navigate(page, selector):
     page.wait_for_load_state("networkidle")
 
 
-def flash_text(page):
-    return " ".join(page.locator(".alert").all_inner_texts())
+def shows_message(page, text):
+    """True once the page (after any redirect still under way) shows ``text`` in a message."""
+    page.locator(".alert", has_text=text).first.wait_for(timeout=20_000)
+    return True
 
 
 # --- The journeys ---
@@ -141,7 +143,7 @@ def test_secretary_adds_a_member_and_the_president_approves_it(app, open_as):
     choose(secretary, "group", "第二组")
     shot(secretary, "member-add")
     navigate(secretary, "form [type=submit]")
-    assert zh("Added Row") in flash_text(secretary)
+    assert shows_message(secretary, zh("Added Row"))
     with app.app_context():
         member = app.appbuilder.session.query(Member).filter_by(id_number=number).one()
         assert (member.status, member.gender) == ("applied", "female")
@@ -163,7 +165,7 @@ def test_secretary_adds_a_member_and_the_president_approves_it(app, open_as):
     president.click("text=" + zh("Actions"))
     president.click("text=" + zh("Approve application"))
     navigate(president, "#modal-confirm-ok")
-    assert zh("%(n)d application(s) decided", n=1) in flash_text(president)
+    assert shows_message(president, zh("%(n)d application(s) decided", n=1))
     shot(president, "member-approved")
     with app.app_context():
         assert app.appbuilder.session.get(Member, pk).status == "active"
@@ -182,7 +184,7 @@ def test_a_group_leader_records_an_activity_on_a_phone(app, open_as):
     leader.fill("#participants_count", "18")
     shot(leader, "activity-add-phone")
     navigate(leader, "form [type=submit]")
-    assert zh("Added Row") in flash_text(leader)
+    assert shows_message(leader, zh("Added Row"))
     with app.app_context():
         session = app.appbuilder.session
         activity = session.query(Activity).filter_by(theme="冬季健康知识讲座").one()
@@ -235,7 +237,7 @@ def test_secretary_fixes_a_gbk_roster_after_reading_its_error(app, open_as, tmp_
     secretary.set_input_files("input[type=file]", str(path))
     navigate(secretary, "form [type=submit]")
     navigate(secretary, "text=" + zh("Confirm the import"))
-    assert zh("The roster was imported") in flash_text(secretary)
+    assert shows_message(secretary, zh("The roster was imported"))
     shot(secretary, "roster-imported")
     with app.app_context():
         session = app.appbuilder.session
