@@ -68,8 +68,9 @@ class PostgresDatabases:
         self._copy(f"{self.name}_{name}", self.name)
 
     def stamp(self):
-        """The write-ahead log position: it moves whenever anything is written."""
-        return self._run("SELECT pg_current_wal_lsn()::text")
+        """Where the next write-ahead log record goes: it moves as soon as anything is
+        written (the *write* position lags behind with synchronous_commit off, as in CI)."""
+        return self._run("SELECT pg_current_wal_insert_lsn()::text")
 
 
 def open_databases(folder):
