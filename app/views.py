@@ -104,6 +104,18 @@ def names_list(values):
 class Declared:
     """What views and APIs derive from a model's column declarations."""
 
+    def _get_list_widget(self, filters, **kwargs):
+        """A whole number no database column holds is a bad request on every list page, the
+        audit log's included (PostgreSQL refuses the query; FAB would redirect home)."""
+        for flt, value in zip(filters.filters, filters.values, strict=True):
+            column = flt.column_name
+            if self.datamodel.is_integer(column) or self.datamodel.is_relation(column):
+                for text in value if isinstance(value, list) else [value]:
+                    text = str(text).strip()
+                    if text.lstrip("-").isdigit() and abs(int(text)) > MAX_PK:
+                        abort(400)
+        return super()._get_list_widget(filters, **kwargs)
+
     def _declare(self):
         model = self.datamodel.obj
         labels = {}
@@ -342,16 +354,8 @@ class RecordView(Declared, ModelView):
         return values
 
     def _get_list_widget(self, filters, **kwargs):
-        """Searching by a field the user sees masked would reveal it: such filters are dropped.
-        A whole number no database column holds is a bad request (PostgreSQL would refuse it)."""
+        """Searching by a field the user sees masked would reveal it: such filters are dropped."""
         model = self.datamodel.obj
-        for flt, value in zip(filters.filters, filters.values, strict=True):
-            column = flt.column_name
-            if self.datamodel.is_integer(column) or self.datamodel.is_relation(column):
-                for text in value if isinstance(value, list) else [value]:
-                    text = str(text).strip()
-                    if text.lstrip("-").isdigit() and abs(int(text)) > MAX_PK:
-                        abort(400)
         kept = [
             (flt, value)
             for flt, value in zip(filters.filters, filters.values, strict=True)
@@ -1260,6 +1264,10 @@ def record_name(model, pk):
     return names[key]
 
 
+def village_name(village_id):
+    return "" if village_id is None else record_name(Village, village_id)
+
+
 def roster_title(kind):
     """A roster KIND by its register's name (花名册), as the import and export pages say it."""
     from app.resources import RESOURCES
@@ -1390,17 +1398,6 @@ def utc_time(value):
 
 def role_labels(value):
     return "、".join(str(security.ROLE_LABELS.get(r, r)) for r in (value or "").split(",") if r)
-
-
-def village_name(village_id):
-    """A village's name for display, looked up once per request."""
-    if village_id is None:
-        return ""
-    names = g.setdefault("village_names", {})
-    if village_id not in names:
-        village = current_app.appbuilder.session.get(Village, village_id)
-        names[village_id] = village.name if village else village_id
-    return names[village_id]
 
 
 def masked_changes(value):

@@ -615,3 +615,9 @@ def test_a_records_page_links_to_its_history(app, login_as):
     assert len([r for r in rows if "xintan" in r or "system" in r]) == 1  # the demo's insert
     leader_page = login_as("xintan_group1").get(f"/memberview/show/{pk}").get_data(as_text=True)
     assert "_flt_3_model" not in leader_page
+
+
+def test_a_record_number_beyond_64_bits_is_a_bad_request(login_as):
+    client = login_as("admin")
+    response = client.get(f"/auditlogview/list/?_flt_0_record_id={2**70}")
+    assert response.status_code == 400
