@@ -17,6 +17,6 @@ as_pg() { if [ "$(id -u)" = 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c
 [ "$(id -u)" = 0 ] && chown postgres "$DATA"
 as_pg "'$BIN/initdb' -D '$DATA/data' -U postgres -A trust --no-sync -E UTF8 --locale=C.UTF-8" >&2
 # Loopback only; durability off: the data is thrown away after the run.
-as_pg "'$BIN/pg_ctl' -D '$DATA/data' -l '$DATA/log' -w start -o \"-p $PORT -k '$DATA' -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off\"" >&2
+as_pg "'$BIN/pg_ctl' -D '$DATA/data' -l '$DATA/log' -w start -o \"-p $PORT -k '$DATA' -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c autovacuum=off\"" >&2
 echo "export TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:$PORT/jsx_test"
 echo "export PGTEST_STOP=\"$BIN/pg_ctl -D $DATA/data -m immediate stop\""
