@@ -23,11 +23,14 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    select,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.ext.hybrid import Comparator, hybrid_property
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from app import validation
+from app.crypto import Encrypted
 
 
 class Choices:
@@ -153,6 +156,27 @@ class Township(Model):
         return self.name
 
 
+class Branch(Model):
+    """分会(责任区): a responsibility zone of a township, grouping some of its villages."""
+
+    __label__ = _l("Branches")
+    __tablename__ = "branch"
+    __table_args__ = (UniqueConstraint("township_id", "name"),)
+    __scope__ = {"township": "township_id"}
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    township_id: Mapped[int] = field(_l("Township"), ForeignKey("township.id"), index=True)
+    name: Mapped[str] = field(_l("Name"), String(64))
+    head: Mapped[str | None] = field(_l("Head"), String(32))
+
+    township: Mapped[Township] = relationship()
+    villages: Mapped[list["Village"]] = relationship(back_populates="branch")
+
+    def __repr__(self):
+        return self.name
+
+
 class Village(Model):
     """村/社区: one village association."""
 
@@ -164,6 +188,9 @@ class Village(Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     township_id: Mapped[int] = field(_l("Township"), ForeignKey("township.id"), index=True)
+    branch_id: Mapped[int | None] = field(
+        _l("Branch"), ForeignKey("branch.id", name="fk_village_branch_id"), index=True
+    )
     name: Mapped[str] = field(_l("Name"), String(64))
     kind: Mapped[str] = field(_l("Kind"), String(16), choices=VILLAGE_KIND, default="village")
     size_class: Mapped[str] = field(
@@ -176,12 +203,26 @@ class Village(Model):
     phone: Mapped[str | None] = field(_l("Phone"), String(32), check=validation.phone_problem)
 
     township: Mapped[Township] = relationship(back_populates="villages")
+    branch: Mapped[Optional["Branch"]] = relationship(back_populates="villages")
     groups: Mapped[list["MemberGroup"]] = relationship(
         back_populates="village", foreign_keys="MemberGroup.village_id"
     )
 
     def __repr__(self):
         return self.name
+
+    @classmethod
+    def clean(cls, values: dict) -> dict:
+        branch_id, township_id = values.get("branch_id"), values.get("township_id")
+        if branch_id and township_id:
+            from flask import current_app
+
+            owner = current_app.appbuilder.session.execute(
+                select(Branch.township_id).where(Branch.id == branch_id)
+            ).scalar()
+            if owner is not None and owner != township_id:
+                return {"branch_id": _l("This branch belongs to another township")}
+        return {}
 
 
 group_contact_head = Table(
@@ -227,9 +268,10 @@ class Member(GroupRecord, Model):
     __tablename__ = "member"
     __table_args__ = (
         # A person is an active member of at most one association (SPEC §2).
+        # On the ID number's keyed hash: the number itself is encrypted (issue 7).
         Index(
             "uq_member_active_id_number",
-            "id_number",
+            "id_number_hash",
             unique=True,
             sqlite_where=text("status = 'active'"),
             postgresql_where=text("status = 'active'"),
@@ -244,8 +286,9 @@ class Member(GroupRecord, Model):
     name: Mapped[str] = field(_l("Full name"), String(32))
     gender: Mapped[str | None] = field(_l("Gender"), String(8), choices=GENDER)
     id_number: Mapped[str] = field(
-        _l("ID number"), String(18), index=True, check=validation.id_number_problem
+        _l("ID number"), Encrypted(18, hashed=True), check=validation.id_number_problem
     )
+    id_number_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     birth_date: Mapped[dt.date | None] = field(_l("Birth date"), Date)
     phone: Mapped[str | None] = field(_l("Phone"), String(32), check=validation.phone_problem)
     address: Mapped[str | None] = field(_l("Address"), String(200))
@@ -650,12 +693,15 @@ class Household(GroupRecord, Model):
     )
     head_name: Mapped[str] = field(_l("Household head"), String(32))
     id_number: Mapped[str | None] = field(
-        _l("Head's ID number"), String(18), index=True, check=validation.id_number_problem
+        _l("Head's ID number"), Encrypted(18, hashed=True), check=validation.id_number_problem
     )
+    id_number_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Encrypted at rest (issue 7); whether the family is special stays in clear (``special``).
     family_type: Mapped[str] = field(
-        _l("Family type"), String(24), choices=FAMILY_TYPE, default="other", index=True
+        _l("Family type"), Encrypted(24), choices=FAMILY_TYPE, default="other"
     )
-    difficulty: Mapped[str | None] = field(_l("Difficulty"), String(16), choices=DIFFICULTY)
+    special: Mapped[bool] = field(_l("Special family"), Boolean, default=False, index=True)
+    difficulty: Mapped[str | None] = field(_l("Difficulty"), Encrypted(16), choices=DIFFICULTY)
     size: Mapped[int | None] = field(_l("Household size"), Integer)
     address: Mapped[str | None] = field(_l("Address"), String(200))
     phone: Mapped[str | None] = field(_l("Phone"), String(32), check=validation.phone_problem)
@@ -669,7 +715,7 @@ class Household(GroupRecord, Model):
     township_contact: Mapped[str | None] = field(_l("Township contact person"), String(32))
     village_contact: Mapped[str | None] = field(_l("Village contact person"), String(32))
     family_doctor: Mapped[bool] = field(_l("Family-doctor contract"), Boolean, default=False)
-    notes: Mapped[str | None] = field(_l("Notes"), Text)
+    notes: Mapped[str | None] = field(_l("Notes"), Encrypted())
 
     village: Mapped[Village] = relationship()
     group: Mapped[MemberGroup | None] = relationship()
@@ -679,9 +725,17 @@ class Household(GroupRecord, Model):
     def __repr__(self):
         return self.head_name
 
-    @property
-    def special(self) -> bool:
-        return self.family_type in SPECIAL_FAMILY_TYPES
+    @validates("family_type")
+    def _derive_special(self, _key, value):
+        """The clear ``special`` flag follows the encrypted family type (issue 7)."""
+        self.special = value in SPECIAL_FAMILY_TYPES
+        return value
+
+    @classmethod
+    def derive_columns(cls, columns: dict) -> None:
+        """``special`` for the bulk writers, which bypass the ORM."""
+        if "family_type" in columns:
+            columns["special"] = [t in SPECIAL_FAMILY_TYPES for t in columns["family_type"]]
 
 
 class Assistance(VillageRecord, Model):
@@ -724,8 +778,9 @@ class Benefit(VillageRecord, Model):
     village_id: Mapped[int] = field(_l("Village"), ForeignKey("village.id"), index=True)
     person_name: Mapped[str] = field(_l("Full name"), String(32))
     id_number: Mapped[str | None] = field(
-        _l("ID number"), String(18), index=True, check=validation.id_number_problem
+        _l("ID number"), Encrypted(18, hashed=True), check=validation.id_number_problem
     )
+    id_number_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     household_id: Mapped[int | None] = field(_l("Household"), ForeignKey("household.id"))
     kind: Mapped[str] = field(_l("Kind"), String(24), choices=BENEFIT_KIND)
     certificate_no: Mapped[str | None] = field(_l("Certificate number"), String(64))
@@ -934,6 +989,151 @@ class FundEntry(VillageRecord, Model):
         return {}
 
 
+# --- Township tasks and surveys (issue 9; seeds 000 Art. 8.13, 002 standards 3, 4, 7) ---
+
+TASK_STATUS = Choices(("open", _l("Open")), ("done", _l("Done")))
+SURVEY_KIND = Choices(
+    ("cadre_knowledge", _l("Cadre knowledge rate")),
+    ("resident_knowledge", _l("Resident knowledge rate")),
+    ("satisfaction", _l("Satisfaction")),
+)
+
+
+class AssignedVillage(Comparator):
+    """``Task.assigned_village == village_id``: the tasks assigned to that village."""
+
+    def __eq__(self, village_id):
+        return self.expression.in_(
+            select(TaskAssignment.task_id).where(TaskAssignment.village_id == village_id)
+        )
+
+
+class Task(Model):
+    """上级交办任务: work the township assigns to some or all of its villages."""
+
+    __label__ = _l("Township tasks")
+    __tablename__ = "task"
+    # A village sees the tasks assigned to it, a township all of its own.
+    __scope__ = {"township": "township_id", "village": "assigned_village"}
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    township_id: Mapped[int] = field(_l("Township"), ForeignKey("township.id"), index=True)
+    title: Mapped[str] = field(_l("Title"), String(200))
+    body: Mapped[str | None] = field(_l("Text"), Text)
+    due_date: Mapped[dt.date] = field(_l("Due date"), Date, index=True)
+    assigned_on: Mapped[dt.date | None] = field(_l("Assigned on"), Date)
+    # The task's own file (a notice, a form to fill in), checked and stored by app.uploads.
+    file_name: Mapped[str | None] = field(_l("File"), String(200))
+    file_stored: Mapped[str | None] = field(_l("Stored as"), String(64), unique=True)
+    file_type: Mapped[str | None] = field(_l("File type"), String(100))
+
+    township: Mapped[Township] = relationship()
+    assignments: Mapped[list["TaskAssignment"]] = relationship(
+        back_populates="task", cascade="all, delete-orphan", order_by="TaskAssignment.village_id"
+    )
+
+    def __repr__(self):
+        return self.title
+
+    @hybrid_property
+    def assigned_village(self):
+        return [a.village_id for a in self.assignments]
+
+    @assigned_village.comparator
+    def assigned_village(cls):
+        return AssignedVillage(cls.id)
+
+
+class TaskAssignment(VillageRecord, Model):
+    """A task as one village has it: open or done, when, with a note and attachments."""
+
+    __label__ = _l("Tasks of the villages")
+    __tablename__ = "task_assignment"
+    __table_args__ = (UniqueConstraint("task_id", "village_id"),)
+    __attachments__ = True
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = field(_l("Task"), ForeignKey("task.id"), index=True)
+    village_id: Mapped[int] = field(_l("Village"), ForeignKey("village.id"), index=True)
+    status: Mapped[str] = field(
+        _l("Status"), String(16), choices=TASK_STATUS, default="open", index=True
+    )
+    done_on: Mapped[dt.date | None] = field(_l("Done on"), Date)
+    note: Mapped[str | None] = field(_l("Note"), Text)
+
+    task: Mapped[Task] = relationship(back_populates="assignments")
+    village: Mapped[Village] = relationship()
+
+    def __repr__(self):
+        return f"{self.task} · {self.village}"
+
+    @property
+    def due_date(self) -> dt.date | None:
+        return self.task.due_date if self.task is not None else None
+
+    def overdue_on(self, day: dt.date) -> bool:
+        """Open after its due date: due today is not overdue yet, due yesterday is."""
+        return self.status == "open" and self.due_date is not None and self.due_date < day
+
+    @property
+    def overdue(self) -> bool:
+        return self.overdue_on(dt.date.today())
+
+    @classmethod
+    def clean(cls, values: dict) -> dict:
+        if values.get("status") == "done" and not values.get("done_on"):
+            return {"done_on": _l("Give the date it was done")}
+        if values.get("status") == "open" and values.get("done_on"):
+            return {"done_on": _l("An open task has no completion date")}
+        return {}
+
+
+class Survey(VillageRecord, Model):
+    """知晓率·满意度调查: how many were asked and how many answered well, by year and kind."""
+
+    __label__ = _l("Knowledge and satisfaction surveys")
+    __tablename__ = "survey"
+    __table_args__ = (UniqueConstraint("village_id", "year", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    village_id: Mapped[int] = field(_l("Village"), ForeignKey("village.id"), index=True)
+    year: Mapped[int] = field(_l("Year"), Integer, index=True)
+    kind: Mapped[str] = field(_l("Kind"), String(24), choices=SURVEY_KIND, index=True)
+    asked: Mapped[int] = field(_l("People asked"), Integer)
+    answered_well: Mapped[int] = field(_l("People answering well"), Integer)
+    rate: Mapped[decimal.Decimal | None] = field(_l("Rate (%)"), Numeric(5, 1))
+    surveyed_on: Mapped[dt.date | None] = field(_l("Surveyed on"), Date)
+    notes: Mapped[str | None] = field(_l("Notes"), Text)
+
+    village: Mapped[Village] = relationship()
+
+    def __repr__(self):
+        return f"{self.year} {SURVEY_KIND.label(self.kind)}"
+
+    @classmethod
+    def fill(cls, values: dict) -> None:
+        """The rate follows from the counts, whatever a writer sent for it."""
+        asked, well = values.get("asked"), values.get("answered_well")
+        values["rate"] = None
+        if isinstance(asked, int) and isinstance(well, int) and 0 <= well <= asked and asked > 0:
+            values["rate"] = (decimal.Decimal(well * 100) / asked).quantize(decimal.Decimal("0.1"))
+
+    @classmethod
+    def clean(cls, values: dict) -> dict:
+        errors = {}
+        asked, well, year = values.get("asked"), values.get("answered_well"), values.get("year")
+        if asked is not None and asked <= 0:
+            errors["asked"] = _l("At least one person must have been asked")
+        if well is not None and well < 0:
+            errors["answered_well"] = _l("Cannot be negative")
+        elif well is not None and asked is not None and well > asked:
+            errors["answered_well"] = _l("Cannot be more than the people asked")
+        if year is not None and not 2000 <= year <= 2100:
+            errors["year"] = _l("Give a year between 2000 and 2100")
+        return errors
+
+
 class Attachment(GroupRecord, Model):
     """附件: a photo or file of an activity, document or venue, stored outside the web root."""
 
@@ -1058,6 +1258,10 @@ BUSINESS_MODELS = (
     Venue,
     Notice,
     FundEntry,
+    Branch,
+    Task,
+    TaskAssignment,
+    Survey,
     Attachment,
 )
 
