@@ -95,4 +95,6 @@ SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "0") == "1"
 REMEMBER_COOKIE_HTTPONLY = True
 REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
 PERMANENT_SESSION_LIFETIME = timedelta(hours=8)
+# A browser session unused this long is ended by the server (the login page says why).
+SESSION_IDLE_TIMEOUT = timedelta(minutes=int(os.environ.get("SESSION_IDLE_MINUTES", "30")))
 JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=30)

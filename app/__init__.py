@@ -42,4 +42,5 @@ def create_app(test_config=None):
         dashboard.register(appbuilder)
     uploads.register(app)
     cli.register(app)
+    security.install_web_security(app)
     return app

@@ -7,6 +7,7 @@ through ``scope_errors``. Fail closed: an account without a scope sees nothing.
 """
 
 import dataclasses
+import time
 
 from flask import current_app, g, has_request_context
 from flask_appbuilder.models.filters import BaseFilter
@@ -75,6 +76,11 @@ ROLE_RIGHTS = {
         ROSTER: (READ, IMPORT),
         COMPLIANCE: (READ, EXPORT),
         **dict.fromkeys(WORK_RECORDS, ALL),
+        # Township tasks: the village reports its own done (issue 9); surveys are its records.
+        "Branch": (READ,),
+        "Task": (READ,),
+        "TaskAssignment": (READ, EDIT),
+        "Survey": ALL,
     },
     "Secretary": {
         "Township": (READ,),
@@ -90,6 +96,10 @@ ROLE_RIGHTS = {
         # Day-to-day records; the archive (documents, awards, venues, funds) is the president's.
         **dict.fromkeys(DAY_TO_DAY_RECORDS, ALL),
         **dict.fromkeys(set(WORK_RECORDS) - set(DAY_TO_DAY_RECORDS), (READ,)),
+        "Branch": (READ,),
+        "Task": (READ,),
+        "TaskAssignment": (READ, EDIT),
+        "Survey": ALL,
     },
     "GroupLeader": {
         "Village": (READ,),
@@ -328,10 +338,11 @@ def fk_targets(model) -> dict:
 
 
 def _village_of(target, pk, session):
-    """The village a referenced record belongs to (None for a township)."""
+    """The village a referenced record belongs to (None for a township-level record: a
+    township, a branch, a task)."""
     if target is Village:
         return pk
-    if target is Township:
+    if "village_id" not in inspect(target).columns:
         return None
     return session.execute(select(target.village_id).where(target.id == pk)).scalar()
 
@@ -376,7 +387,7 @@ def scope_errors(model, values: dict, scope: Scope, session) -> dict:
         if visible is None:
             errors[column] = _l("No such record in your scope")
         elif column != "village_id" and village_id and target not in (Township, Village):
-            if _village_of(target, pk, session) != village_id:
+            if _village_of(target, pk, session) not in (None, village_id):
                 errors[column] = _l("This record belongs to another village")
     if not errors and scope.level not in ("all", "none"):
         # The record itself must land inside the scope (a group leader's rows in its group).
@@ -460,7 +471,8 @@ def _audit_logout(_app, user):
     from app import audit
 
     if user is not None and getattr(user, "is_authenticated", False):
-        audit.record("logout", user=user)
+        # An idle session ended by the server reads as such, not as a sign-out.
+        audit.record(g.pop("logout_reason", "logout"), user=user)
 
 
 def binding_problem(roles, township, village, group):
@@ -521,3 +533,77 @@ class SecurityManager(FabSecurityManager):
 
 
 user_logged_out.connect(_audit_logout)
+
+
+# --- Response headers and the idle session (issue 7, item 6) ---
+
+# No external origin anywhere. FAB's templates (and ours: the dashboard's ECharts options, the
+# roster page) carry inline scripts and style attributes, hence 'unsafe-inline' for those two;
+# nothing calls eval. frame-ancestors is X-Frame-Options' modern twin.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+SESSION_SEEN_KEY = "_seen"
+# The last-seen time is written back at most this often (seconds): not a new cookie per request.
+SESSION_SEEN_RESOLUTION = 15
+
+
+def security_headers(response):
+    """The headers of every response; a stricter policy a view set itself (downloads) stays."""
+    headers = response.headers
+    headers.setdefault(
+        "Content-Security-Policy",
+        current_app.config.get("CONTENT_SECURITY_POLICY", CONTENT_SECURITY_POLICY),
+    )
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
+def expire_idle_session():
+    """Sign out a browser session idle longer than SESSION_IDLE_TIMEOUT, on the server side.
+
+    The last-seen time lives in the signed session cookie: the client cannot move it, and a
+    cookie copied away stops working once it is older than the timeout.
+    """
+    import flask_login
+    from flask import flash, redirect, request, session
+    from flask_babel import gettext
+
+    if "_user_id" not in session:
+        return None
+    now = int(time.time())
+    seen = session.get(SESSION_SEEN_KEY)
+    timeout = current_app.config["SESSION_IDLE_TIMEOUT"]
+    if seen is not None and now - seen > timeout.total_seconds():
+        g.logout_reason = "session_expired"
+        flask_login.logout_user()
+        locale = session.get("locale")
+        session.clear()
+        if locale:
+            session["locale"] = locale  # the login page keeps the user's language
+        g.user = flask_login.current_user._get_current_object()
+        if request.path.startswith("/api/") or request.endpoint == "static":
+            return None
+        flash(
+            gettext(
+                "Your session expired after %(minutes)d minutes without activity: "
+                "please sign in again",
+                minutes=int(timeout.total_seconds() // 60),
+            ),
+            "warning",
+        )
+        appbuilder = current_app.appbuilder
+        return redirect(appbuilder.get_url_for_login_with(request.full_path.rstrip("?")))
+    if seen is None or now - seen >= SESSION_SEEN_RESOLUTION:
+        session[SESSION_SEEN_KEY] = now
+    return None
+
+
+def install_web_security(app) -> None:
+    """Hook the headers and the idle check into ``app`` (after AppBuilder, which sets g.user)."""
+    app.before_request(expire_idle_session)
+    app.after_request(security_headers)
