@@ -1,0 +1,238 @@
+"""Backup and restore (issue 7 item 7): `flask backup create | verify | restore`, on SQLite and,
+with TEST_DATABASE_URL, on PostgreSQL (pg_dump / pg_restore)."""
+
+import hashlib
+import json
+import os
+import stat
+
+import pytest
+from sqlalchemy import create_engine, func, select, text
+
+from app.models import AuditLog, Meeting, Member, meeting_attendee
+from tests.helpers import member
+
+ON_POSTGRES = bool(os.environ.get("TEST_DATABASE_URL"))
+
+
+def _run(app, *args, stdin=None):
+    return app.test_cli_runner().invoke(args=["backup", *args], input=stdin)
+
+
+def _state(app):
+    """What a restore must bring back: a member's name, the attendance rows, the last entry."""
+    with app.app_context():
+        session = app.appbuilder.session
+        first = session.execute(select(Member).order_by(Member.id).limit(1)).scalar_one()
+        return {
+            "name": first.name,
+            "attendees": session.execute(
+                select(func.count()).select_from(meeting_attendee)
+            ).scalar(),
+            "last_entry": session.execute(select(func.max(AuditLog.id))).scalar(),
+        }
+
+
+def _change_data(app):
+    """Audited changes made after the backup."""
+    with app.app_context():
+        session = app.appbuilder.session
+        first = session.execute(select(Member).order_by(Member.id).limit(1)).scalar_one()
+        first.name = "改过的名字"
+        meeting = session.execute(
+            select(Meeting).where(Meeting.attendees.any()).order_by(Meeting.id).limit(1)
+        ).scalar_one()
+        meeting.attendees = []
+        session.commit()
+
+
+def _last_entry(app):
+    with app.app_context():
+        row = app.appbuilder.session.execute(
+            select(AuditLog).order_by(AuditLog.id.desc()).limit(1)
+        ).scalar_one()
+        return row.action, json.loads(row.changes), row.username
+
+
+def _sql(app, *statements):
+    engine = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    with engine.begin() as connection:
+        for statement in statements:
+            connection.execute(text(statement))
+    engine.dispose()
+
+
+@pytest.fixture
+def backup_file(app, tmp_path):
+    """A fresh backup of the demo township."""
+    path = tmp_path / "jsx-backup.bak"
+    result = _run(app, "create", str(path))
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def test_create_writes_a_private_file_and_audits_it(app, backup_file):
+    assert stat.S_IMODE(backup_file.stat().st_mode) == 0o600
+    action, details, username = _last_entry(app)
+    assert action == "backup" and username == "system"
+    assert details["file"] == "jsx-backup.bak"
+    assert details["sha256"] == hashlib.sha256(backup_file.read_bytes()).hexdigest()
+    assert details["database"] == ("PostgreSQL" if ON_POSTGRES else "SQLite")
+    # Never over an existing file (the live database included).
+    again = _run(app, "create", str(backup_file))
+    assert again.exit_code == 1 and "已存在" in again.output
+
+
+def test_verify_reports_revision_rows_and_chain(app, backup_file):
+    before = _state(app)
+    result = _run(app, "verify", str(backup_file))
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert ("PostgreSQL" if ON_POSTGRES else "SQLite") in out
+    with app.app_context():
+        head = app.appbuilder.session.execute(text("SELECT version_num FROM alembic_version"))
+        revision = head.scalar()
+        members = app.appbuilder.session.query(Member).count()
+    assert f"数据库结构版本：{revision}（本程序：{revision}）" in out
+    if not ON_POSTGRES:
+        assert "完整性检查：ok" in out
+    # The backup was taken before its own entry was written.
+    assert f"审计链：{before['last_entry'] - 1} entries, chain intact" in out
+    rows = dict(line.split() for line in out.splitlines() if line.startswith("  "))
+    assert rows["member"] == f"{members:,}"
+    assert rows["meeting_attendee"] == f"{before['attendees']:,}"
+    assert "备份完好，可以恢复。" in out
+
+
+def test_round_trip_brings_the_data_back_and_records_the_restore(app, backup_file):
+    kept = _state(app)
+    _change_data(app)
+    changed = _state(app)
+    assert changed["name"] == "改过的名字" and changed["attendees"] < kept["attendees"]
+
+    result = _run(app, "restore", "--yes", str(backup_file))
+    assert result.exit_code == 0, result.output
+    assert "已从" in result.output and "恢复数据库" in result.output
+
+    restored = _state(app)
+    assert restored["name"] == kept["name"]
+    assert restored["attendees"] == kept["attendees"]
+    action, details, username = _last_entry(app)
+    assert action == "restore" and username == "system"
+    assert details["file"] == "jsx-backup.bak"
+    assert details["sha256"] == hashlib.sha256(backup_file.read_bytes()).hexdigest()
+    # The backup ends where it was taken; the replaced database had gone further.
+    assert details["backup_last_entry"] == kept["last_entry"] - 1
+    assert details["replaced_last_entry"] == changed["last_entry"]
+    assert restored["last_entry"] == kept["last_entry"]
+    verified = app.test_cli_runner().invoke(args=["audit", "verify"])
+    assert verified.exit_code == 0 and "chain intact" in verified.output
+    # The app carries on: the restored database takes new audited writes.
+    _change_data(app)
+    assert app.test_cli_runner().invoke(args=["audit", "verify"]).exit_code == 0
+
+
+def test_restore_asks_first(app, backup_file):
+    kept = _state(app)
+    _change_data(app)
+    changed = _state(app)
+    result = _run(app, "restore", str(backup_file), stdin="n\n")
+    assert result.exit_code == 1
+    assert "用此备份替换数据库" in result.output and "未做任何更改" in result.output
+    assert _state(app) == changed
+    result = _run(app, "restore", str(backup_file), stdin="y\n")
+    assert result.exit_code == 0, result.output
+    assert _state(app)["attendees"] == kept["attendees"]
+
+
+def _refused(app, path, *reasons, live_chain_intact=True):
+    """verify says why; restore refuses with the same reasons; nothing has changed."""
+    _change_data(app)
+    changed = _state(app)
+    verified = _run(app, "verify", str(path))
+    assert verified.exit_code == 1, verified.output
+    assert "此备份不能恢复" in verified.output
+    restored = _run(app, "restore", "--yes", str(path))
+    assert restored.exit_code == 1, restored.output
+    assert "未做任何更改" in restored.output
+    for reason in reasons:
+        assert reason in verified.output and reason in restored.output
+    assert _state(app) == changed
+    chain = app.test_cli_runner().invoke(args=["audit", "verify"])
+    assert (chain.exit_code == 0) == live_chain_intact
+    return verified.output, restored.output
+
+
+def test_a_truncated_backup_is_refused(app, backup_file):
+    data = backup_file.read_bytes()
+    backup_file.write_bytes(data[: len(data) // 2])
+    reason = "转储文件已损坏或不完整" if ON_POSTGRES else "无法作为数据库读取此文件"
+    _refused(app, backup_file, reason)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", "不是备份\n".encode(), b"PGDMP" + os.urandom(2000), b"SQLite format 3\x00" + bytes(2000)],
+    ids=["empty", "text", "pg-garbage", "sqlite-garbage"],
+)
+def test_a_garbage_file_is_refused(app, tmp_path, content):
+    path = tmp_path / "garbage.bak"
+    path.write_bytes(content)
+    _refused(app, path, "此备份不能恢复")
+
+
+def test_a_foreign_database_is_refused(app, tmp_path):
+    import sqlite3
+
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as other:
+        other.execute("CREATE TABLE t (x)")
+    verified, restored = _refused(app, path)
+    assert "不是本系统的备份" in verified
+    # A SQLite file is never loaded into PostgreSQL.
+    engine = "这是 SQLite 备份，而当前数据库是 PostgreSQL" if ON_POSTGRES else "不是本系统的备份"
+    assert engine in restored
+
+
+@pytest.mark.parametrize(
+    "which,reason", [("first", "早于本程序"), ("unknown", "不认识其数据库结构版本")]
+)
+def test_a_backup_of_another_schema_revision_is_named_and_refused(app, tmp_path, which, reason):
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory(app.extensions["migrate"].directory)
+    head = script.get_current_head()
+    revision = list(script.walk_revisions())[-1].revision if which == "first" else "9999_later"
+    _sql(app, f"UPDATE alembic_version SET version_num = '{revision}'")
+    path = tmp_path / "other-revision.bak"
+    assert _run(app, "create", str(path)).exit_code == 0
+    _sql(app, f"UPDATE alembic_version SET version_num = '{head}'")
+    _refused(app, path, revision, reason)
+
+
+def test_a_backup_whose_audit_chain_was_tampered_with_is_refused(app, tmp_path):
+    from app import audit
+
+    dialect = "postgresql" if ON_POSTGRES else "sqlite"
+    _sql(
+        app,
+        *audit.TRIGGERS_OFF[dialect],
+        "UPDATE audit_log SET username = 'someone_else' WHERE id = 5",
+        *audit.TRIGGERS_ON[dialect],
+    )
+    path = tmp_path / "tampered.bak"
+    assert _run(app, "create", str(path)).exit_code == 0
+    # The live database was tampered with the same way: its own chain still fails.
+    _refused(app, path, "其审计链校验未通过：#5", live_chain_intact=False)
+
+
+def test_restored_members_read_back(app, backup_file):
+    """What the app shows after a restore: the same member, ID number and all."""
+    with app.app_context():
+        first = member(app.appbuilder.session, "新檀村")
+        kept = (first.id, first.name, first.id_number)
+    _change_data(app)
+    assert _run(app, "restore", "--yes", str(backup_file)).exit_code == 0
+    with app.app_context():
+        again = app.appbuilder.session.get(Member, kept[0])
+        assert (again.id, again.name, again.id_number) == kept
