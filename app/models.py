@@ -1172,6 +1172,8 @@ AUDIT_ACTION = Choices(
     ("reveal", _l("Full ID number shown")),
     ("prune", _l("Old entries pruned")),
     ("import", _l("Imported")),
+    ("backup", _l("Backup made")),
+    ("restore", _l("Restored from a backup")),
 )
 
 

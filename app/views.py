@@ -1287,6 +1287,12 @@ EVENT_LABELS = {
     "updated": _l("Updated"),
     "unchanged": _l("Unchanged"),
     "rejected": _l("Rejected rows"),
+    "bytes": _l("Size (bytes)"),
+    "database": _l("Database"),
+    "revision": _l("Schema revision"),
+    "backup_last_entry": _l("Last entry in the backup"),
+    "replaced_last_entry": _l("Last entry of the replaced database"),
+    "replaced_last_hash": _l("Its hash"),
 }
 
 
