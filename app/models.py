@@ -30,7 +30,7 @@ from sqlalchemy.ext.hybrid import Comparator, hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from app import validation
-from app.crypto import Encrypted
+from app.crypto import Encrypted, EncryptedText
 
 
 class Choices:
@@ -715,7 +715,7 @@ class Household(GroupRecord, Model):
     township_contact: Mapped[str | None] = field(_l("Township contact person"), String(32))
     village_contact: Mapped[str | None] = field(_l("Village contact person"), String(32))
     family_doctor: Mapped[bool] = field(_l("Family-doctor contract"), Boolean, default=False)
-    notes: Mapped[str | None] = field(_l("Notes"), Encrypted())
+    notes: Mapped[str | None] = field(_l("Notes"), EncryptedText())
 
     village: Mapped[Village] = relationship()
     group: Mapped[MemberGroup | None] = relationship()
@@ -1111,13 +1111,24 @@ class Survey(VillageRecord, Model):
     def __repr__(self):
         return f"{self.year} {SURVEY_KIND.label(self.kind)}"
 
+    @staticmethod
+    def rate_of(asked, well) -> decimal.Decimal | None:
+        """answered well / asked, in percent to one decimal; None for counts that make none."""
+        if isinstance(asked, int) and isinstance(well, int) and 0 <= well <= asked and asked > 0:
+            return (decimal.Decimal(well * 100) / asked).quantize(decimal.Decimal("0.1"))
+        return None
+
     @classmethod
     def fill(cls, values: dict) -> None:
         """The rate follows from the counts, whatever a writer sent for it."""
-        asked, well = values.get("asked"), values.get("answered_well")
-        values["rate"] = None
-        if isinstance(asked, int) and isinstance(well, int) and 0 <= well <= asked and asked > 0:
-            values["rate"] = (decimal.Decimal(well * 100) / asked).quantize(decimal.Decimal("0.1"))
+        values["rate"] = cls.rate_of(values.get("asked"), values.get("answered_well"))
+
+    @validates("asked", "answered_well")
+    def _follow_counts(self, key, value):
+        # However a survey is written (form, API, import, demo), its rate follows its counts.
+        counts = {"asked": self.asked, "answered_well": self.answered_well, key: value}
+        self.rate = self.rate_of(counts["asked"], counts["answered_well"])
+        return value
 
     @classmethod
     def clean(cls, values: dict) -> dict:

@@ -19,6 +19,7 @@ from flask_login import user_logged_out
 from sqlalchemy import ForeignKey, false, inspect, select, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app import ratelimit  # noqa: F401 (registers the sqlite:// limiter storage)
 from app.models import BUSINESS_MODELS, Attachment, MemberGroup, Township, Village
 
 # --- The role table (SPEC §1) ---
@@ -517,6 +518,24 @@ class SecurityManager(FabSecurityManager):
         else:
             audit.record("login_failed", username=(username or "")[:128])
         return user
+
+    def _has_access_builtin_roles(self, role, permission_name, view_name):
+        """FAB matches the role's regular expressions on every check, some 40 per page (menu,
+        buttons): the answer for a role, permission and view is kept, the roles being fixed
+        (FAB_ROLES, built from ROLE_RIGHTS at start-up)."""
+        key = (role.name, permission_name, view_name)
+        known = self._builtin_access.get(key)
+        if known is None:
+            known = super()._has_access_builtin_roles(role, permission_name, view_name)
+            self._builtin_access[key] = known
+        return known
+
+    @property
+    def _builtin_access(self):
+        cache = self.__dict__.get("_builtin_access_cache")
+        if cache is None:
+            cache = self.__dict__["_builtin_access_cache"] = {}
+        return cache
 
     def create_limiter(self, app):
         limiter = super().create_limiter(app)

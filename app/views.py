@@ -8,7 +8,7 @@ import datetime as dt
 import functools
 import json
 
-from flask import abort, current_app, flash, g, redirect, request, url_for
+from flask import abort, current_app, flash, g, has_request_context, redirect, request, url_for
 from flask_appbuilder import IndexView, ModelRestApi, ModelView, expose
 from flask_appbuilder.actions import action
 from flask_appbuilder.fields import QuerySelectMultipleField
@@ -22,6 +22,7 @@ from flask_appbuilder.models.sqla.filters import (
     SQLAFilterConverter,
 )
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_appbuilder.security.decorators import has_access
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
@@ -30,7 +31,7 @@ from werkzeug.exceptions import BadRequest
 from wtforms import BooleanField, SelectField
 from wtforms.validators import DataRequired, Optional
 
-from app import audit, records, reminders, security
+from app import audit, crypto, records, reminders, security, speed
 from app.models import (
     BUSINESS_MODELS,
     FAMILY_TYPE,
@@ -41,6 +42,7 @@ from app.models import (
     AuditLog,
     Award,
     Benefit,
+    Branch,
     Complaint,
     ContactHousehold,
     CouncilSeat,
@@ -53,6 +55,9 @@ from app.models import (
     MemberGroup,
     Notice,
     Resolution,
+    Survey,
+    Task,
+    TaskAssignment,
     Township,
     Venue,
     Village,
@@ -180,13 +185,24 @@ class Declared:
         self.base_filters = security.SCOPE_FILTER + list(self.base_filters or [])
         self.class_permission_name = model.__name__
         extra = getattr(self, "extra_args", None) or {}
-        self.extra_args = {**extra, "history_url": self._history_url}
+        self.extra_args = {
+            **extra,
+            "history_url": self._history_url,
+            "reveal_url": self._reveal_url,
+        }
         what = getattr(model, "__label__", None)
         if what is not None:
             self.list_title = what
             self.show_title = _l("%(what)s: details", what=what)
             self.add_title = _l("Add to %(what)s", what=what)
             self.edit_title = _l("Edit %(what)s", what=what)
+
+    def _reveal_url(self, pk):
+        """Where a President asks for the full ID number of this record (a POST), while the
+        detail page shows it masked; None for the other roles and when it is shown already."""
+        if not reveal_pending("id_number", self.datamodel.obj):
+            return None
+        return url_for(f"{type(self).__name__}.reveal", pk=pk)
 
     def _history_url(self, pk):
         """The audit log filtered to this record, for those who may read the log."""
@@ -222,14 +238,36 @@ class Declared:
         masker = MASKERS[key]
 
         def formatter(value):
-            if security.masks(key, model=model):
+            if security.masks(key, model=model) or reveal_pending(key, model):
                 return masker(value)
             return plain(value) if plain else value
 
         return formatter
 
 
+# Who sees an ID number masked on a detail page until they ask for it (issue 7): the ask is
+# a POST, and every one is in the audit log.
+REVEAL_ROLES = {"President"}
+
+
+def reveal_pending(key, model) -> bool:
+    """Whether this detail page shows ``key`` masked behind a reveal button for this user."""
+    if key != "id_number" or not has_request_context() or not request.endpoint:
+        return False
+    if not request.endpoint.endswith((".show", ".reveal")):
+        return False
+    if g.get("revealed") == (model.__name__, str(request.view_args.get("pk"))):
+        return False
+    return bool(security.role_names(security.current_user()) & REVEAL_ROLES)
+
+
 # --- HTML ---
+
+
+def _choices(datamodel, filters):
+    """The rows of ``datamodel`` that ``filters`` keep, in primary key order."""
+    query = filters.apply_all(datamodel.session.query(datamodel.obj))
+    return query.order_by(datamodel.obj.id).all()
 
 
 class RecordView(Declared, ModelView):
@@ -238,6 +276,7 @@ class RecordView(Declared, ModelView):
     method_permission_name = {
         "list": "read",
         "show": "read",
+        "reveal": "read",
         "add": "add",
         "edit": "edit",
         "delete": "delete",
@@ -245,6 +284,26 @@ class RecordView(Declared, ModelView):
     exclude_route_methods = {"download", "action"}
     page_size = 25
     show_template = "record_show.html"
+
+    @expose("/reveal/<pk>", methods=["POST"])
+    @has_access
+    def reveal(self, pk):
+        """The detail page with the full ID number, for a President; the reveal is audited."""
+        model = self.datamodel.obj
+        if "id_number" not in records.columns(model) or not reveal_pending("id_number", model):
+            abort(403)
+        item = self.datamodel.get(pk, self._base_filters) if valid_pk(pk) else None
+        if item is None:
+            abort(404)
+        audit.record(
+            "reveal",
+            model=model,
+            record_id=item.id,
+            village_id=item.village_id,
+            details={"field": "id_number"},
+        )
+        g.revealed = (model.__name__, str(pk))
+        return self.show(pk)
 
     def __init__(self, **kwargs):
         self._declare()
@@ -305,6 +364,18 @@ class RecordView(Declared, ModelView):
                     unbound.kwargs["blank_text"] = "—"
         self.add_form = self._checked(self.add_form, editing=False)
         self.edit_form = self._checked(self.edit_form, editing=True)
+        self._choices_without_count(self.search_form)
+
+    def _choices_without_count(self, form):
+        """A search dropdown (village, group…) loads its scoped choices with one SELECT: FAB's
+        own query counts them first, a statement per dropdown on every list page."""
+        for name, rules in self.search_form_query_rel_fields.items():
+            unbound = getattr(form, name, None)
+            if unbound is None or "query_func" not in getattr(unbound, "kwargs", {}):
+                continue
+            related = self.datamodel.get_related_interface(name)
+            filters = related.get_filters().add_filter_list(rules)
+            unbound.kwargs["query_func"] = functools.partial(_choices, related, filters)
 
     def _checked(self, form_class, editing):
         """The form class, validating the whole record as it would be written."""
@@ -354,12 +425,15 @@ class RecordView(Declared, ModelView):
         return values
 
     def _get_list_widget(self, filters, **kwargs):
-        """Searching by a field the user sees masked would reveal it: such filters are dropped."""
+        """Searching by a field the user sees masked would reveal it: such filters are dropped.
+        So are partial searches on an encrypted field (the database holds no plain text to
+        match): an ID number is found by its full number."""
         model = self.datamodel.obj
         kept = [
             (flt, value)
             for flt, value in zip(filters.filters, filters.values, strict=True)
             if not security.masks(flt.column_name, model=model)
+            and crypto.filter_allowed(model, flt.column_name, flt.arg_name)
         ]
         if len(kept) != len(filters.filters):
             filters.clear_filters()
@@ -478,7 +552,17 @@ class MemberView(RecordView):
             "notes",
         ]
     )
-    search_columns = ["name", "village", "group", "gender", "category", "status", "join_date"]
+    # id_number: the full number only, compared through its keyed hash (issue 7).
+    search_columns = [
+        "name",
+        "id_number",
+        "village",
+        "group",
+        "gender",
+        "category",
+        "status",
+        "join_date",
+    ]
     base_order = ("id", "asc")
     description_columns = {
         "gender": _l("Left blank, it is taken from the ID number"),
@@ -578,9 +662,10 @@ class CouncilTermView(RecordView):
 
 class VillageView(RecordView):
     datamodel = SQLAInterface(Village)
-    list_columns = ["name", "township", "kind", "size_class", "population"]
+    list_columns = ["name", "township", "branch", "kind", "size_class", "population"]
     add_columns = edit_columns = [
         "township",
+        "branch",
         "name",
         "kind",
         "size_class",
@@ -591,9 +676,19 @@ class VillageView(RecordView):
         "phone",
     ]
     show_columns = add_columns
-    search_columns = ["name", "township", "kind", "size_class"]
+    search_columns = ["name", "township", "branch", "kind", "size_class"]
     base_order = ("id", "asc")
     related_views = [MemberGroupView, CouncilTermView]
+    description_columns = {"branch": _l("Optional: the branch (responsibility zone) it belongs to")}
+
+
+class BranchView(RecordView):
+    datamodel = SQLAInterface(Branch)
+    list_columns = ["name", "township", "head"]
+    add_columns = edit_columns = show_columns = ["township", "name", "head"]
+    search_columns = ["name", "township", "head"]
+    base_order = ("name", "asc")
+    related_views = [VillageView]
 
 
 # --- Work records ---
@@ -723,7 +818,8 @@ class HouseholdView(RecordView):
         "notes",
     ]
     show_columns = add_columns
-    search_columns = ["head_name", "village", "group", "family_type", "difficulty", "status"]
+    # The family type and difficulty are encrypted (issue 7): searched by the clear flag.
+    search_columns = ["head_name", "id_number", "village", "group", "special", "status"]
     base_order = ("id", "asc")
     label_columns = {"paired_member": _l("Paired member (一帮一)")}
     description_columns = {
@@ -756,7 +852,7 @@ class BenefitView(RecordView):
         "status",
     ]
     show_columns = add_columns
-    search_columns = ["year", "person_name", "kind", "status"]
+    search_columns = ["year", "person_name", "id_number", "kind", "status"]
     base_order = ("id", "asc")
     label_columns = {"household": _l("Household")}
 
@@ -881,6 +977,76 @@ class FundEntryView(RecordView):
     base_order = ("date", "desc")
 
 
+class TaskAssignmentView(RecordView):
+    """A task as each village has it: the village reports it done (status, date, note, files)."""
+
+    datamodel = SQLAInterface(TaskAssignment)
+    show_template = "task_assignment_show.html"
+    # Assignments are made with their task (TaskView), never one by one.
+    exclude_route_methods = RecordView.exclude_route_methods | {"add"}
+    list_columns = ["task", "village", "due_date", "status", "done_on", "overdue"]
+    edit_columns = ["status", "done_on", "note"]
+    show_columns = ["task", "village", "due_date", "status", "done_on", "note"]
+    search_columns = ["task", "village", "status", "done_on"]
+    base_order = ("id", "desc")
+    label_columns = {"task": _l("Task"), "due_date": _l("Due date"), "overdue": _l("Overdue")}
+    formatters_columns = {"overdue": lambda v: flag(v, _l("Overdue"))}
+
+
+class TaskView(RecordView):
+    """上级交办任务: the administrator assigns a task to some or all villages of a township."""
+
+    datamodel = SQLAInterface(Task)
+    show_template = "task_show.html"
+    list_columns = ["due_date", "title", "township", "assigned_on"]
+    add_columns = edit_columns = [
+        "township",
+        "title",
+        "body",
+        "due_date",
+        "all_villages",
+        "villages",
+    ]
+    show_columns = ["township", "title", "body", "due_date", "assigned_on"]
+    search_columns = ["township", "title", "due_date"]
+    base_order = ("due_date", "desc")
+    related_views = [TaskAssignmentView]
+    label_columns = {
+        "all_villages": _l("All villages of the township"),
+        "villages": _l("Assigned to"),
+    }
+    description_columns = {
+        "villages": _l("One or several villages; or tick the box above for all of them"),
+    }
+
+    def __init__(self, **kwargs):
+        from app import tasks
+
+        extra = tasks.assignment_fields()
+        self.add_form_extra_fields = {**extra, **(self.add_form_extra_fields or {})}
+        self.edit_form_extra_fields = {**extra, **(self.edit_form_extra_fields or {})}
+        super().__init__(**kwargs)
+
+    def _init_forms(self):
+        from app import tasks
+
+        super()._init_forms()
+        self.add_form = tasks.assigning_form(self.add_form)
+        self.edit_form = tasks.assigning_form(self.edit_form)
+
+    def prefill_form(self, form, pk):
+        super().prefill_form(form, pk)
+        item = self.datamodel.get(pk, self._base_filters)
+        if item is not None:
+            form.villages.data = [a.village for a in item.assignments]
+
+    def _write(self, item, is_new):
+        from app import tasks
+
+        super()._write(item, is_new)
+        tasks.assign(item, tasks.chosen_villages(item), self.datamodel.session)
+
+
 def flag(value, label):
     """A red label for a true flag (overdue), nothing otherwise."""
     return Markup('<span class="label label-danger">{}</span>').format(label) if value else ""
@@ -897,6 +1063,27 @@ VillageView.related_views = [
 ]
 MemberGroupView.related_views = [MemberView, ContactHouseholdView, MeetingView, HouseholdView]
 MemberView.related_views = [ActivityView, AwardView, ContactHouseholdView]
+
+
+class SurveyView(RecordView):
+    """知晓率·满意度: people asked and answering well; the rate follows from them."""
+
+    datamodel = SQLAInterface(Survey)
+    list_columns = ["year", "village", "kind", "asked", "answered_well", "rate"]
+    add_columns = edit_columns = [
+        "village",
+        "year",
+        "kind",
+        "asked",
+        "answered_well",
+        "surveyed_on",
+        "notes",
+    ]
+    show_columns = add_columns[:5] + ["rate", "surveyed_on", "notes"]
+    search_columns = ["village", "year", "kind"]
+    base_order = ("year", "desc")
+    formatters_columns = {"rate": lambda v: "" if v is None else f"{v.normalize():f}%"}
+    description_columns = {"rate": _l("Worked out from the two counts")}
 
 
 # --- REST API (SPEC §6) ---
@@ -996,6 +1183,8 @@ class RecordApi(Declared, ModelRestApi):
             if column and security.masks(column, model=self.datamodel.obj):
                 # Searching by a field the user sees masked would reveal it.
                 raise BadRequest(_("You may not search by this field"))
+            if column and not crypto.filter_allowed(self.datamodel.obj, column, flt.get("opr")):
+                raise BadRequest(_("This field is encrypted: search by the full value only"))
             value = flt.get("value") if isinstance(flt, dict) else None
             if isinstance(value, int) and not -MAX_PK <= value <= MAX_PK:
                 # No database holds such a number: a 400, not a driver overflow (500).
@@ -1026,14 +1215,16 @@ class RecordApi(Declared, ModelRestApi):
             self._mask(row)
 
 
-def api(model, name, columns, search=None):
+def api(model, name, columns, search=None, read_only=(), routes=None):
     """A RecordApi class for ``model`` at /api/v1/<name>/ with the given columns."""
     cols = ["id"] + columns
-    writable = [c for c in columns if c != "id"]
+    writable = [c for c in columns if c != "id" and c not in read_only]
+    extra = {"include_route_methods": routes} if routes else {}
     return type(
         f"{model.__name__}Api",
         (RecordApi,),
         {
+            **extra,
             "datamodel": SQLAInterface(model),
             "resource_name": name,
             "list_columns": cols,
@@ -1074,6 +1265,7 @@ APIS = [
         "village",
         [
             "township_id",
+            "branch_id",
             "name",
             "kind",
             "size_class",
@@ -1089,7 +1281,16 @@ APIS = [
         Member,
         "member",
         MEMBER_API_COLUMNS,
-        search=["village_id", "group_id", "name", "gender", "category", "status", "join_date"],
+        search=[
+            "village_id",
+            "group_id",
+            "name",
+            "id_number",
+            "gender",
+            "category",
+            "status",
+            "join_date",
+        ],
     ),
     api(
         ContactHousehold,
@@ -1173,7 +1374,7 @@ APIS = [
             "family_doctor",
             "notes",
         ],
-        search=["village_id", "group_id", "head_name", "family_type", "difficulty", "status"],
+        search=["village_id", "group_id", "head_name", "id_number", "special", "status"],
     ),
     api(
         Assistance,
@@ -1194,7 +1395,7 @@ APIS = [
             "amount",
             "status",
         ],
-        search=["village_id", "person_name", "kind", "year", "status"],
+        search=["village_id", "person_name", "id_number", "kind", "year", "status"],
     ),
     api(
         Agreement,
@@ -1247,6 +1448,30 @@ APIS = [
         FundEntry,
         "fund_entry",
         ["village_id", "date", "direction", "category", "amount", "description", "handled_by"],
+    ),
+    api(Branch, "branch", ["township_id", "name", "head"]),
+    api(
+        TaskAssignment,
+        "task_assignment",
+        ["task_id", "village_id", "status", "done_on", "note"],
+        # Made with their task (POST /api/v1/task/), reported done by the village.
+        read_only=("task_id", "village_id"),
+        routes={"get", "get_list", "info", "put"},
+    ),
+    api(
+        Survey,
+        "survey",
+        [
+            "village_id",
+            "year",
+            "kind",
+            "asked",
+            "answered_well",
+            "rate",
+            "surveyed_on",
+            "notes",
+        ],
+        read_only=("rate",),
     ),
 ]
 
@@ -1324,6 +1549,7 @@ FIELD_DISPLAY = _field_display()
 
 def _shown(key, value):
     """One value of an entry, as the records show it: labels, masked for the user's role."""
+    value = crypto.unseal(value)
     if value is None or value == "":
         return ""
     if key in MASKERS and security.masks(key):
@@ -1406,11 +1632,20 @@ def role_labels(value):
     return "、".join(str(security.ROLE_LABELS.get(r, r)) for r in (value or "").split(",") if r)
 
 
+def _unsealed(value):
+    """An entry's changes with encrypted values decrypted (the log keeps them sealed)."""
+    if isinstance(value, dict):
+        return {k: _unsealed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unsealed(v) for v in value]
+    return crypto.unseal(value)
+
+
 def masked_changes(value):
     """The changes JSON with ID numbers and phones masked for the roles that see them masked."""
     if not value:
         return value
-    changes = json.loads(value)
+    changes = _unsealed(json.loads(value))
     if "rows" in changes and "fields" in changes:
         for i, key in enumerate(changes["fields"], start=1):
             if key in MASKERS and security.masks(key):
@@ -1430,7 +1665,7 @@ def masked_changes(value):
 class FilterRecordEqual(BaseFilter):
     """The record — or a bulk write's entry whose span of records covers it."""
 
-    name = _l("Is, or in a batch with")
+    name = _l("Is (alone or in a batch)")
     # FAB keeps one global map of these names: it must not shadow "eq".
     arg_name = "record"
 
@@ -1537,6 +1772,8 @@ class HomeView(IndexView):
 
     @expose("/")
     def index(self):
+        from app import tasks
+
         user = security.current_user()
         context = {}
         if user is not None and user.is_authenticated:
@@ -1566,6 +1803,11 @@ class HomeView(IndexView):
                 "groups": groups,
                 "villages": villages,
                 "board": reminders.board(scope, dt.date.today(), user),
+                "tasks": tasks.home_tasks(scope, dt.date.today())
+                if security.can(user, security.READ, "TaskAssignment")
+                else None,
+                "may_report": security.can(user, security.EDIT, "TaskAssignment"),
+                "scope_level": scope.level,
                 "registers": [
                     (name, MENU_LABELS[name])
                     for _view, name, _icon, _category in MENU
@@ -1600,6 +1842,10 @@ MENU = [
     (AwardView, "Award", "fa-medal", "Archive"),
     (VenueView, "Venue", "fa-building", "Archive"),
     (FundEntryView, "FundEntry", "fa-coins", "Archive"),
+    (BranchView, "Branch", "fa-map", "Organisation"),
+    (TaskView, "Task", "fa-clipboard-check", "Records"),
+    (TaskAssignmentView, "TaskAssignment", "fa-list-check", "Records"),
+    (SurveyView, "Survey", "fa-square-poll-vertical", "Records"),
 ]
 CATEGORY_LABELS = {
     "Organisation": _l("Organisation"),
@@ -1613,6 +1859,7 @@ CATEGORY_LABELS = {
 def register(appbuilder):
     """Every screen and API, in one block by menu category."""
     app = current_app
+    speed.install(app)
 
     @app.url_value_preprocessor
     def unknown_pk_is_not_found(_endpoint, values):
@@ -1639,3 +1886,6 @@ def register(appbuilder):
     )
     for api_class in APIS + [AuditLogApi]:
         appbuilder.add_api(api_class)
+    from app import tasks
+
+    tasks.register(appbuilder)

@@ -20,6 +20,7 @@ from app.models import (
     Assistance,
     Award,
     Benefit,
+    Branch,
     Complaint,
     ContactHousehold,
     CouncilSeat,
@@ -32,6 +33,9 @@ from app.models import (
     MemberGroup,
     Notice,
     Resolution,
+    Survey,
+    Task,
+    TaskAssignment,
     Township,
     Venue,
     Village,
@@ -81,6 +85,8 @@ WORK_RECORDS = [
     Venue,
     Notice,
     FundEntry,
+    # Issue 9: the village's knowledge and satisfaction surveys.
+    Survey,
 ]
 MODELS = ORGANISATION + WORK_RECORDS
 # SPEC §1: the secretary keeps the day-to-day records; the archive (documents, awards, venues,
@@ -95,6 +101,7 @@ DAY_TO_DAY = [
     Agreement,
     Complaint,
     Notice,
+    Survey,
 ]
 # SPEC §1: a group leader keeps the group's meetings, activities and difficult-household survey,
 # and deletes nothing of them.
@@ -159,6 +166,10 @@ API = {
     Venue: "venue",
     Notice: "notice",
     FundEntry: "fund_entry",
+    Survey: "survey",
+    Branch: "branch",
+    Task: "task",
+    TaskAssignment: "task_assignment",
 }
 # A column each test may change harmlessly, and the value it changes it to.
 CHANGE = {
@@ -182,6 +193,10 @@ CHANGE = {
     Venue: ("facilities", "改名设施"),
     Notice: ("title", "改名公示"),
     FundEntry: ("description", "改名说明"),
+    Survey: ("notes", "改名备注"),
+    Branch: ("head", "改名负责人"),
+    Task: ("title", "改名任务"),
+    TaskAssignment: ("note", "改名说明"),
 }
 # Columns whose cell text names a row, where names can be told apart across villages.
 NAME_CELL = {
@@ -199,6 +214,7 @@ NAME_CELL = {
     Award: "recipient_name",
     Notice: "title",
     FundEntry: "description",
+    Survey: "notes",
 }
 # Form field (relationship) → the model it offers.
 RELATED = {
@@ -235,6 +251,7 @@ REFERENCES = {
     Venue: {"village_id": Village, "group_id": MemberGroup},
     Notice: {"village_id": Village},
     FundEntry: {"village_id": Village},
+    Survey: {"village_id": Village},
 }
 # Members picked in a form's multiple choice (they are not columns of the record).
 MEMBER_CHOICES = {Meeting: "attendees", Activity: "participants"}
@@ -506,6 +523,15 @@ def fresh_values(app, model, username):
             "category": "activity",
             "amount": decimal.Decimal("350.00"),
             "description": "测试说明",
+        },
+        # The demo has this year's surveys and the world last year's: another year.
+        Survey: {
+            "village_id": village,
+            "year": 2023,
+            "kind": "satisfaction",
+            "asked": 100,
+            "answered_well": 91,
+            "notes": "测试调查",
         },
     }[model]
 
@@ -805,6 +831,15 @@ def _add_work_records(session, village):
                 category="allocation",
                 amount=decimal.Decimal("1000.00"),
                 description=f"{v}上级拨款",
+            ),
+            Survey(
+                village=village,
+                year=2025,
+                kind="resident_knowledge",
+                asked=100,
+                answered_well=85,
+                rate=decimal.Decimal("85.0"),
+                notes=f"{v}群众知晓率调查",
             ),
         ]
     )

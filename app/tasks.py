@@ -1,0 +1,440 @@
+"""Township tasks (上级交办任务, seeds 000 Art. 8.13; issue 9): assigning, reporting, following.
+
+The administrator assigns a task to one, several or all villages of a township in one step (the
+task form or ``POST /api/v1/task/`` with ``village_ids`` or ``all_villages``); each assignment is
+a ``TaskAssignment`` of the village, scoped and audited like any record. The village's president
+or secretary reports it done with a note and an optional file (``/tasks/report/<id>``); the
+township follows every village on a read-only table of tasks × villages (``/tasks/progress``).
+A task is overdue the day after its due date while it is still open.
+"""
+
+import datetime as dt
+import uuid
+
+from flask import (
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
+from flask_appbuilder import BaseView, expose, has_access
+from flask_appbuilder.fields import QuerySelectMultipleField
+from flask_appbuilder.fieldwidgets import Select2ManyWidget
+from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from wtforms import BooleanField
+
+from app import records, security, uploads
+from app.models import Attachment, Branch, Task, TaskAssignment, Village
+from app.views import FieldErrors, RecordApi, valid_pk
+
+# --- Assigning ---
+
+
+def village_choices():
+    """The villages the writer may assign a task to (the scope filter, as everywhere)."""
+    session = current_app.appbuilder.session
+    return session.scalars(
+        select(Village)
+        .where(security.scope_criteria(Village, security.current_scope()))
+        .order_by(Village.township_id, Village.id)
+    ).all()
+
+
+def assignment_fields() -> dict:
+    """The task form's two extra fields: all villages of the township, or a choice of them."""
+    return {
+        "all_villages": BooleanField(_l("All villages of the township"), default=False),
+        "villages": QuerySelectMultipleField(
+            _l("Assigned to"),
+            query_func=village_choices,
+            get_pk_func=lambda village: village.id,
+            get_label=lambda village: f"{village.township} {village.name}",
+            widget=Select2ManyWidget(),
+        ),
+    }
+
+
+def wanted(township_id, village_ids, all_villages, session) -> tuple[list[int], dict]:
+    """(the villages a task goes to, field → message for what is wrong)."""
+    if not township_id:
+        return [], {}
+    of_township = session.scalars(
+        select(Village.id).where(Village.township_id == township_id).order_by(Village.id)
+    ).all()
+    if all_villages:
+        if not of_township:
+            return [], {"villages": _l("This township has no villages yet")}
+        return list(of_township), {}
+    ids = list(dict.fromkeys(village_ids or []))
+    if not ids:
+        return [], {"villages": _l("Choose at least one village, or all villages of the township")}
+    if set(ids) - set(of_township):
+        return [], {"villages": _l("Only villages of the task's township can be assigned")}
+    return ids, {}
+
+
+def removal_errors(task, ids) -> dict:
+    """A village that has reported the task done keeps it: its report is a record."""
+    kept = [
+        a.village.name for a in task.assignments if a.status == "done" and a.village_id not in ids
+    ]
+    if kept:
+        return {
+            "villages": _l(
+                "%(villages)s reported this task done: it stays assigned", villages="、".join(kept)
+            )
+        }
+    return {}
+
+
+def assign(task, ids, session) -> None:
+    """Add the assignments the task lacks and take off the open ones no longer wanted."""
+    current = {a.village_id: a for a in task.assignments}
+    for village_id in ids:
+        if village_id not in current:
+            task.assignments.append(TaskAssignment(village_id=village_id, status="open"))
+    for village_id, assignment in current.items():
+        if village_id not in ids and assignment.status == "open":
+            task.assignments.remove(assignment)
+    task.assigned_on = task.assigned_on or dt.date.today()
+
+
+def chosen_villages(task) -> list[int]:
+    """The villages the form (or the API request) chose for the task, checked once more."""
+    session = current_app.appbuilder.session
+    if "task_villages" in g:
+        village_ids, all_villages = g.pop("task_villages")
+    else:
+        village_ids = [v.id for v in getattr(task, "villages", None) or []]
+        all_villages = bool(getattr(task, "all_villages", False))
+    ids, errors = wanted(task.township_id, village_ids, all_villages, session)
+    errors = errors or removal_errors(task, ids)
+    if errors:
+        raise FieldErrors(errors)
+    return ids
+
+
+def assigning_form(form_class):
+    """The task form, refusing a choice of villages that does not fit (and keeping the input)."""
+
+    class AssigningForm(form_class):
+        def validate(self, extra_validators=None):
+            valid = super().validate(extra_validators)
+            township = self.township.data
+            if township is None:
+                return False
+            session = current_app.appbuilder.session
+            ids, errors = wanted(
+                township.id,
+                [v.id for v in self.villages.data or []],
+                self.all_villages.data,
+                session,
+            )
+            pk = (request.view_args or {}).get("pk")
+            if not errors and pk is not None:
+                task = session.get(Task, int(pk))
+                errors = removal_errors(task, ids) if task is not None else {}
+            for message in errors.values():
+                self.villages.errors = list(self.villages.errors) + [str(message)]
+            return valid and not errors
+
+    AssigningForm.__name__ = form_class.__name__
+    return AssigningForm
+
+
+class TaskApi(RecordApi):
+    """/api/v1/task/: a task and, in the same request, the villages it goes to
+    (``village_ids``: a list of ids, or ``all_villages``: true)."""
+
+    datamodel = SQLAInterface(Task)
+    resource_name = "task"
+    list_columns = show_columns = [
+        "id",
+        "township_id",
+        "title",
+        "body",
+        "due_date",
+        "assigned_on",
+        "file_name",
+    ]
+    add_columns = edit_columns = ["township_id", "title", "body", "due_date"]
+    search_columns = ["township_id", "title", "due_date", "assigned_on"]
+    order_columns = ["id", "title", "due_date", "assigned_on"]
+    base_order = ("id", "asc")
+    openapi_spec_methods = {
+        "post": {"post": {"description": "Add a task; give `village_ids` or `all_villages`."}}
+    }
+
+    def _take_villages(self, required):
+        """Read the villages out of the request body before the schema sees it."""
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict):
+            return
+        village_ids = data.pop("village_ids", None)
+        all_villages = data.pop("all_villages", False)
+        if village_ids is None and not all_villages and not required:
+            return
+        if not isinstance(village_ids, list | type(None)) or not all(
+            isinstance(i, int) and not isinstance(i, bool) for i in village_ids or []
+        ):
+            raise FieldErrors({"village_ids": _l("Give a list of village numbers")})
+        g.task_villages = (village_ids, all_villages is True)
+
+    def post_headless(self):
+        try:
+            self._take_villages(required=True)
+        except FieldErrors as exc:
+            return self.response_400(message=exc.errors)
+        return super().post_headless()
+
+    def put_headless(self, pk):
+        try:
+            self._take_villages(required=False)
+        except FieldErrors as exc:
+            return self.response_400(message=exc.errors)
+        return super().put_headless(pk)
+
+    def _write(self, item, old):
+        super()._write(item, old)
+        if old is None or "task_villages" in g:
+            assign(item, chosen_villages(item), self.datamodel.session)
+
+
+# --- Reporting done ---
+
+
+def signed_in():
+    user = security.current_user()
+    if user is None or not user.is_authenticated:
+        abort(401)
+    return user
+
+
+def report(pk):
+    """The village's president or secretary reports its task done: note, optional file."""
+    user = signed_in()
+    if not security.can(user, security.EDIT, "TaskAssignment"):
+        abort(403)
+    assignment = uploads.scoped(TaskAssignment, pk)
+    session = current_app.appbuilder.session
+    back = url_for("TaskAssignmentView.show", pk=assignment.id)
+    if assignment.status == "done":
+        flash(_("This task was already reported done"), "info")
+        return redirect(back)
+    note = (request.form.get("note") or "").strip()
+    if request.method == "GET":
+        return render_report(assignment, note)
+    file = request.files.get("file")
+    data = content_type = None
+    if file is not None and file.filename:
+        problem, data, content_type = uploads.file_problem(file)
+        if problem:
+            flash(problem, "danger")
+            return render_report(assignment, note), 400
+    old = records.item_values(assignment)
+    values = {**old, "status": "done", "done_on": dt.date.today(), "note": note or None}
+    errors = records.prepare_write(TaskAssignment, values, old, user, session)
+    if errors:
+        for message in errors.values():
+            flash(str(message), "danger")
+        return render_report(assignment, note), 400
+    records.apply_values(assignment, values, session)
+    stored = None
+    if data:
+        stored = uuid.uuid4().hex
+        uploads.store(stored, data)
+        session.add(
+            Attachment(
+                village_id=assignment.village_id,
+                group_id=None,
+                owner_model="TaskAssignment",
+                owner_id=assignment.id,
+                filename=uploads.clean_filename(file.filename, content_type),
+                stored_name=stored,
+                content_type=content_type,
+                size=len(data),
+                uploaded_on=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            )
+        )
+    try:
+        session.commit()
+    except Exception:
+        session.rollback()
+        if stored:
+            uploads.remove(stored)
+        raise
+    flash(_("Reported done: %(task)s", task=assignment.task.title), "success")
+    return redirect(back)
+
+
+def render_report(assignment, note):
+    return render_template(
+        "task_report.html",
+        appbuilder=current_app.appbuilder,
+        assignment=assignment,
+        note=note,
+        accept=",".join(ext for exts in uploads.EXTENSIONS.values() for ext in exts),
+        limit=uploads.human_size(current_app.config["UPLOAD_MAX_BYTES"]),
+    )
+
+
+# --- The task's own file ---
+
+
+def task_file(pk):
+    """GET: the task's file, to whoever sees the task; POST: the administrator replaces it."""
+    user = signed_in()
+    task = uploads.scoped(Task, pk)
+    if request.method == "GET":
+        if not task.file_stored:
+            abort(404)
+        response = send_from_directory(
+            current_app.config["UPLOAD_FOLDER"],
+            task.file_stored,
+            mimetype=task.file_type,
+            as_attachment=True,
+            download_name=task.file_name,
+        )
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Content-Security-Policy"] = "sandbox"
+        return response
+    if not security.can(user, security.EDIT, "Task"):
+        abort(403)
+    back = redirect(url_for("TaskView.show", pk=task.id))
+    problem, data, content_type = uploads.file_problem(request.files.get("file"))
+    if problem:
+        flash(problem, "danger")
+        return back
+    previous, stored = task.file_stored, uuid.uuid4().hex
+    uploads.store(stored, data)
+    task.file_name = uploads.clean_filename(request.files["file"].filename, content_type)
+    task.file_stored, task.file_type = stored, content_type
+    session = current_app.appbuilder.session
+    try:
+        session.commit()
+    except Exception:
+        session.rollback()
+        uploads.remove(stored)
+        raise
+    if previous:
+        uploads.remove(previous)
+    flash(_("%(name)s uploaded", name=task.file_name), "success")
+    return back
+
+
+# --- Following: the home page and the table of tasks × villages ---
+
+
+def home_tasks(scope, today: dt.date) -> dict:
+    """What the home page shows: a village's open tasks; a township's overdue assignments."""
+    session = current_app.appbuilder.session
+    rows = session.execute(
+        select(TaskAssignment, Task.due_date)
+        .join(Task, Task.id == TaskAssignment.task_id)
+        .where(
+            TaskAssignment.status == "open",
+            security.scope_criteria(TaskAssignment, scope),
+        )
+        .order_by(Task.due_date, TaskAssignment.id)
+    ).all()
+    open_items = [
+        {"assignment": a, "due": due, "overdue": a.overdue_on(today), "village": a.village.name}
+        for a, due in rows
+    ]
+    return {
+        "open": open_items,
+        "overdue": sum(1 for item in open_items if item["overdue"]),
+    }
+
+
+def progress(scope, today: dt.date, branch_id=None) -> dict:
+    """Tasks × villages of the scope (of one branch, if given): each cell open, done or overdue."""
+    session = current_app.appbuilder.session
+    villages_query = select(Village).where(security.scope_criteria(Village, scope))
+    if branch_id is not None:
+        villages_query = villages_query.where(Village.branch_id == branch_id)
+    villages = session.scalars(villages_query.order_by(Village.branch_id, Village.id)).all()
+    tasks = session.scalars(
+        select(Task)
+        .where(security.scope_criteria(Task, scope))
+        .order_by(Task.due_date.desc(), Task.id.desc())
+    ).all()
+    cells = {}
+    for assignment in session.scalars(
+        select(TaskAssignment).where(
+            TaskAssignment.village_id.in_([v.id for v in villages]),
+            TaskAssignment.task_id.in_([t.id for t in tasks]),
+        )
+    ):
+        state = "overdue" if assignment.overdue_on(today) else assignment.status
+        cells[(assignment.task_id, assignment.village_id)] = (state, assignment)
+    branches = session.scalars(
+        select(Branch).where(security.scope_criteria(Branch, scope)).order_by(Branch.name)
+    ).all()
+    return {"villages": villages, "tasks": tasks, "cells": cells, "branches": branches}
+
+
+class TaskProgressView(BaseView):
+    """The township's table of tasks × villages: read-only, the scope filter as everywhere."""
+
+    route_base = "/tasks"
+    default_view = "progress"
+    class_permission_name = "Task"
+    method_permission_name = {"progress": security.READ}
+
+    @expose("/progress")
+    @has_access
+    def progress(self):
+        branch = request.args.get("branch", "")
+        branch_id = int(branch) if branch.isdigit() and valid_pk(branch) else None
+        table = progress(security.current_scope(), dt.date.today(), branch_id)
+        return self.render_template(
+            "task_progress.html",
+            branch_id=branch_id,
+            today=dt.date.today(),
+            **table,
+        )
+
+
+def task_panel(pk, assignment=False):
+    """What a task's (or a village's task's) detail page adds: its file, who may do what."""
+    if not valid_pk(pk):
+        return None
+    scope, user = security.current_scope(), security.current_user()
+    session = current_app.appbuilder.session
+    model = TaskAssignment if assignment else Task
+    item = session.scalars(
+        select(model).where(model.id == int(pk), security.scope_criteria(model, scope))
+    ).one_or_none()
+    if item is None:
+        return None
+    task = item.task if assignment else item
+    return {
+        "task": task,
+        "can_edit": security.can(user, security.EDIT, "Task"),
+        "can_follow": scope.level in ("all", "township"),
+        "can_report": assignment
+        and item.status == "open"
+        and security.can(user, security.EDIT, "TaskAssignment"),
+        "overdue": assignment and item.overdue,
+        "accept": ",".join(ext for exts in uploads.EXTENSIONS.values() for ext in exts),
+        "limit": uploads.human_size(current_app.config["UPLOAD_MAX_BYTES"]),
+    }
+
+
+def register(appbuilder):
+    """The task API, the progress table and the report and file routes."""
+    app = current_app
+    app.add_template_global(task_panel)
+    appbuilder.add_api(TaskApi)
+    appbuilder.add_view_no_menu(TaskProgressView)
+    app.add_url_rule("/tasks/report/<int:pk>", "task_report", report, methods=["GET", "POST"])
+    app.add_url_rule("/tasks/<int:pk>/file", "task_file", task_file, methods=["GET", "POST"])
