@@ -19,6 +19,7 @@ from app.models import (
     Assistance,
     Award,
     Benefit,
+    Branch,
     Complaint,
     ContactHousehold,
     CouncilSeat,
@@ -31,6 +32,9 @@ from app.models import (
     MemberGroup,
     Notice,
     Resolution,
+    Survey,
+    Task,
+    TaskAssignment,
     Township,
     Venue,
     Village,
@@ -117,6 +121,8 @@ def load_demo(session, password, today=None):
         select(Meeting.id).join(Village).where(Village.township_id == township.id).limit(1)
     ).first():
         records = build_work_year(session, township, today)
+    if not session.execute(select(Branch.id).where(Branch.township_id == township.id)).first():
+        records += build_tasks_and_surveys(session, township, today)
     made = 0
     for username, role, scope in DEMO_ACCOUNTS:
         if current_user_exists(username):
@@ -908,5 +914,90 @@ def build_work_year(session, township, today):
         for village in villages
         if village.name in DILIGENCE
     )
+    session.commit()
+    return made
+
+
+# --- Branches, township tasks and surveys (issue 9) ---
+
+# branch, its head, its villages (seeds 001: branches by responsibility zone)
+BRANCHES = [("东片分会", "罗德明", ("新檀村", "龙王村")), ("西片分会", "袁桂兰", ("小河村",))]
+# title, due (days from the load date), {village: days done after the due date, None: open}
+TASKS = [
+    (
+        "报送上半年工作总结",
+        -60,
+        {"新檀村": -5, "龙王村": -1, "小河村": -2},
+    ),
+    (
+        "报送“5·29会员活动日”活动开展情况",
+        -10,
+        {"新檀村": -3, "龙王村": None},
+    ),
+    (
+        "统计计生特殊家庭走访慰问情况",
+        14,
+        {"新檀村": None, "龙王村": None, "小河村": None},
+    ),
+]
+# village → (asked, answered well) for cadre knowledge, resident knowledge, satisfaction;
+# 龙王村's residents fall short of the 80% target (R19).
+SURVEYS = {
+    "新檀村": ((50, 46), (200, 170), (200, 180)),
+    "龙王村": ((50, 47), (200, 152), (200, 176)),
+    "小河村": ((20, 18), (100, 82), (100, 86)),
+}
+SURVEY_KINDS = ("cadre_knowledge", "resident_knowledge", "satisfaction")
+
+
+def build_tasks_and_surveys(session, township, today):
+    """Two branches, three township tasks (some done, one overdue) and this year's surveys."""
+    villages = {
+        v.name: v
+        for v in session.scalars(select(Village).where(Village.township_id == township.id))
+    }
+    made = 0
+    for name, head, members in BRANCHES:
+        branch = Branch(township=township, name=name, head=head)
+        session.add(branch)
+        for village_name in members:
+            villages[village_name].branch = branch
+        made += 1
+    for title, due_in, states in TASKS:
+        due = today + dt.timedelta(days=due_in)
+        task = Task(
+            township=township,
+            title=title,
+            body=f"请于{due:%Y年%m月%d日}前完成并报送镇计生协。",
+            due_date=due,
+            assigned_on=due - dt.timedelta(days=30),
+        )
+        for village_name, done_after in states.items():
+            done = done_after is not None
+            task.assignments.append(
+                TaskAssignment(
+                    village=villages[village_name],
+                    status="done" if done else "open",
+                    done_on=due + dt.timedelta(days=done_after) if done else None,
+                    note="已按要求完成并报送。" if done else None,
+                )
+            )
+        session.add(task)
+        made += 1 + len(states)
+    surveyed_on = min(today, dt.date(today.year, 3, 15))
+    for village_name, counts in SURVEYS.items():
+        for kind, (asked, well) in zip(SURVEY_KINDS, counts, strict=True):
+            values = {"asked": asked, "answered_well": well}
+            Survey.fill(values)
+            session.add(
+                Survey(
+                    village=villages[village_name],
+                    year=today.year,
+                    kind=kind,
+                    surveyed_on=surveyed_on,
+                    **values,
+                )
+            )
+            made += 1
     session.commit()
     return made

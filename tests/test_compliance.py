@@ -30,6 +30,9 @@ from app.models import (
     Member,
     MemberGroup,
     Notice,
+    Survey,
+    Task,
+    TaskAssignment,
     Township,
     Venue,
     Village,
@@ -39,7 +42,7 @@ from tests.helpers import valid_id
 
 YEAR = 2025
 AFTER = dt.date(2026, 1, 15)  # the year 2025 is over: every quarter and month counts
-NORM_IDS = [f"R{n}" for n in range(1, 19)]
+NORM_IDS = [f"R{n}" for n in range(1, 22)]
 SAMPLE = "样板村"
 MODELS = {model.__tablename__: model for model in BUSINESS_MODELS}
 
@@ -142,6 +145,20 @@ def _sample_village(session):
             resolved_on=dt.date(YEAR, 3, 10),
         ),
     ]
+    # R19, R20: every rate exactly on its target; R21: a township task done on its due date.
+    for kind, asked, well in (
+        ("cadre_knowledge", 50, 45),
+        ("resident_knowledge", 50, 40),
+        ("satisfaction", 20, 17),
+    ):
+        values = {"asked": asked, "answered_well": well}
+        Survey.fill(values)
+        records.append(Survey(village=village, year=YEAR, kind=kind, **values))
+    task = Task(township=township, title="报送半年总结", due_date=dt.date(YEAR, 7, 10))
+    task.assignments.append(
+        TaskAssignment(village=village, status="done", done_on=dt.date(YEAR, 7, 10))
+    )
+    records.append(task)
     session.add_all(records)
     session.commit()
     return village.id
@@ -544,7 +561,9 @@ def test_r18_contacts_and_monthly_visits(sample, judge):
         in judge(village_id, quarter=3)["R18"].detail
     )
     run(
-        update(Household).where(Household.village_id == village_id).values(family_type="only_child")
+        update(Household)
+        .where(Household.village_id == village_id)
+        .values(family_type="only_child", special=False)
     )
     assert judge(village_id)["R18"].met is None
 
@@ -602,7 +621,7 @@ def test_a_norm_switched_off_for_a_township_is_not_judged(app, sample, judge, mo
     village_id, run = sample
     run(delete(Venue).where(Venue.village_id == village_id))
     rules = judge(village_id)
-    assert rules["R13"].met is False and rules["score"] == round(17 / 18, 4)
+    assert rules["R13"].met is False and rules["score"] == round(20 / 21, 4)
     monkeypatch.setitem(app.config, "COMPLIANCE_DISABLED", {"测试镇": ["R13"]})
     rules = judge(village_id)
     assert rules["R13"].met is None and rules["R13"].detail == "Switched off for this township"
@@ -784,3 +803,115 @@ def test_details_speak_chinese_by_default(client, api_token):
     )
     longwang = next(v for v in response.get_json()["villages"] if v["name"] == "龙王村")
     assert longwang["rules"]["R4"]["detail"] == "第三组联系户长 1 人，应为 2–3 人"
+
+
+# --- R19–R21: surveys and township tasks (issue 9) ---
+
+
+def _set_survey(app, village_id, kind, asked, well, year=YEAR):
+    with app.app_context():
+        session = app.appbuilder.session
+        survey = session.scalars(
+            select(Survey).where(
+                Survey.village_id == village_id, Survey.kind == kind, Survey.year == year
+            )
+        ).one()
+        survey.asked, survey.answered_well = asked, well
+        session.commit()
+
+
+@pytest.mark.parametrize(
+    "rule, kind, asked, well, met",
+    [
+        ("R19", "cadre_knowledge", 50, 45, True),  # 90% exactly
+        ("R19", "cadre_knowledge", 1000, 899, False),  # 89.9% shows as 89.9%, not 90%
+        ("R19", "resident_knowledge", 5, 4, True),  # 80% exactly
+        ("R19", "resident_knowledge", 25, 19, False),  # 76%
+        ("R20", "satisfaction", 20, 17, True),  # 85% exactly
+        ("R20", "satisfaction", 200, 169, False),  # 84.5%
+    ],
+)
+def test_r19_r20_rates_at_their_targets(app, sample, judge, rule, kind, asked, well, met):
+    village_id, _run = sample
+    _set_survey(app, village_id, kind, asked, well)
+    assert judge(village_id)[rule].met is met
+
+
+def test_r19_detail_says_the_rate_and_its_target(app, sample, judge):
+    village_id, _run = sample
+    _set_survey(app, village_id, "resident_knowledge", 25, 19)
+    rules = judge(village_id)
+    assert rules["R19"].detail == "2025 Resident knowledge rate 76%, should be at least 80%"
+    with app.test_request_context(), force_locale("zh"):
+        (result,) = compliance.evaluate(Scope("all"), YEAR, None, AFTER, village_id)
+    assert result.rules["R19"].detail == "2025 群众知晓率 76%，应不低于 80%"
+    _set_survey(app, village_id, "satisfaction", 1000, 845)
+    assert judge(village_id)["R20"].detail == "2025 Satisfaction 84.5%, should be at least 85%"
+
+
+def test_r19_r20_without_a_survey_have_nothing_to_judge(app, sample, judge):
+    village_id, run = sample
+    run(delete(Survey).where(Survey.village_id == village_id, Survey.kind == "cadre_knowledge"))
+    rules = judge(village_id)
+    assert rules["R19"].met is False and "no Cadre knowledge rate survey" in rules["R19"].detail
+    run(delete(Survey).where(Survey.village_id == village_id))
+    rules = judge(village_id)
+    assert rules["R19"].met is None and rules["R20"].met is None
+    assert rules["R20"].detail == "No Satisfaction survey for 2025"
+    # Last year's survey does not answer for this year.
+    assert judge(village_id, year=2026, today=dt.date(2026, 3, 1))["R19"].met is None
+
+
+def _sample_task(app, village_id, due, status="open", done_on=None):
+    with app.app_context():
+        session = app.appbuilder.session
+        village = session.get(Village, village_id)
+        task = Task(township_id=village.township_id, title="统计走访情况", due_date=due)
+        task.assignments.append(
+            TaskAssignment(village_id=village_id, status=status, done_on=done_on)
+        )
+        session.add(task)
+        session.commit()
+
+
+def test_r21_a_task_due_today_is_not_late_yet_one_due_yesterday_is(app, sample, judge):
+    village_id, _run = sample
+    today = dt.date(YEAR, 11, 20)
+    _sample_task(app, village_id, today)
+    rules = judge(village_id, today=today)
+    assert rules["R21"].met is True
+    assert rules["R21"].detail == "1 township task(s) due, all done on time"
+    rules = judge(village_id, today=today + dt.timedelta(days=1))
+    assert rules["R21"].met is False
+    assert rules["R21"].detail == "「统计走访情况」 due 2025-11-20, not done"
+
+
+def test_r21_done_late_is_unmet_done_on_the_day_is_met(app, sample, judge):
+    village_id, _run = sample
+    _sample_task(app, village_id, dt.date(YEAR, 9, 30), "done", dt.date(YEAR, 10, 1))
+    rules = judge(village_id)
+    assert rules["R21"].met is False
+    assert "done on 2025-10-01, after its due date 2025-09-30" in rules["R21"].detail
+    # The quarter the task was due in judges it; the quarter before has nothing due.
+    assert judge(village_id, quarter=3)["R21"].met is False
+    assert judge(village_id, quarter=1)["R21"].met is None
+
+
+def test_r19_r21_can_be_switched_off_per_township(app, sample, judge, monkeypatch):
+    village_id, _run = sample
+    _set_survey(app, village_id, "resident_knowledge", 25, 19)
+    monkeypatch.setitem(app.config, "COMPLIANCE_DISABLED", {"测试镇": ["R19", "R21"]})
+    rules = judge(village_id)
+    assert rules["R19"].met is None and rules["R19"].detail == "Switched off for this township"
+    assert rules["R21"].met is None and rules["R20"].met is True
+
+
+def test_the_demo_has_one_village_under_its_knowledge_target_and_an_overdue_task(app):
+    today = dt.date.today()
+    with app.test_request_context(), force_locale("zh"):
+        results = {r.name: r for r in compliance.evaluate(Scope("all"), today.year, None, today)}
+    longwang = results["龙王村"].rules
+    assert longwang["R19"].met is False
+    assert longwang["R19"].detail == f"{today.year} 群众知晓率 76%，应不低于 80%"
+    assert results["新檀村"].rules["R19"].met is True
+    assert {results[name].rules["R20"].met for name in results} == {True}
