@@ -1,9 +1,14 @@
 """`python run.py` (or `make run`): serve the app on HOST:PORT and say how to sign in."""
 
+import gc
+
 from app import create_app
 from app.demo import DEMO_ACCOUNTS
 
 app = create_app()
+# As wsgi.py: start-up objects are left out of every later garbage collection.
+gc.collect()
+gc.freeze()
 
 if __name__ == "__main__":
     host, port = app.config["HOST"], app.config["PORT"]
