@@ -987,15 +987,14 @@ def build_tasks_and_surveys(session, township, today):
     surveyed_on = min(today, dt.date(today.year, 3, 15))
     for village_name, counts in SURVEYS.items():
         for kind, (asked, well) in zip(SURVEY_KINDS, counts, strict=True):
-            values = {"asked": asked, "answered_well": well}
-            Survey.fill(values)
             session.add(
                 Survey(
                     village=villages[village_name],
                     year=today.year,
                     kind=kind,
+                    asked=asked,
+                    answered_well=well,
                     surveyed_on=surveyed_on,
-                    **values,
                 )
             )
             made += 1

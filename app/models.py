@@ -14,6 +14,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     Boolean,
     Column,
+    Computed,
     Date,
     ForeignKey,
     Index,
@@ -1102,7 +1103,14 @@ class Survey(VillageRecord, Model):
     kind: Mapped[str] = field(_l("Kind"), String(24), choices=SURVEY_KIND, index=True)
     asked: Mapped[int] = field(_l("People asked"), Integer)
     answered_well: Mapped[int] = field(_l("People answering well"), Integer)
-    rate: Mapped[decimal.Decimal | None] = field(_l("Rate (%)"), Numeric(5, 1))
+    # Worked out by the database, whatever writes the counts (form, API, a bulk import).
+    rate: Mapped[decimal.Decimal | None] = field(
+        _l("Rate (%)"),
+        Numeric(5, 1),
+        Computed(
+            "CASE WHEN asked > 0 THEN ROUND(answered_well * 100.0 / asked, 1) END", persisted=True
+        ),
+    )
     surveyed_on: Mapped[dt.date | None] = field(_l("Surveyed on"), Date)
     notes: Mapped[str | None] = field(_l("Notes"), Text)
 
@@ -1110,25 +1118,6 @@ class Survey(VillageRecord, Model):
 
     def __repr__(self):
         return f"{self.year} {SURVEY_KIND.label(self.kind)}"
-
-    @staticmethod
-    def rate_of(asked, well) -> decimal.Decimal | None:
-        """answered well / asked, in percent to one decimal; None for counts that make none."""
-        if isinstance(asked, int) and isinstance(well, int) and 0 <= well <= asked and asked > 0:
-            return (decimal.Decimal(well * 100) / asked).quantize(decimal.Decimal("0.1"))
-        return None
-
-    @classmethod
-    def fill(cls, values: dict) -> None:
-        """The rate follows from the counts, whatever a writer sent for it."""
-        values["rate"] = cls.rate_of(values.get("asked"), values.get("answered_well"))
-
-    @validates("asked", "answered_well")
-    def _follow_counts(self, key, value):
-        # However a survey is written (form, API, import, demo), its rate follows its counts.
-        counts = {"asked": self.asked, "answered_well": self.answered_well, key: value}
-        self.rate = self.rate_of(counts["asked"], counts["answered_well"])
-        return value
 
     @classmethod
     def clean(cls, values: dict) -> dict:

@@ -427,7 +427,50 @@ AGREEMENTS = Resource(
     ),
 )
 
+# Knowledge and satisfaction surveys (issue 9): one row per year and kind; the rate is the
+# database's own (answered well / asked), so a sheet gives the two counts only.
+SURVEYS = Resource(
+    kind="surveys",
+    title="知晓率满意度调查表",
+    model=models.Survey,
+    natural_key=("year", "kind"),
+    columns=(
+        Column("year", ("年度", "年份", "调查年度", "year"), kind="int", required=True),
+        Column(
+            "kind",
+            ("调查项目", "类别", "项目", "kind"),
+            kind="choice",
+            choices=models.SURVEY_KIND,
+            synonyms=(
+                ("干部", "cadre_knowledge"),
+                ("群众", "resident_knowledge"),
+                ("群众满意度", "satisfaction"),
+            ),
+            required=True,
+        ),
+        Column(
+            "asked", ("调查人数", "受访人数", "people asked", "asked"), kind="int", required=True
+        ),
+        Column(
+            "answered_well",
+            ("知晓(满意)人数", "知晓人数", "满意人数", "people answering well", "answered_well"),
+            kind="int",
+            required=True,
+        ),
+        Column("surveyed_on", ("调查日期", "调查时间", "surveyed on", "surveyed_on"), kind="date"),
+        Column("notes", ("备注", "notes")),
+    ),
+)
+
 RESOURCES = {
     resource.kind: resource
-    for resource in (MEMBERS, COUNCIL_SEATS, CONTACT_HOUSEHOLDS, HOUSEHOLDS, BENEFITS, AGREEMENTS)
+    for resource in (
+        MEMBERS,
+        COUNCIL_SEATS,
+        CONTACT_HOUSEHOLDS,
+        HOUSEHOLDS,
+        BENEFITS,
+        AGREEMENTS,
+        SURVEYS,
+    )
 }

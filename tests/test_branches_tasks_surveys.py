@@ -506,3 +506,33 @@ def test_the_survey_api_fills_the_village_and_the_rate(app, api_token):
         headers=api_token("longwang_secretary"),
     )
     assert response.status_code == 400
+
+
+def test_surveys_import_from_a_sheet_with_the_rate_worked_out(app, tmp_path):
+    """The ``surveys`` roster KIND: a GBK sheet, Chinese headers and labels; a bad row is
+    refused with nothing written, the good file goes in with its rates."""
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(
+        "年度,调查项目,调查人数,知晓人数\n2024,干部知晓率,50,46\n2024,满意度,10,11\n".encode("gbk")
+    )
+    runner = app.test_cli_runner()
+    args = ["roster", "import", "surveys", str(bad), "--village", "小河村"]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 1
+    assert db(app, lambda s: s.scalars(select(Survey).where(Survey.year == 2024)).all()) == []
+    good = tmp_path / "good.csv"
+    good.write_bytes(
+        "年度,调查项目,调查人数,知晓人数\n2024,干部知晓率,50,46\n2024,满意度,10,9\n".encode("gbk")
+    )
+    result = runner.invoke(args=["roster", "import", "surveys", str(good), "--village", "小河村"])
+    assert result.exit_code == 0, result.output
+    rates = db(
+        app,
+        lambda s: dict(
+            s.execute(select(Survey.kind, Survey.rate).where(Survey.year == 2024)).all()
+        ),
+    )
+    assert {k: str(v) for k, v in rates.items()} == {
+        "cadre_knowledge": "92.0",
+        "satisfaction": "90.0",
+    }

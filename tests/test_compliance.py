@@ -151,9 +151,9 @@ def _sample_village(session):
         ("resident_knowledge", 50, 40),
         ("satisfaction", 20, 17),
     ):
-        values = {"asked": asked, "answered_well": well}
-        Survey.fill(values)
-        records.append(Survey(village=village, year=YEAR, kind=kind, **values))
+        records.append(
+            Survey(village=village, year=YEAR, kind=kind, asked=asked, answered_well=well)
+        )
     task = Task(township=township, title="报送半年总结", due_date=dt.date(YEAR, 7, 10))
     task.assignments.append(
         TaskAssignment(village=village, status="done", done_on=dt.date(YEAR, 7, 10))

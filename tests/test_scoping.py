@@ -838,7 +838,6 @@ def _add_work_records(session, village):
                 kind="resident_knowledge",
                 asked=100,
                 answered_well=85,
-                rate=decimal.Decimal("85.0"),
                 notes=f"{v}群众知晓率调查",
             ),
         ]

@@ -64,7 +64,15 @@ def upgrade():
         sa.Column("kind", sa.String(length=24), nullable=False),
         sa.Column("asked", sa.Integer(), nullable=False),
         sa.Column("answered_well", sa.Integer(), nullable=False),
-        sa.Column("rate", sa.Numeric(precision=5, scale=1), nullable=True),
+        sa.Column(
+            "rate",
+            sa.Numeric(precision=5, scale=1),
+            sa.Computed(
+                "CASE WHEN asked > 0 THEN ROUND(answered_well * 100.0 / asked, 1) END",
+                persisted=True,
+            ),
+            nullable=True,
+        ),
         sa.Column("surveyed_on", sa.Date(), nullable=True),
         sa.Column("notes", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
