@@ -356,6 +356,7 @@ class PostgresLoad:
                 {"name": self.aside},
             ).scalar()
             self.connection.exec_driver_sql(f"CREATE SCHEMA public AUTHORIZATION {owner}")
+            self._copy_grants()
             self._load(tool)
             self.connection.exec_driver_sql("RESET search_path")
             _check(self.connection, self.report)
@@ -368,6 +369,22 @@ class PostgresLoad:
                 _("The dump cannot be loaded: %(error)s", error=getattr(exc, "orig", exc))
             )
         return self
+
+    def _copy_grants(self):
+        """Who may use the schema, as before (PostgreSQL 15 lets everyone use public)."""
+        grants = self.connection.execute(
+            text(
+                "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END, "
+                "a.privilege_type, a.is_grantable FROM pg_namespace n, aclexplode(n.nspacl) a "
+                "WHERE n.nspname = :name AND a.grantee <> n.nspowner"
+            ),
+            {"name": self.aside},
+        ).all()
+        for grantee, privilege, grantable in grants:
+            option = " WITH GRANT OPTION" if grantable else ""
+            self.connection.exec_driver_sql(
+                f"GRANT {privilege} ON SCHEMA public TO {grantee}{option}"
+            )
 
     def _rollback(self):
         if self.connection.in_transaction():
@@ -383,6 +400,9 @@ class PostgresLoad:
             )
             try:
                 complete = _run_script(cursor, process.stdout)
+            except self.connection.dialect.loaded_dbapi.Error as exc:
+                process.kill()
+                raise BackupError(_("The dump cannot be loaded: %(error)s", error=exc)) from exc
             except Exception:
                 process.kill()
                 raise
@@ -414,8 +434,9 @@ class PostgresLoad:
         connection.commit()
 
     def __exit__(self, *exc):
-        self._rollback()
-        self.connection.close()
+        if self.connection is not None:
+            self._rollback()
+            self.connection.close()
         self.engine.dispose()
 
 
