@@ -29,6 +29,12 @@ run: translations
 	$(BIN)/flask demo load --if-empty
 	HOST=$(HOST) PORT=$(PORT) $(BIN)/python run.py
 
+# Production serving: gunicorn with WEB_CONCURRENCY workers (default from the cores) on HOST:PORT,
+# DATABASE_URL's database migrated first; no demo data (gunicorn.conf.py holds the settings).
+serve: translations
+	$(BIN)/flask db upgrade
+	HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py
+
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 

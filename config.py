@@ -82,7 +82,12 @@ FAB_SECURITY_MANAGER_CLASS = "app.security.SecurityManager"
 
 # Login throttling on the HTML form (FAB) and the JWT endpoint (ours): per client address.
 RATELIMIT_ENABLED = True
-RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+# One SQLite file under instance/ shared by every worker on the host (app/ratelimit.py);
+# several hosts: redis://host:6379 or memcached://host:11211.
+RATELIMIT_STORAGE_URI = os.environ.get(
+    "RATELIMIT_STORAGE_URI", "sqlite:///" + os.path.join(INSTANCE_DIR, "ratelimit.db")
+)
+RATELIMIT_STRATEGY = "fixed-window"
 AUTH_RATE_LIMITED = True
 AUTH_RATE_LIMIT = os.environ.get("AUTH_RATE_LIMIT", "10 per minute")
 

@@ -25,6 +25,11 @@ def create_app(test_config=None):
     from app import security
 
     app.config["FAB_ROLES"] = security.fab_roles()
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # Several workers on one SQLite file queue for its write lock; SQLite's waiting is
+        # unfair, so the default 5 s is too short under a burst (tests/test_serving.py).
+        options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+        options.setdefault("connect_args", {}).setdefault("timeout", 30)
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
     # Before AppBuilder, so that the JWT API stays exempt (FAB-NOTES: CSRF).

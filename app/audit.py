@@ -23,6 +23,7 @@ from flask import current_app, g, has_request_context, request
 from sqlalchemy import Boolean, Date, DateTime, event, func, inspect, select, text, update
 from sqlalchemy.orm import Session
 
+from app import crypto
 from app.models import AuditHead, AuditLog, Township, Village
 
 GENESIS = "0" * 64
@@ -209,11 +210,19 @@ def _column_values(obj) -> dict:
 
 
 def _kept(model, key) -> bool:
+    if key.endswith("_hash") and key[: -len("_hash")] in crypto.encrypted_columns(model):
+        # An encrypted field's lookup hash: bookkeeping, not a change anyone made.
+        return False
     return key not in NOISE_FIELDS and key not in getattr(model, "__audit_exclude__", ())
 
 
-def _redacted(key, value):
-    return "***" if key in SECRET_FIELDS and value is not None else value
+def _redacted(key, value, model=None):
+    if key in SECRET_FIELDS and value is not None:
+        return "***"
+    if model is not None and key in crypto.encrypted_columns(model):
+        # Encrypted in the log as in the register: never a plain ID number (issue 7).
+        return crypto.audit_value(value)
+    return value
 
 
 def _diff(obj) -> dict:
@@ -230,7 +239,7 @@ def _diff(obj) -> dict:
             before = history.deleted[0] if history.deleted else None
             after = history.added[0] if history.added else None
             if before != after:
-                changes[key] = [_redacted(key, before), _redacted(key, after)]
+                changes[key] = [_redacted(key, before, model), _redacted(key, after, model)]
     for rel in state.mapper.relationships:
         if rel.secondary is None or not _kept(model, rel.key):
             continue
@@ -397,6 +406,7 @@ def bulk_insert_columns(session, model, columns: dict[str, list]) -> list[int]:
         return []
     connection = session.connection()
     _lock_chain(connection)
+    columns = crypto.hash_columns(model, columns)
     # Each place's rows take consecutive ids, so that an entry's span covers its rows only.
     order, spans = _places(model, columns, count)
     if order is not None:
@@ -492,6 +502,7 @@ def batch_entries(action, model, columns: dict[str, list], spans, connection) ->
     """
     fields = [k for k in columns if k != "id" and _kept(model, k)]
     dated = {k for k in fields if isinstance(model.__table__.c[k].type, Date | DateTime)}
+    sealed = crypto.encrypted_columns(model)
     townships = _Townships(connection)
     who = actor()
     entries = []
@@ -506,6 +517,8 @@ def batch_entries(action, model, columns: dict[str, list], spans, connection) ->
                 chunk = columns[key][start:end]
                 if key in SECRET_FIELDS:
                     chunk = [None if v is None else "***" for v in chunk]
+                elif key in sealed:
+                    chunk = list(map(crypto.audit_value, chunk))
                 elif key in dated:
                     # ISO text here, so that the JSON encoder calls back into Python for nothing.
                     chunk = [None if v is None else v.isoformat() for v in chunk]
@@ -530,13 +543,18 @@ def bulk_update(session, model, rows: list[dict], before: dict) -> None:
     if not rows:
         return
     connection = session.connection()
+    rows = [crypto.hash_row(model, row) for row in rows]
     session.execute(update(model).execution_options(audited=True), rows)
     townships = _Townships(connection)
     who = actor()
     entries = []
     for row in rows:
         old = before[row["id"]]
-        changes = {k: [old.get(k), v] for k, v in row.items() if k != "id" and old.get(k) != v}
+        changes = {
+            k: [_redacted(k, old.get(k), model), _redacted(k, v, model)]
+            for k, v in row.items()
+            if k != "id" and old.get(k) != v and _kept(model, k)
+        }
         if changes:
             merged = {**old, **row}
             entries.append(

@@ -24,7 +24,6 @@ from app import security
 from app.models import (
     BUSINESS_MODELS,
     COMPLAINT_OPEN,
-    SPECIAL_FAMILY_TYPES,
     Assistance,
     Complaint,
     CouncilTerm,
@@ -43,6 +42,8 @@ LABELS = {model.__name__: model.__label__ for model in BUSINESS_MODELS}
 
 # FAB's URL filter numbers (``_flt_<n>_<column>``), by column type.
 TEXT_EQUAL, TEXT_IN = 3, 8
+# FAB's boolean filters: [FilterEqual, FilterNotEqual].
+BOOL_EQUAL = 0
 NUMBER_EQUAL = 0
 DATE_BEFORE = 2
 RELATION_EQUAL = 0
@@ -140,7 +141,8 @@ def _not_visited(today):
         Assistance.date.between(month_start(today), today),
     )
     return and_(
-        Household.family_type.in_(SPECIAL_FAMILY_TYPES),
+        # The clear flag: the family type itself is encrypted (issue 7).
+        Household.special.is_(True),
         Household.status == "needs_help",
         ~visited,
     )
@@ -236,7 +238,7 @@ RULES = [
         _counted(Household, _not_visited),
         lambda n, _d, _t: _("%(n)d special family(ies) not yet visited this month.", n=n),
         lambda today: {
-            f"_flt_{TEXT_IN}_family_type": list(SPECIAL_FAMILY_TYPES),
+            f"_flt_{BOOL_EQUAL}_special": "y",
             f"_flt_{TEXT_EQUAL}_status": "needs_help",
         },
     ),

@@ -44,6 +44,8 @@ def _app(_database):
             # Fast hashing for tests only; production keeps FAB's scrypt default.
             "FAB_PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
             "SERVER_NAME": "localhost",
+            # Fixed, so that a saved template database stays readable (issue 7).
+            "ID_ENCRYPTION_KEY": "test-id-encryption-key",
         }
     )
     with app.app_context():

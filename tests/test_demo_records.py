@@ -114,7 +114,7 @@ def test_special_families_two_contacts_and_a_visit_each_month(s):
         families = s.scalars(
             select(Household).where(
                 Household.village_id == village(s, name).id,
-                Household.family_type.in_(SPECIAL_FAMILY_TYPES),
+                Household.special.is_(True),
             )
         ).all()
         assert families

@@ -249,7 +249,7 @@ def test_special_family_needs_a_contact_visit_each_month(shown, add):
     family = add(_special_family())
     add(_special_family(status="recovered"))  # no longer needs help: not counted
     reminder = shown("xintan_president")[("新檀村", "special_family_visits")]
-    assert reminder.count == 1 and "family_type=special_" in reminder.url
+    assert reminder.count == 1 and "_special=y" in reminder.url
     add(_visit(family, TODAY, kind="festival"))  # a festival visit is not the contact visit
     assert ("新檀村", "special_family_visits") in shown("xintan_president")
     add(_visit(family, TODAY))

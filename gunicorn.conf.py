@@ -1,0 +1,26 @@
+"""gunicorn settings for `make serve` (and bench/): one place for how the app is served.
+
+    .venv/bin/gunicorn -c gunicorn.conf.py
+
+HOST, PORT, WEB_CONCURRENCY (workers), GUNICORN_THREADS and DATABASE_URL come from the
+environment. Migrations are applied before (`make serve` runs `flask db upgrade` first); no
+demo data is loaded.
+"""
+
+import multiprocessing
+import os
+
+wsgi_app = "wsgi:app"
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '5000')}"
+# gunicorn's rule of thumb, capped: each worker holds its own database connection pool.
+workers = int(os.environ.get("WEB_CONCURRENCY") or min(2 * multiprocessing.cpu_count() + 1, 9))
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+# A roster import of several thousand rows may take a while; nothing else comes close.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
+graceful_timeout = 30
+# Behind a reverse proxy on the same host: trust its X-Forwarded-* (the login throttle keys on
+# the client address). Set FORWARDED_ALLOW_IPS to the proxy's address if it runs elsewhere.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
+errorlog = "-"
+proc_name = "jsx"

@@ -1,0 +1,233 @@
+"""Issue 7, item 2: serving with several processes — the login throttle counts across them,
+the audit chain stays linear when they write at once (SQLite file; PostgreSQL with
+TEST_DATABASE_URL), and `make serve`'s gunicorn answers."""
+
+import json
+import multiprocessing
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from app import audit
+from app.models import AuditLog
+from app.ratelimit import SqliteFileStorage, path_of
+from tests.conftest import close_connections
+
+ROOT = Path(__file__).resolve().parent.parent
+GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
+
+
+# --- The limiter's storage ---
+
+
+def test_the_storage_uri_names_a_file():
+    assert path_of("sqlite:////srv/jsx/ratelimit.db") == "/srv/jsx/ratelimit.db"
+    assert path_of("sqlite:///ratelimit.db") == "ratelimit.db"
+    with pytest.raises(ValueError):
+        path_of("sqlite://")
+
+
+def test_counters_count_expire_and_clear(tmp_path):
+    storage = SqliteFileStorage(f"sqlite:///{tmp_path}/rl.db")
+    assert storage.check()
+    assert [storage.incr("k", 60) for _ in range(3)] == [1, 2, 3]
+    assert storage.get("k") == 3 and storage.get("other") == 0
+    assert time.time() + 55 < storage.get_expiry("k") <= time.time() + 60
+    storage.incr("short", 1)
+    time.sleep(1.1)
+    assert storage.get("short") == 0 and storage.incr("short", 1) == 1
+    storage.clear("k")
+    assert storage.get("k") == 0
+    assert storage.reset() == 1
+
+
+def _hammer(uri, count):
+    storage = SqliteFileStorage(uri)
+    return [storage.incr("login/127.0.0.1", 60) for _ in range(count)]
+
+
+def test_processes_incrementing_at_once_lose_no_hit(tmp_path):
+    uri = f"sqlite:///{tmp_path}/rl.db"
+    SqliteFileStorage(uri)
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        results = pool.starmap(_hammer, [(uri, 50)] * 4)
+    seen = sorted(n for result in results for n in result)
+    # Every increment got its own number: 1..200, none lost, none twice.
+    assert seen == list(range(1, 201))
+    assert SqliteFileStorage(uri).get("login/127.0.0.1") == 200
+
+
+def test_two_workers_share_one_allowance(_app, tmp_path):
+    """Two app instances (two workers) on one storage file: 5 bad logins in all, not 5 each."""
+    from app import create_app
+
+    config = {
+        "SQLALCHEMY_DATABASE_URI": _app.config["SQLALCHEMY_DATABASE_URI"],
+        "WTF_CSRF_ENABLED": False,
+        "RATELIMIT_ENABLED": True,
+        "RATELIMIT_STORAGE_URI": f"sqlite:///{tmp_path}/rl.db",
+        "AUTH_RATE_LIMIT": "5 per minute",
+    }
+    workers = [create_app(config).test_client(), create_app(config).test_client()]
+    codes = [
+        workers[i % 2]
+        .post(
+            "/api/v1/security/login",
+            json={"username": "xintan_secretary", "password": "wrong", "provider": "db"},
+        )
+        .status_code
+        for i in range(8)
+    ]
+    assert codes == [401] * 5 + [429] * 3
+
+
+# --- The audit chain, several processes writing at once ---
+
+WRITER = """
+import os, sys, time
+from app import audit, create_app
+from app.models import Member
+
+url, number, count, go = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+with app.app_context():
+    session = app.appbuilder.session
+    member = session.query(Member).order_by(Member.id).offset(number).first()
+    session.commit()
+    print("ready", flush=True)
+    while not os.path.exists(go):
+        time.sleep(0.005)
+    for i in range(count):
+        if i % 2:
+            # A row change: audited by the session listener, in the change's transaction.
+            member.notes = f"writer {number}, change {i}"
+            session.commit()
+        else:
+            audit.record("concurrency_test", details={"writer": number, "i": i})
+"""
+
+
+def test_processes_writing_at_once_keep_the_chain_linear(app, tmp_path):
+    processes, count = 4, 60
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    with app.app_context():
+        before = app.appbuilder.session.scalar(select(func.max(AuditLog.id)))
+    close_connections(app)
+    go = tmp_path / "go"
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, url, str(n), str(count), str(go)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for n in range(processes)
+    ]
+    # Every writer is loaded before any starts, so that their writes really overlap.
+    for child in children:
+        assert child.stdout.readline() == b"ready\n", child.stderr.read().decode()[-2000:]
+    go.touch()
+    for child in children:
+        _out, err = child.communicate(timeout=300)
+        assert child.returncode == 0, err.decode()[-2000:]
+    with app.app_context():
+        session = app.appbuilder.session
+        rows = session.execute(
+            select(AuditLog.id, AuditLog.action, AuditLog.changes)
+            .where(AuditLog.id > before)
+            .order_by(AuditLog.id)
+        ).all()
+        intact, message = audit.verify(session)
+    assert intact, message
+    assert [r.id for r in rows] == list(range(before + 1, before + 1 + len(rows)))
+    events = [r for r in rows if r.action == "concurrency_test"]
+    changes = [r for r in rows if r.action == "update"]
+    assert len(events) == processes * count // 2
+    assert len(changes) == processes * count // 2
+    # The writers really interleaved: the chain is not four runs one after another.
+    writers = [json.loads(r.changes)["writer"] for r in events]
+    assert sorted(set(writers)) == list(range(processes))
+    runs = sum(1 for a, b in zip(writers, writers[1:], strict=False) if a != b) + 1
+    assert runs > processes
+    result = app.test_cli_runner().invoke(args=["audit", "verify"])
+    assert result.exit_code == 0 and "intact" in result.output
+
+
+# --- gunicorn, as `make serve` starts it ---
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _post(url, payload):
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers)
+
+
+@pytest.fixture
+def gunicorn(app, tmp_path):
+    """gunicorn.conf.py with two workers on the test database."""
+    if not GUNICORN.exists():
+        pytest.skip("gunicorn is not installed in .venv")
+    close_connections(app)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+        "AUTH_RATE_LIMIT": "5 per minute",
+        "RATELIMIT_STORAGE_URI": f"sqlite:///{tmp_path}/rl.db",
+        "GUNICORN_ACCESS_LOG": "",
+    }
+    server = subprocess.Popen(
+        [str(GUNICORN), "-c", "gunicorn.conf.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/login/", timeout=5):
+                break
+        except OSError:  # refused, reset or timed out while the workers boot
+            assert server.poll() is None, server.stdout.read().decode()[-3000:]
+            assert time.time() < deadline, "gunicorn did not answer within 90 s"
+            time.sleep(0.5)
+    yield base
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def test_gunicorn_serves_and_throttles_across_its_workers(gunicorn):
+    with urllib.request.urlopen(f"{gunicorn}/login/", timeout=30) as response:
+        assert response.status == 200
+        assert response.headers["X-Frame-Options"] == "DENY"
+    payload = {"username": "xintan_secretary", "password": "wrong", "provider": "db"}
+    # Ten guesses at once, spread over both workers: the allowance is five in all.
+    with ThreadPoolExecutor(10) as pool:
+        answers = pool.map(lambda _: _post(f"{gunicorn}/api/v1/security/login", payload), range(10))
+        codes = sorted(code for code, _headers in answers)
+    assert codes == [401] * 5 + [429] * 5
