@@ -1456,7 +1456,7 @@ APIS = [
         ["task_id", "village_id", "status", "done_on", "note"],
         # Made with their task (POST /api/v1/task/), reported done by the village.
         read_only=("task_id", "village_id"),
-        routes={"get", "get_list", "info", "put"},
+        routes={"get", "get_list", "info", "put", "delete"},
     ),
     api(
         Survey,

@@ -230,6 +230,9 @@ RELATED = {
     "paired_member": Member,
     "attendees": Member,
     "participants": Member,
+    "branch": Branch,
+    "task": Task,
+    "villages": Village,
 }
 # Reference columns a writer gives, and the model each points to.
 REFERENCES = {
@@ -293,6 +296,17 @@ def in_scope(model, username):
     township_villages = select(Village.id).join(Village.township).where(Township.name == TOWNSHIP)
     if model is Township:
         return Township.name == TOWNSHIP
+    # Issue 9: every account of a township knows its branches (a village names its own); a
+    # village sees the tasks assigned to it, the township all of its tasks.
+    if model is Branch:
+        return Branch.township.has(Township.name == TOWNSHIP)
+    if model is Task:
+        if kind == "Township":
+            return Task.township.has(Township.name == TOWNSHIP)
+        assigned = select(TaskAssignment.task_id).where(
+            TaskAssignment.village_id.in_(_villages_named(village))
+        )
+        return Task.id.in_(assigned)
     if kind == "Township":
         column = Village.id if model is Village else model.village_id
         return column.in_(township_villages)
@@ -720,6 +734,10 @@ def _build_world(app, session):
             ),
         ]
     )
+    # Issue 9: the other township's branch and a task it gave its village.
+    task = Task(township=township, title="石宝镇任务", due_date=dt.date(2026, 4, 30))
+    task.assignments.append(TaskAssignment(village=village, note="石宝村任务说明"))
+    session.add_all([Branch(township=township, name="石宝分会", head="石宝负责人"), task])
     session.flush()
     for each in session.scalars(select(Village).order_by(Village.id)).all():
         _add_work_records(session, each)
@@ -1688,3 +1706,106 @@ def test_api_bad_reference_in_a_work_record_is_400(app, client, bearer, model, c
     )
     assert response.status_code == 400, response.get_data(as_text=True)[:500]
     assert count(app, model) == before
+
+
+# --- Issue 9: branches, township tasks and the villages' tasks ---
+
+TASK_REGISTERS = [Branch, Task, TaskAssignment]
+for _model in TASK_REGISTERS:
+    VIEW[_model] = f"{_model.__name__}View"
+# SPEC §1-§2 and issue 9: the administrator assigns; the township reads; a village reads its
+# branch and its tasks and reports its own done; a group leader has no part in them.
+TASK_RIGHTS = {
+    "Admin": {Branch: EVERYTHING, Task: EVERYTHING, TaskAssignment: {READ, EDIT, DELETE}},
+    "Township": dict.fromkeys(TASK_REGISTERS, {READ}),
+    "President": {Branch: {READ}, Task: {READ}, TaskAssignment: {READ, EDIT}},
+    "Secretary": {Branch: {READ}, Task: {READ}, TaskAssignment: {READ, EDIT}},
+    "GroupLeader": {},
+}
+
+
+def may_task(username, model, right):
+    return right in TASK_RIGHTS[role(username)].get(model, set())
+
+
+@pytest.mark.parametrize("model", TASK_REGISTERS, ids=model_id)
+@pytest.mark.parametrize("username", ACCOUNTS)
+def test_task_registers_list_exactly_the_scope(app, web, client, bearer, username, model):
+    html_response = list_page(web(username), model)
+    api_response, total, listed = api_list(client, model, bearer(username))
+    if not may_task(username, model, READ):
+        assert html_response.status_code == 403 and api_response.status_code == 403
+        return
+    assert html_response.status_code == 200 and api_response.status_code == 200
+    expected = expected_ids(app, model, username)
+    assert expected, "every reader has rows of these registers"
+    html = html_response.get_data(as_text=True)
+    assert shown_ids(html, model) == expected
+    assert total == len(expected) and set(listed) == expected
+    widgets = search_widgets(html)
+    assert "created_by" not in widgets
+    assert_options_in_scope(app, username, select_options("".join(widgets.values())))
+
+
+@pytest.mark.parametrize("model", TASK_REGISTERS, ids=model_id)
+@pytest.mark.parametrize("username", PROBES)
+def test_a_task_register_outside_the_scope_answers_404(app, client, web, bearer, username, model):
+    outside = sorted(ids(app, model, not_(in_scope(model, username))))
+    assert outside, f"the world has a {model.__name__} outside the scope of {username}"
+    pk = outside[0]
+    before, wrong = row(app, model, pk), []
+    for action in BY_ID:
+        user_client, headers = signed_in(username, action, web, bearer, client)
+        response = by_id(user_client, model, pk, action, headers)
+        expected = 404 if may_task(username, model, RIGHT_OF[action]) else 403
+        if response.status_code != expected:
+            wrong.append(f"{action}: {response.status_code}, not {expected}")
+        if row(app, model, pk) != before:
+            wrong.append(f"{action} changed the record")
+            break
+    assert not wrong, f"{model.__name__} {pk} for {username}: " + "; ".join(wrong)
+
+
+@pytest.mark.parametrize("model", TASK_REGISTERS, ids=model_id)
+@pytest.mark.parametrize("username", ONE_PER_ROLE)
+def test_task_register_writes_follow_the_role_rights(app, client, web, bearer, username, model):
+    if not may_task(username, model, READ):
+        assert list_page(web(username), model).status_code == 403
+        return
+    pk = min(expected_ids(app, model, username))
+    column, value = CHANGE[model]
+    response = client.put(
+        f"/api/v1/{API[model]}/{pk}", json={column: value}, headers=bearer(username)
+    )
+    assert response.status_code == (200 if may_task(username, model, EDIT) else 403)
+    assert (row(app, model, pk)[column] == value) == may_task(username, model, EDIT)
+    form = web(username).get(f"/{VIEW[model].lower()}/edit/{pk}")
+    assert form.status_code == (200 if may_task(username, model, EDIT) else 403)
+    if form.status_code == 200:
+        assert_options_in_scope(app, username, select_options(form.get_data(as_text=True)))
+    add = web(username).get(f"/{VIEW[model].lower()}/add")
+    # A village's task is made with its task, never on its own.
+    expected = 200 if may_task(username, model, ADD) else 404 if model is TaskAssignment else 403
+    assert add.status_code == expected
+    post = client.post(f"/api/v1/{API[model]}/", json={}, headers=bearer(username))
+    assert post.status_code in ((400,) if may_task(username, model, ADD) else (403, 404, 405))
+
+
+@pytest.mark.parametrize("model", TASK_REGISTERS, ids=model_id)
+@pytest.mark.parametrize("role_name", NO_SCOPE_ROLES)
+def test_an_account_without_scope_sees_no_task_register(app, unscoped, role_name, model):
+    response = list_page(unscoped(role_name), model)
+    if role_name == "GroupLeader":
+        assert response.status_code == 403
+        return
+    assert response.status_code == 200
+    assert shown_ids(response.get_data(as_text=True), model) == set()
+
+
+def test_the_village_form_offers_only_the_townships_branches(app, web):
+    html = web("xintan_president").get(
+        f"/villageview/edit/{ids(app, Village, Village.name == '新檀村').pop()}"
+    )
+    offered = select_options(html.get_data(as_text=True))["branch"]
+    assert offered == ids(app, Branch, Branch.township.has(Township.name == TOWNSHIP))
+    assert not offered & ids(app, Branch, Branch.name == "石宝分会")
