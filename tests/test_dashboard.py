@@ -40,7 +40,7 @@ def test_township_sees_every_village_ranked_with_charts(login_as):
     assert [rank for rank, _name in ranked] == ["1", "2", "3"]
     assert ranked[0][1] == "新檀村"
     # Every village has a cell per norm, met and unmet both shown.
-    assert len(re.findall(r'data-rule="R\d+"', page)) == 3 * 18
+    assert len(re.findall(r'data-rule="R\d+"', page)) == 3 * 21
     assert 'class="unmet"' in page and 'class="met"' in page
     charts = _chart_data(page)
     assert sorted(charts["villages"]) == ["小河村", "新檀村", "龙王村"]
