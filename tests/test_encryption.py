@@ -102,7 +102,7 @@ def test_api_search_by_id_equality_finds_partial_is_refused(app, client, api_tok
 def test_html_list_finds_by_full_id_and_ignores_a_partial_search(app, login_as):
     pk, number = _first_member(app)
     client = login_as("xintan_secretary")
-    count = re.compile(r"记录数:\s*(\d+)")
+    count = re.compile(r"记录数目?:\s*(\d+)")
 
     def total(url):
         page = re.sub(r"<[^>]+>", " ", client.get(url).get_data(as_text=True))
