@@ -38,6 +38,7 @@ from app.models import (
     Activity,
     Agreement,
     Assistance,
+    Branch,
     Complaint,
     ContactHousehold,
     CouncilSeat,
@@ -175,6 +176,8 @@ class VillageFacts:
     size_class: str
     population: int | None
     married_women: int | None
+    branch_id: int | None = None
+    branch: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1187,6 +1190,7 @@ class VillageCompliance:
     township: str
     rules: dict
     rank: int | None = None
+    branch: str | None = None
 
     @property
     def judged(self) -> int:
@@ -1228,35 +1232,47 @@ def villages_of(scope, session) -> list[VillageFacts]:
             Village.size_class,
             Village.population,
             Village.married_women,
+            Village.branch_id,
+            Branch.name,
         )
         .join(Township, Township.id == Village.township_id)
+        .outerjoin(Branch, Branch.id == Village.branch_id)
         .where(security.scope_criteria(Village, scope))
         .order_by(Village.township_id, Village.id)
     ).all()
     return [VillageFacts(*row) for row in rows]
 
 
-def evaluate(scope, year: int, quarter: int | None = None, today=None, village_id=None):
-    """Every village of ``scope`` (or only ``village_id`` of it) judged on every norm, ranked."""
+def evaluate(
+    scope, year: int, quarter: int | None = None, today=None, village_id=None, branch_id=None
+):
+    """Every village of ``scope`` (or only ``village_id`` of it, or of branch ``branch_id``)
+    judged on every norm, ranked."""
     token = _CATALOGUE.set((get_translations(), {}))
     try:
-        return _evaluate(scope, Period(year, quarter, today or dt.date.today()), village_id)
+        period = Period(year, quarter, today or dt.date.today())
+        return _evaluate(scope, period, village_id, branch_id)
     finally:
         _CATALOGUE.reset(token)
 
 
-def _evaluate(scope, period: Period, village_id):
+def _evaluate(scope, period: Period, village_id, branch_id=None):
     session = current_app.appbuilder.session
     villages = villages_of(scope, session)
     in_scope = select(Village.id).where(security.scope_criteria(Village, scope))
     if village_id is not None:
         villages = [v for v in villages if v.id == village_id]
         in_scope = in_scope.where(Village.id == village_id)
+    if branch_id is not None:
+        villages = [v for v in villages if v.branch_id == branch_id]
+        in_scope = in_scope.where(Village.branch_id == branch_id)
     off = disabled_norms()
     switched_off_in = {
         v.township: off.get(v.township, set()) | off.get("*", set()) for v in villages
     }
-    results = {v.id: VillageCompliance(v.id, v.name, v.township, {}) for v in villages}
+    results = {
+        v.id: VillageCompliance(v.id, v.name, v.township, {}, branch=v.branch) for v in villages
+    }
     not_begun = Result(None, _("This period has not begun"))
     switched_off = Result(None, _("Switched off for this township"))
     # Plain rows, not ORM results: a county's norms return tens of thousands of them.

@@ -72,7 +72,7 @@ class ComplianceApi(BaseApi):
             schema: {type: integer, minimum: 1, maximum: 4}
           responses:
             200:
-              description: villages, each with its score and the met / detail of R1–R18
+              description: villages, each with its score and the met / detail of R1–R21
             400:
               $ref: '#/components/responses/400'
             401:

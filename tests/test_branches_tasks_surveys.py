@@ -536,3 +536,17 @@ def test_surveys_import_from_a_sheet_with_the_rate_worked_out(app, tmp_path):
         "cadre_knowledge": "92.0",
         "satisfaction": "90.0",
     }
+
+
+def test_the_dashboard_and_its_api_narrow_to_a_branch(app, login_as):
+    east = db(app, lambda s: s.scalars(select(Branch.id).where(Branch.name == "东片分会")).one())
+    client = login_as("township")
+    html = client.get(f"/dashboard/?year={TODAY.year}&branch={east}").get_data(as_text=True)
+    shown = set(re.findall(r'<tr data-village="(\d+)"', html))
+    assert shown == {str(village_id(app, "新檀村")), str(village_id(app, "龙王村"))}
+    assert 'id="period-branch"' in html and "东片分会" in html
+    whole = client.get(f"/dashboard/?year={TODAY.year}").get_data(as_text=True)
+    assert len(re.findall(r'<tr data-village="\d+"', whole)) == 3
+    body = client.get(f"/api/v1/compliance/?year={TODAY.year}&branch={east}").get_json()
+    assert sorted(v["name"] for v in body["villages"]) == ["新檀村", "龙王村"]
+    assert set(body["villages"][0]["rules"]) >= {"R19", "R20", "R21"}
