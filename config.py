@@ -25,6 +25,9 @@ def _instance_secret(name: str) -> str:
 
 
 SECRET_KEY = os.environ.get("SECRET_KEY") or _instance_secret("secret_key")
+# Encrypts ID numbers and sensitive household fields at rest (app/crypto.py). Not in the
+# database: back it up with the database, or every encrypted field is lost.
+ID_ENCRYPTION_KEY = os.environ.get("ID_ENCRYPTION_KEY") or _instance_secret("id_encryption_key")
 SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or "sqlite:///" + os.path.join(
     INSTANCE_DIR, "jsx.db"
 )

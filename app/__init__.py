@@ -22,8 +22,9 @@ def create_app(test_config=None):
     if test_config:
         app.config.update(test_config)
 
-    from app import security
+    from app import crypto, security
 
+    crypto.configure(app.config["ID_ENCRYPTION_KEY"])
     app.config["FAB_ROLES"] = security.fab_roles()
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # Several workers on one SQLite file queue for its write lock; SQLite's waiting is
@@ -38,6 +39,7 @@ def create_app(test_config=None):
     from app import audit, cli, dashboard, roster_views, uploads, views
 
     audit.install()
+    crypto.install()
 
     with app.app_context():
         appbuilder = AppBuilder(indexview=views.HomeView, base_template="base.html")
