@@ -101,3 +101,33 @@ def test_one_bad_phone_among_good_ones_is_named_and_nothing_written(app, tmp_pat
         result.output.count(zh(app, "A mobile number has 11 digits (this one has %(n)d)", n=6)) == 1
     )
     assert counts(app) == before
+
+
+def test_an_imported_id_is_sealed_once_for_the_row_and_its_batch_entry(app, tmp_path):
+    """The batch entry keeps the row's own ciphertext: never the plain ID number."""
+    from sqlalchemy import text
+
+    from app import crypto
+
+    rows = roster_rows(3, start=40)
+    assert run(app, write_csv(tmp_path / "sealed.csv", rows)).exit_code == 0
+    with app.app_context():
+        session = app.appbuilder.session
+        record = session.query(Member).filter_by(name=rows[0][1]).one()
+        stored = session.execute(
+            text("SELECT id_number FROM member WHERE id = :id"), {"id": record.id}
+        ).scalar()
+        assert crypto.is_sealed(stored) and crypto.unseal(stored) == rows[0][3]
+        entry = (
+            session.query(AuditLog)
+            .filter(AuditLog.action == "insert", AuditLog.record_id <= record.id)
+            .filter(AuditLog.record_last >= record.id)
+            .one()
+        )
+        changes = json.loads(entry.changes)
+        assert rows[0][3] not in entry.changes
+        logged = {
+            row[0]: {**changes["same"], **dict(zip(changes["fields"], row[1:], strict=True))}
+            for row in changes["rows"]
+        }
+        assert logged[record.id]["id_number"] == stored
