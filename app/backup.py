@@ -481,6 +481,8 @@ def _run_script(cursor, stream) -> bool:
 
 @dataclass
 class Created:
+    """A backup just written."""
+
     path: str
     kind: str
     size: int
