@@ -207,6 +207,10 @@ class TaskApi(RecordApi):
         if old is None or "task_villages" in g:
             assign(item, chosen_villages(item), self.datamodel.session)
 
+    def post_delete(self, item):
+        if item.file_stored:
+            uploads.remove(item.file_stored)
+
 
 # --- Reporting done ---
 

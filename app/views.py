@@ -1046,6 +1046,12 @@ class TaskView(RecordView):
         super()._write(item, is_new)
         tasks.assign(item, tasks.chosen_villages(item), self.datamodel.session)
 
+    def post_delete(self, item):
+        from app import uploads
+
+        if item.file_stored:
+            uploads.remove(item.file_stored)
+
 
 def flag(value, label):
     """A red label for a true flag (overdue), nothing otherwise."""

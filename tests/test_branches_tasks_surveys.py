@@ -550,3 +550,24 @@ def test_the_dashboard_and_its_api_narrow_to_a_branch(app, login_as):
     body = client.get(f"/api/v1/compliance/?year={TODAY.year}&branch={east}").get_json()
     assert sorted(v["name"] for v in body["villages"]) == ["新檀村", "龙王村"]
     assert set(body["villages"][0]["rules"]) >= {"R19", "R20", "R21"}
+
+
+def test_deleting_a_task_takes_its_assignments_and_its_file(app, login_as):
+    import io
+    import os
+
+    task_id, by_village = make_task(app, TODAY)
+    admin = login_as("admin")
+    admin.post(
+        f"/tasks/{task_id}/file",
+        data={"file": (io.BytesIO(png_bytes()), "通知.png")},
+        content_type="multipart/form-data",
+    )
+    stored = db(app, lambda s: s.get(Task, task_id).file_stored)
+    path = os.path.join(app.config["UPLOAD_FOLDER"], stored)
+    assert os.path.exists(path)
+    assert admin.delete(f"/api/v1/task/{task_id}").status_code == 200
+    assert not os.path.exists(path)
+    assert assignments(app, task_id) == {}
+    for pk in by_village.values():
+        assert ("delete", "admin") in audit_entries(app, "TaskAssignment", pk)
