@@ -10,16 +10,26 @@ import dataclasses
 import time
 
 from flask import current_app, g, has_request_context
+from flask_appbuilder.actions import action
+from flask_appbuilder.api import expose, safe
+from flask_appbuilder.baseviews import expose as expose_view
 from flask_appbuilder.models.filters import BaseFilter
+from flask_appbuilder.security.api import SecurityApi as FabSecurityApi
+from flask_appbuilder.security.decorators import no_cache
+from flask_appbuilder.security.forms import LoginForm_db
 from flask_appbuilder.security.sqla.manager import SecurityManager as FabSecurityManager
 from flask_appbuilder.security.sqla.models import User
-from flask_appbuilder.security.views import UserDBModelView
+from flask_appbuilder.security.views import AuthDBView, UserDBModelView
+from flask_appbuilder.utils.base import get_safe_redirect
 from flask_babel import lazy_gettext as _l
 from flask_login import user_logged_out
 from sqlalchemy import ForeignKey, false, inspect, select, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app import ratelimit  # noqa: F401 (registers the sqlite:// limiter storage)
+from app import (
+    ratelimit,  # noqa: F401 (registers the sqlite:// limiter storage)
+    twofactor,  # noqa: F401 (its tables: user_twofactor, recovery_code)
+)
 from app.models import BUSINESS_MODELS, Attachment, MemberGroup, Township, Village
 
 # --- The role table (SPEC §1) ---
@@ -209,6 +219,9 @@ class ScopedUser(User):
     township_id: Mapped[int | None] = mapped_column(ForeignKey("township.id"), index=True)
     village_id: Mapped[int | None] = mapped_column(ForeignKey("village.id"), index=True)
     group_id: Mapped[int | None] = mapped_column(ForeignKey("member_group.id"), index=True)
+    # Set when an administrator chose the password (a new account, a reset): the user must
+    # choose their own before anything else (HTML and API). Accounts made otherwise are exempt.
+    password_change_required: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     township: Mapped[Township | None] = relationship(foreign_keys=[township_id])
     village: Mapped[Village | None] = relationship(foreign_keys=[village_id])
@@ -430,6 +443,25 @@ class ScopedUserView(UserDBModelView):
         "group": _l("Member group"),
     }
 
+    @action(
+        "reset_twofactor",
+        _l("Reset two-factor login"),
+        _l("Remove the authenticator and recovery codes of the selected accounts?"),
+        "fa-mobile",
+    )
+    def reset_twofactor(self, items):
+        from flask import flash, redirect
+
+        items = items if isinstance(items, list) else [items]
+        done = sum(twofactor.reset(user) for user in items)
+        flash(str(_l("Two-factor login reset for %(n)d account(s)", n=done)), "info")
+        return redirect(self.get_redirect())
+
+    def pre_add(self, item):
+        super().pre_add(item)
+        # The administrator chose this password: a temporary one.
+        item.password_change_required = True
+
     def _init_forms(self):
         super()._init_forms()
         self.add_form = self._bound(self.add_form)
@@ -502,17 +534,67 @@ def binding_problem(roles, township, village, group):
     return None
 
 
+class TwoFactorAuthDBView(AuthDBView):
+    """FAB's login form; the second factor (app/twofactor.py) comes between password and session."""
+
+    @expose_view("/login/", methods=["GET", "POST"])
+    @no_cache
+    def login(self):
+        from flask import flash, redirect, request
+
+        if g.user is not None and g.user.is_authenticated:
+            return redirect(self._get_safe_next_url())
+        form = LoginForm_db()
+        if form.validate_on_submit():
+            next_url = get_safe_redirect(request.args.get("next", ""))
+            user = self.appbuilder.sm.auth_user_db(form.username.data, form.password.data)
+            if not user:
+                flash(str(self.invalid_login_message), "warning")
+                return redirect(self.appbuilder.get_url_for_login_with(next_url))
+            return twofactor.start(user, next_url)
+        return self.render_template(
+            self.login_template, title=self.title, form=form, appbuilder=self.appbuilder
+        )
+
+
+class SecurityApi(FabSecurityApi):
+    """The JWT login: the second factor in a ``totp`` field, no token for a temporary password."""
+
+    @expose("/login", methods=["POST"])
+    @safe
+    def login(self):
+        from flask import request
+
+        payload = request.get_json(silent=True)
+        # FAB's schema refuses unknown fields: the code is taken out before it reads the body.
+        code = payload.pop("totp", None) if isinstance(payload, dict) else None
+        response = super().login()
+        user = g.pop("password_user", None)
+        if response.status_code != 200 or user is None:
+            return response
+        refused = twofactor.api_check(user, code)
+        if refused is not None:
+            status, message, extra = refused
+            return self.response(status, message=str(message), **extra)
+        if user.password_change_required:
+            return self.response(403, message=str(API_PASSWORD_CHANGE_MESSAGE))
+        return response
+
+
 class SecurityManager(FabSecurityManager):
     """FAB's security manager with scoped users, audited sign-ins and a throttled JWT login."""
 
     user_model = ScopedUser
     userdbmodelview = ScopedUserView
+    authdbview = TwoFactorAuthDBView
+    security_api = SecurityApi
 
     def auth_user_db(self, username, password):
         """Every sign-in attempt is audited, unknown usernames included (FAB's hook misses them)."""
         from app import audit
 
         user = super().auth_user_db(username, password)
+        g.password_user = user
         if user is not None:
             audit.record("login", user=user)
         else:
@@ -537,15 +619,29 @@ class SecurityManager(FabSecurityManager):
             cache = self.__dict__["_builtin_access_cache"] = {}
         return cache
 
+    def reset_password(self, userid, password):
+        """A password set by someone else is temporary; one's own clears the requirement."""
+        user = self.get_user_by_id(userid)
+        me = current_user()
+        own = me is not None and str(getattr(me, "id", "")) == str(userid)
+        if user is not None:
+            user.password_change_required = not own
+        super().reset_password(userid, password)
+
     def create_limiter(self, app):
         limiter = super().create_limiter(app)
         limiter._on_breach = _audit_throttled
         return limiter
 
     def register_views(self):
+        from app.twofactor import TwoFactorView
+
         super().register_views()
+        twofactor_view = self.appbuilder.add_view_no_menu(TwoFactorView())
         if self.is_auth_limited:
-            # FAB throttles only the HTML login form; the JWT login is just as guessable.
+            # FAB throttles only the HTML login form; the JWT login and the second factor are
+            # just as guessable.
+            self.limiter.limit(self.auth_rate_limit, methods=["POST"])(twofactor_view.blueprint)
             for view in self.appbuilder.baseviews:
                 if isinstance(view, self.security_api):
                     self.limiter.limit(self.auth_rate_limit, methods=["POST"])(view.blueprint)
@@ -622,7 +718,53 @@ def expire_idle_session():
     return None
 
 
+PASSWORD_CHANGE_MESSAGE = _l(
+    "Your password was set by the administrator: choose your own password before you go on"
+)
+API_PASSWORD_CHANGE_MESSAGE = _l(
+    "This account still has the temporary password the administrator set: change it on the web "
+    "page first"
+)
+
+
+def _api_user():
+    """The account a JWT names, or None (FAB itself answers a missing or bad token)."""
+    from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
+
+    try:
+        verify_jwt_in_request(optional=True)
+        identity = get_jwt_identity()
+    except Exception:  # noqa: BLE001 — a bad token is FAB's to refuse, with its own answer
+        return None
+    return current_app.appbuilder.session.get(ScopedUser, int(identity)) if identity else None
+
+
+def require_password_change():
+    """Nothing but choosing a new password (or signing out) until a temporary one is replaced."""
+    from flask import flash, jsonify, redirect, request, url_for
+
+    if request.endpoint in ("static", "appbuilder.static") or request.blueprint in (
+        "ResetMyPasswordView",
+        "LocaleView",
+        current_app.appbuilder.sm.auth_view.blueprint.name,
+    ):
+        return None
+    if request.path.startswith("/api/"):
+        user = _api_user()
+        if user is not None and user.password_change_required:
+            return jsonify(message=str(API_PASSWORD_CHANGE_MESSAGE)), 403
+        return None
+    user = current_user()
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    if not getattr(user, "password_change_required", False):
+        return None
+    flash(str(PASSWORD_CHANGE_MESSAGE), "warning")
+    return redirect(url_for("ResetMyPasswordView.this_form_get"))
+
+
 def install_web_security(app) -> None:
     """Hook the headers and the idle check into ``app`` (after AppBuilder, which sets g.user)."""
     app.before_request(expire_idle_session)
+    app.before_request(require_password_change)
     app.after_request(security_headers)
