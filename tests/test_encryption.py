@@ -322,3 +322,20 @@ def test_the_migration_encrypts_plain_rows_and_decrypts_them_going_down(tmp_path
                 "住院",
             )
         engine.dispose()
+
+
+def test_the_special_flag_follows_the_family_type_on_every_write(app, client, api_token):
+    pk, *_rest = _special_household(app)
+    headers = api_token("admin")
+    response = client.put(f"/api/v1/household/{pk}", headers=headers, json={"family_type": "other"})
+    assert response.status_code == 200, response.get_json()
+    with app.app_context():
+        session = app.appbuilder.session
+        assert _stored(session, "household", "special", pk) in (0, False)
+        assert crypto.unseal(_stored(session, "household", "family_type", pk)) == "other"
+    response = client.put(
+        f"/api/v1/household/{pk}", headers=headers, json={"family_type": "special_disabled"}
+    )
+    assert response.status_code == 200, response.get_json()
+    with app.app_context():
+        assert _stored(app.appbuilder.session, "household", "special", pk) in (1, True)
