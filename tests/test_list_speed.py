@@ -1,0 +1,82 @@
+"""The list path's shortcuts (issue 7 item 8, app/speed.py) keep what the user sees: the same
+scoped search dropdowns, the same 400 for a bad REST query, each page in its own language, the
+same rights — with fewer statements. Speed itself is measured in bench/list_1m.py, not here."""
+
+import json
+import re
+
+from sqlalchemy import event
+
+from app import db
+from app.models import MemberGroup, Village
+
+OPTION = re.compile(r'<option value="(\d+)">([^<]*)</option>')
+# The search widget's arguments: labels, then each search field's HTML (FAB's search.html).
+FILTERS = re.compile(r"new AdminFilters\(\s*'#filter_form',\s*(\{[^{}]*\}),\s*(\{[^{}]*\})")
+
+
+def search_choices(page, field):
+    """(value, label) of the options of ``field``'s dropdown in the list page's search form."""
+    form_fields = json.loads(FILTERS.search(page).group(2))
+    return [(int(pk), label) for pk, label in OPTION.findall(form_fields[field])]
+
+
+def statements_of(app, client, path):
+    seen = []
+
+    def listener(*args):
+        seen.append(args[2])
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        response = client.get(path)
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    return response, seen
+
+
+def test_search_dropdowns_hold_the_scope_in_order_without_a_count(app, login_as, db_session):
+    client = login_as("xintan_secretary")
+    client.get("/memberview/list/")  # warm: the first page loads what later pages reuse
+    response, seen = statements_of(app, client, "/memberview/list/")
+    assert response.status_code == 200
+    village = db_session.query(Village).filter_by(name="新檀村").one()
+    groups = db_session.query(MemberGroup).filter_by(village_id=village.id).order_by("id").all()
+    page = response.get_data(as_text=True)
+    # The search form's dropdowns: the village's own groups in order, its own village only.
+    assert search_choices(page, "group") == [(g.id, g.name) for g in groups]
+    assert search_choices(page, "village") == [(village.id, village.name)]
+    # One COUNT: the member list's own (the dropdowns load their choices without one).
+    counts = [s for s in seen if "count(" in s.lower()]
+    assert len(counts) == 1 and "member" in counts[0]
+
+
+def test_a_bad_rest_query_is_refused_every_time(login_as):
+    client = login_as("xintan_secretary")
+    for _n in range(2):  # the schema's validator is built once and reused
+        response = client.get("/api/v1/member/?q=(page_size:(a:1))")
+        assert response.status_code == 400
+        assert "Not a valid rison schema" in response.get_json()["message"]
+    assert client.get("/api/v1/member/?q=(page:0,page_size:5)").status_code == 200
+
+
+def test_each_request_in_its_own_language(login_as):
+    client = login_as("xintan_secretary")
+    client.get("/lang/zh")
+    assert "会员" in client.get("/memberview/list/").get_data(as_text=True)
+    client.get("/lang/en")
+    page = client.get("/memberview/list/").get_data(as_text=True)
+    assert "Members" in page and "Add Filter" in page
+    client.get("/lang/zh")
+    assert "会员" in client.get("/memberview/list/").get_data(as_text=True)
+
+
+def test_remembered_rights_stay_each_roles_own(login_as):
+    # The same permission asked for two roles: the answer kept for one is not the other's.
+    secretary, township = login_as("xintan_secretary"), login_as("township")
+    for _n in range(2):
+        assert secretary.get("/memberview/add").status_code == 200
+        assert township.get("/memberview/add").status_code in (302, 403)
+        assert township.get("/memberview/list/").status_code == 200
