@@ -127,6 +127,7 @@ def test_processes_writing_at_once_keep_the_chain_linear(app, tmp_path):
         subprocess.Popen(
             [sys.executable, "-c", WRITER, url, str(n), str(count), str(go)],
             cwd=ROOT,
+            env={**os.environ, "ID_ENCRYPTION_KEY": app.config["ID_ENCRYPTION_KEY"]},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
@@ -192,6 +193,7 @@ def gunicorn(app, tmp_path):
     env = {
         **os.environ,
         "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "ID_ENCRYPTION_KEY": app.config["ID_ENCRYPTION_KEY"],
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "WEB_CONCURRENCY": "2",

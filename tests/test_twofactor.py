@@ -41,12 +41,6 @@ def _actions(app, username="township"):
         ).all()
 
 
-def _secret(app, username="township"):
-    with app.app_context():
-        user = app.appbuilder.sm.find_user(username=username)
-        return crypto.unseal(twofactor.enrolment(user).secret)
-
-
 def _enrol(client):
     """Password, QR page, first code → (secret, recovery codes, the codes page)."""
     response = _password(client)
@@ -96,7 +90,7 @@ def test_enrolment_draws_a_qr_code_and_shows_recovery_codes_once(app, client, re
                 twofactor.RecoveryCode.user_id == user.id
             )
         ).all()
-    assert secret not in stored and crypto.unseal(stored) == secret
+        assert secret not in stored and crypto.unseal(stored) == secret
     assert len(hashes) == 10 and not {c.replace("-", "") for c in codes} & set(hashes)
     assert _actions(app)[-3:] == ["login", "twofactor_failed", "twofactor_enrolled"]
 
