@@ -185,6 +185,8 @@ class User(threading.Thread):
         answer = self.api("/api/v1/member/?q=(columns:!(id),page_size:100)")
         self.member_ids = answer["ids"]
         self.member_count = answer["count"]
+        # The villages in scope: the export of a township's user names one of them.
+        self.village_ids = self.api("/api/v1/village/?q=(columns:!(id),page_size:100)")["ids"]
 
     def do_list(self):
         self.page(self.rng.choice(LISTS))
@@ -210,7 +212,8 @@ class User(threading.Thread):
             raise Failure(f"edit of member {pk}: {answer}")
 
     def do_export(self):
-        status, _final, body = self.request("/roster/export/members/csv")
+        village = self.rng.choice(self.village_ids)
+        status, _final, body = self.request(f"/roster/export/members/csv?village={village}")
         if "身份证" not in body:
             raise Failure("the export holds no roster")
 
