@@ -9,8 +9,9 @@ series, not the ORM): one township, 40 villages, 12 groups per village, the memb
 evenly over them (1M → 25k per village). A Secretary and a President of the first village
 sign in through the login form; each page is requested ``--requests`` times after 20 warm-up
 requests, through ``app.test_client`` with a WSGI middleware timing the app itself (request
-in, body out: server time, no network). Printed per database size: median and p95 in ms of
-the member list page (page 1 and a page deep in the list), the REST list and the SQL
+in, body out: server time, no network; also the thread's CPU time, which other processes on a
+busy machine move less). Printed per database size: median and p95 in ms of the member list
+page (page 1, a page in the middle of the list, a name search), the REST list and the SQL
 statements per request; then PASS or what missed the targets (page ≤ 20 ms median / 30 ms
 p95, REST ≤ 10 ms median, at 1M). ``gc.freeze()`` is called after start-up, as wsgi.py does.
 
