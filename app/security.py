@@ -749,16 +749,15 @@ def require_password_change():
         current_app.appbuilder.sm.auth_view.blueprint.name,
     ):
         return None
-    if request.path.startswith("/api/"):
-        user = _api_user()
-        if user is not None and user.password_change_required:
-            return jsonify(message=str(API_PASSWORD_CHANGE_MESSAGE)), 403
-        return None
-    user = current_user()
+    api = request.path.startswith("/api/")
+    # The API takes a JWT or, from the browser, the session cookie.
+    user = (_api_user() if api else None) or current_user()
     if user is None or not getattr(user, "is_authenticated", False):
         return None
     if not getattr(user, "password_change_required", False):
         return None
+    if api:
+        return jsonify(message=str(API_PASSWORD_CHANGE_MESSAGE)), 403
     flash(str(PASSWORD_CHANGE_MESSAGE), "warning")
     return redirect(url_for("ResetMyPasswordView.this_form_get"))
 

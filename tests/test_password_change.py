@@ -52,6 +52,8 @@ def test_a_new_account_must_choose_its_own_password(app, client, new_account):
     # Every page leads to the password form, with the reason.
     page = client.get("/memberview/list/")
     assert page.status_code == 302 and "/resetmypassword/form" in page.headers["Location"]
+    # The API with the browser's session cookie is closed too.
+    assert client.get("/api/v1/member/").status_code == 403
     form = client.get(page.headers["Location"])
     assert form.status_code == 200
     assert "请先设置您自己的密码" in form.get_data(as_text=True)
