@@ -10,7 +10,8 @@ records); then one account per user, spread over the scoped roles as a county wo
 village or group. gunicorn is started the way ``make serve`` starts it (``-c
 gunicorn.conf.py``: WEB_CONCURRENCY sync workers, here ``--workers``) on a free port, with
 ``AUTH_RATE_LIMIT`` raised to 100000 per minute: all the users sign in from 127.0.0.1, and the
-production limit (10 per minute per address) would refuse most of them. Request logging is off.
+production limit (10 per minute per address) would refuse most of them, and with
+``TOTP_REQUIRED_ROLES`` empty (no authenticator in a script). Request logging is off.
 
 Each user is a thread with its own cookie jar (stdlib ``urllib``, a new connection per request
 as gunicorn's sync workers close them). It signs in through the login form (CSRF token read
@@ -346,6 +347,9 @@ def main():
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "AUTH_RATE_LIMIT": "100000 per minute",
+        # Two-factor login (on for Admin and Township under gunicorn.conf.py) is off for the
+        # bench's township users: a scripted client has no authenticator.
+        "TOTP_REQUIRED_ROLES": "",
         "GUNICORN_ACCESS_LOG": "",
     }
     if args.workers:
