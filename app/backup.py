@@ -71,11 +71,12 @@ class Report:
 
     def lines(self) -> list[str]:
         """The report as the terminal shows it."""
+        unknown = _("unknown format")
         lines = [
             _(
                 "Backup %(path)s: %(kind)s, %(size)s bytes, SHA-256 %(sha256)s",
                 path=self.path,
-                kind=KIND_NAMES.get(self.kind, _("unknown format")),
+                kind=KIND_NAMES.get(self.kind, unknown),
                 size=f"{self.size:,}",
                 sha256=self.sha256,
             )
