@@ -2,7 +2,13 @@
 # Start a throwaway PostgreSQL server on loopback for the second test pass (issue 7), from
 # Debian's package, and print the TEST_DATABASE_URL to use. Usage: eval "$(.ci/postgres.sh)"
 set -euo pipefail
-PORT="${PGTEST_PORT:-54329}"
+# The first free port from 54329 (a server left over from another run must not stop this one).
+PORT="${PGTEST_PORT:-}"
+if [ -z "$PORT" ]; then
+    for candidate in $(seq 54329 54399); do
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then PORT=$candidate; break; fi
+    done
+fi
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then
         (apt-get install -y -q postgresql || (apt-get update -q && apt-get install -y -q postgresql)) >&2
