@@ -284,6 +284,7 @@ class RecordView(Declared, ModelView):
     exclude_route_methods = {"download", "action"}
     page_size = 25
     show_template = "record_show.html"
+    list_widget = speed.RecordListWidget
 
     @expose("/reveal/<pk>", methods=["POST"])
     @has_access
