@@ -267,13 +267,13 @@ def after_flush(session, _flush_context):
         values = _column_values(obj)
         if action == "insert":
             changes = {
-                k: [None, _redacted(k, v)]
+                k: [None, _redacted(k, v, model)]
                 for k, v in values.items()
                 if v is not None and _kept(model, k) and k != "id"
             }
         elif action == "delete":
             changes = {
-                k: [_redacted(k, v), None]
+                k: [_redacted(k, v, model), None]
                 for k, v in values.items()
                 if v is not None and _kept(model, k) and k != "id"
             }

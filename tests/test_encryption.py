@@ -163,6 +163,36 @@ def test_audit_entries_never_hold_a_plain_id_and_show_it_masked(app, login_as):
     assert new_number not in listed
 
 
+def test_no_entry_of_the_log_holds_a_plain_id_or_family_detail(app, client, api_token):
+    """Inserts and deletes (forms, API, demo) log sealed values, as updates and bulk writes do."""
+    headers = api_token("xintan_president")
+    with app.app_context():
+        village_id = village(app.appbuilder.session, "新檀村").id
+    number = valid_id(birth="19850607", seq="31", sex_digit="3")
+    created = client.post(
+        "/api/v1/member/",
+        headers=headers,
+        json={"village_id": village_id, "name": "审计测", "id_number": number, "status": "active"},
+    )
+    assert created.status_code == 201, created.get_json()
+    pk = created.get_json()["id"]
+    assert client.delete(f"/api/v1/member/{pk}", headers=headers).status_code == 200
+    _hid, _number, family_type, _difficulty, notes = _special_household(app)
+    with app.app_context():
+        session = app.appbuilder.session
+        logged = session.scalars(select(AuditLog.changes).where(AuditLog.changes.isnot(None)))
+        text_of_log = "\n".join(logged)
+        ids = {m.id_number for m in session.query(Member)} | {number}
+        assert not ids & set(FULL_ID.findall(text_of_log))
+        assert notes not in text_of_log and f'"{family_type}"' not in text_of_log
+        entries = session.scalars(
+            select(AuditLog).where(AuditLog.model == "Member", AuditLog.record_id == pk)
+        ).all()
+        assert [e.action for e in entries] == ["insert", "delete"]
+        assert crypto.unseal(json.loads(entries[0].changes)["id_number"][1]) == number
+        assert crypto.unseal(json.loads(entries[1].changes)["id_number"][0]) == number
+
+
 def test_import_stores_ciphertext_and_finds_duplicates_and_upserts(app, tmp_path):
     rows = roster_rows(3, start=900)
     path = write_csv(tmp_path / "roster.csv", rows)
