@@ -14,14 +14,17 @@ behaviour and only drops repeated work:
 - ``RecordListWidget``: the list table's rows written in Python, not by a Jinja loop calling
   three button macros per row (each translating its labels and building its address): the
   same markup, labels translated once per page, each button's address built once.
+- ``RecordSearchWidget``: the search form's fixed-choice dropdowns (gender, category,
+  status) rendered once per view, field and language instead of on every page.
 """
 
 import jsonschema
 from flask import current_app, url_for
 from flask.globals import _cv_app
-from flask_appbuilder.widgets import ListWidget
-from flask_babel import Domain, get_babel, gettext
+from flask_appbuilder.widgets import ListWidget, SearchWidget
+from flask_babel import Domain, get_babel, get_locale, get_translations, gettext
 from markupsafe import Markup, escape
+from wtforms import SelectField
 
 
 class CachedJsonschema:
@@ -190,3 +193,70 @@ def list_rows(
             out.append(f"<td>{escape(formatter(value) if formatter else value)}</td>")
         out.append("</tr>\n")
     return Markup("".join(out))
+
+
+class RecordSearchWidget(SearchWidget):
+    """FAB's search widget, a search field whose choices are fixed (gender, category, status:
+    a ``SelectField`` of coded labels) rendered once per language and view, not on every page.
+    The cache is keyed by view, field, language and catalogue; relation dropdowns (village,
+    group: scoped, changing) and any field holding a value are rendered every time."""
+
+    _rendered = {}
+
+    def __call__(self, **kwargs):
+        form = self.template_args["form"]
+        fixed = {}
+        locale = get_locale()
+        catalogue = get_translations()
+        for col in self.template_args["include_cols"]:
+            field = form[col]
+            if type(field) is not SelectField or field.data is not None or field.raw_data:
+                continue
+            key = (self.template_args.get("route_base"), col, str(locale), id(catalogue))
+            kept = self._rendered.get(key)
+            if kept is None or kept[0] is not catalogue:
+                kept = self._rendered[key] = (catalogue, field())
+            fixed[col] = kept[1]
+        if not fixed:
+            return super().__call__(**kwargs)
+        # SearchWidget.__call__ renders form[col]() for each column: answer from the cache.
+        proxy = _FormWithRendered(form, fixed)
+        self.template_args["form"] = proxy
+        try:
+            return super().__call__(**kwargs)
+        finally:
+            self.template_args["form"] = form
+
+
+class _FormWithRendered:
+    """``form`` whose fields named in ``rendered`` render as the HTML kept for them."""
+
+    def __init__(self, form, rendered):
+        self._form = form
+        self._rendered = rendered
+
+    def __getitem__(self, name):
+        field = self._form[name]
+        html = self._rendered.get(name)
+        return field if html is None else _RenderedField(field, html)
+
+    def __getattr__(self, name):
+        return getattr(self._form, name)
+
+    def __iter__(self):
+        return iter(self._form)
+
+    def __contains__(self, name):
+        return name in self._form
+
+
+class _RenderedField:
+    def __init__(self, field, html):
+        self._field = field
+        self._html = html
+
+    def __call__(self, **kwargs):
+        return self._html if not kwargs else self._field(**kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._field, name)

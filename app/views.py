@@ -26,7 +26,18 @@ from flask_appbuilder.security.decorators import has_access
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
-from sqlalchemy import Boolean, and_, extract, false, func, inspect, or_, select
+from sqlalchemy import (
+    Boolean,
+    UniqueConstraint,
+    and_,
+    extract,
+    false,
+    func,
+    inspect,
+    or_,
+    select,
+)
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import BadRequest
 from wtforms import BooleanField, SelectField
 from wtforms.validators import DataRequired, Optional
@@ -104,6 +115,41 @@ def yes_no(value):
 
 def names_list(values):
     return "、".join(str(v) for v in values or [])
+
+
+def unique_errors(model, values: dict, session) -> dict:
+    """A write that would break one of the model's unique constraints (a duplicate survey, a
+    branch name taken): field → message, the model's own (``__unique__``) or a general one."""
+    errors = {}
+    messages = getattr(model, "__unique__", {})
+    with session.no_autoflush:
+        for constraint in model.__table__.constraints:
+            if not isinstance(constraint, UniqueConstraint):
+                continue
+            keys = tuple(column.key for column in constraint.columns)
+            if any(values.get(key) is None for key in keys):
+                continue
+            query = select(model.id).where(*(getattr(model, key) == values[key] for key in keys))
+            if values.get("id") is not None:
+                query = query.where(model.id != values["id"])
+            if session.execute(query.limit(1)).first() is None:
+                continue
+            key, message = messages.get(
+                keys, (keys[-1], _l("A record with these values already exists"))
+            )
+            errors.setdefault(key, message)
+    return errors
+
+
+def write_errors(model, values: dict, old, user, session) -> dict:
+    """What the views check after ``records.prepare_write``: unique constraints, and who may
+    date or reopen a village's task report (issue 9)."""
+    errors = unique_errors(model, values, session)
+    if not errors and model is TaskAssignment:
+        from app import tasks
+
+        errors = tasks.assignment_errors(values, old, user, session)
+    return errors
 
 
 class Declared:
@@ -285,6 +331,7 @@ class RecordView(Declared, ModelView):
     page_size = 25
     show_template = "record_show.html"
     list_widget = speed.RecordListWidget
+    search_widget = speed.RecordSearchWidget
 
     @expose("/reveal/<pk>", methods=["POST"])
     @has_access
@@ -394,9 +441,10 @@ class RecordView(Declared, ModelView):
                 old = view._old_values() if editing else None
                 values = dict(old or {})
                 values.update(view._form_values(self))
-                errors = records.prepare_write(
-                    view.datamodel.obj, values, old, security.current_user(), view.datamodel.session
-                )
+                model, user = view.datamodel.obj, security.current_user()
+                session = view.datamodel.session
+                errors = records.prepare_write(model, values, old, user, session)
+                errors = errors or write_errors(model, values, old, user, session)
                 for key, message in errors.items():
                     target = key[:-3] if key.endswith("_id") and key[:-3] in self else key
                     if target in self:
@@ -458,9 +506,9 @@ class RecordView(Declared, ModelView):
                 if attr.key in records.columns(type(item))
             }
         values = records.item_values(item)
-        errors = records.prepare_write(
-            type(item), values, old, security.current_user(), self.datamodel.session
-        )
+        user, session = security.current_user(), self.datamodel.session
+        errors = records.prepare_write(type(item), values, old, user, session)
+        errors = errors or write_errors(type(item), values, old, user, session)
         if errors:
             raise FieldErrors(errors)
         records.apply_values(item, values, self.datamodel.session)
@@ -1143,9 +1191,9 @@ class RecordApi(Declared, ModelRestApi):
 
     def _write(self, item, old):
         values = records.item_values(item)
-        errors = records.prepare_write(
-            type(item), values, old, security.current_user(), self.datamodel.session
-        )
+        user, session = security.current_user(), self.datamodel.session
+        errors = records.prepare_write(type(item), values, old, user, session)
+        errors = errors or write_errors(type(item), values, old, user, session)
         if errors:
             raise FieldErrors(errors)
         records.apply_values(item, values, self.datamodel.session)
@@ -1156,6 +1204,10 @@ class RecordApi(Declared, ModelRestApi):
         except FieldErrors as exc:
             self.datamodel.session.rollback()
             return self.response_400(message=exc.errors)
+        except IntegrityError:
+            # Checked before writing (unique_errors); this is a write that raced another.
+            self.datamodel.session.rollback()
+            return self.response_400(message=str(_l("A record with these values already exists")))
 
     def post_headless(self):
         self._old = None
