@@ -163,6 +163,8 @@ class Branch(Model):
     __label__ = _l("Branches")
     __tablename__ = "branch"
     __table_args__ = (UniqueConstraint("township_id", "name"),)
+    # The message (and its field) for a write that would break the unique constraint.
+    __unique__ = {("township_id", "name"): ("name", _l("A branch of that name exists"))}
     __scope__ = {"township": "township_id"}
     __audited__ = True
 
@@ -1082,6 +1084,12 @@ class TaskAssignment(VillageRecord, Model):
         return self.overdue_on(dt.date.today())
 
     @classmethod
+    def fill(cls, values: dict) -> None:
+        """Reported done without a date: done today, as the report page has it."""
+        if values.get("status") == "done" and not values.get("done_on"):
+            values["done_on"] = dt.date.today()
+
+    @classmethod
     def clean(cls, values: dict) -> dict:
         if values.get("status") == "done" and not values.get("done_on"):
             return {"done_on": _l("Give the date it was done")}
@@ -1096,6 +1104,7 @@ class Survey(VillageRecord, Model):
     __label__ = _l("Knowledge and satisfaction surveys")
     __tablename__ = "survey"
     __table_args__ = (UniqueConstraint("village_id", "year", "kind"),)
+    __unique__ = {("village_id", "year", "kind"): ("kind", _l("Already recorded for this year"))}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     village_id: Mapped[int] = field(_l("Village"), ForeignKey("village.id"), index=True)
@@ -1165,6 +1174,7 @@ AUDIT_ACTION = Choices(
     ("update", _l("Changed")),
     ("delete", _l("Deleted")),
     ("login", _l("Signed in")),
+    ("login_password", _l("Password accepted (second factor pending)")),
     ("login_failed", _l("Sign-in failed")),
     ("login_throttled", _l("Sign-in throttled")),
     ("logout", _l("Signed out")),

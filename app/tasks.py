@@ -104,7 +104,34 @@ def assign(task, ids, session) -> None:
     for village_id, assignment in current.items():
         if village_id not in ids and assignment.status == "open":
             task.assignments.remove(assignment)
+            if assignment.id is not None:
+                # Deleted now, not as an orphan at flush time: its attachments (and their files)
+                # go with it (uploads.follow_owners reads the session's deletions).
+                session.delete(assignment)
     task.assigned_on = task.assigned_on or dt.date.today()
+
+
+def assignment_errors(values: dict, old: dict | None, user, session) -> dict:
+    """A village reports its task done on the day it reports it, as ``/tasks/report`` does;
+    no one dates a report in the future or before the task was assigned; only the
+    administrator reopens a task reported done."""
+    old = old or {}
+    admin = "Admin" in security.role_names(user)
+    errors = {}
+    done_on, today = values.get("done_on"), dt.date.today()
+    if done_on and done_on != old.get("done_on"):
+        task = session.get(Task, values.get("task_id")) if values.get("task_id") else None
+        if done_on > today:
+            errors["done_on"] = _l("Cannot be in the future")
+        elif task is not None and task.assigned_on and done_on < task.assigned_on:
+            errors["done_on"] = _l(
+                "Cannot be before the task was assigned (%(day)s)", day=task.assigned_on.isoformat()
+            )
+        elif not admin and done_on != today:
+            errors["done_on"] = _l("A village reports a task done on the day it reports it (today)")
+    if old.get("status") == "done" and values.get("status") == "open" and not admin:
+        errors["status"] = _l("Only the system administrator reopens a task reported done")
+    return errors
 
 
 def chosen_villages(task) -> list[int]:
@@ -203,6 +230,17 @@ class TaskApi(RecordApi):
         return super().put_headless(pk)
 
     def _write(self, item, old):
+        moved = old is not None and old.get("township_id") != item.township_id
+        if moved and "task_villages" not in g and item.assignments:
+            # Its villages would stay in the old township: move it with its new villages.
+            raise FieldErrors(
+                {
+                    "township_id": _l(
+                        "The task is assigned to villages of its township: give the villages "
+                        "of the new township (village_ids or all_villages) to move it"
+                    )
+                }
+            )
         super()._write(item, old)
         if old is None or "task_villages" in g:
             assign(item, chosen_villages(item), self.datamodel.session)

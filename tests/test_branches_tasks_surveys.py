@@ -571,3 +571,144 @@ def test_deleting_a_task_takes_its_assignments_and_its_file(app, login_as):
     assert assignments(app, task_id) == {}
     for pk in by_village.values():
         assert ("delete", "admin") in audit_entries(app, "TaskAssignment", pk)
+
+
+# --- Review findings (issue 9): dates, reopening, township changes, orphans, duplicates ---
+
+
+def test_a_village_cannot_backdate_future_date_or_reopen_its_report(app, api_token):
+    task_id, by_village = make_task(app, TODAY - dt.timedelta(days=10))
+    earlier = TODAY - dt.timedelta(days=20)
+    db(app, lambda s: (setattr(s.get(Task, task_id), "assigned_on", earlier), s.commit()))
+    pk = by_village["新檀村"]
+    client, headers = app.test_client(), api_token("xintan_secretary")
+    url = f"/api/v1/task_assignment/{pk}?_l_=en"
+    for day in ("2000-01-01", "2099-01-01", (TODAY - dt.timedelta(days=1)).isoformat()):
+        response = client.put(url, json={"status": "done", "done_on": day}, headers=headers)
+        assert response.status_code == 400, (day, response.get_json())
+        assert "done_on" in response.get_json()["message"]
+    assert assignments(app, task_id)["新檀村"] == ("open", None, None)
+    # Reported as the report page does: today, set by the server when left out.
+    response = client.put(url, json={"status": "done", "note": "完成"}, headers=headers)
+    assert response.status_code == 200, response.get_json()
+    assert assignments(app, task_id)["新檀村"] == ("done", TODAY, "完成")
+    # Done stays done: only the administrator reopens it.
+    response = client.put(url, json={"status": "open", "done_on": None}, headers=headers)
+    assert response.status_code == 400
+    assert response.get_json()["message"]["status"] == (
+        "Only the system administrator reopens a task reported done"
+    )
+    assert assignments(app, task_id)["新檀村"][0] == "done"
+    admin = api_token("admin")
+    response = client.put(url, json={"done_on": "2099-01-01"}, headers=admin)
+    assert response.status_code == 400
+    assert response.get_json()["message"]["done_on"] == "Cannot be in the future"
+    response = client.put(url, json={"done_on": "2000-01-01"}, headers=admin)
+    assert response.status_code == 400
+    assert "before the task was assigned" in response.get_json()["message"]["done_on"]
+    response = client.put(url, json={"status": "open", "done_on": None}, headers=admin)
+    assert response.status_code == 200
+    assert assignments(app, task_id)["新檀村"] == ("open", None, "完成")
+
+
+def test_the_village_edit_form_refuses_a_backdated_report_in_chinese(app, login_as):
+    task_id, by_village = make_task(app, TODAY - dt.timedelta(days=10))
+    pk = by_village["新檀村"]
+    client = login_as("xintan_secretary")
+    client.get("/lang/zh")
+    response = client.post(
+        f"/taskassignmentview/edit/{pk}",
+        data={"status": "done", "done_on": "2000-01-01", "note": "补报"},
+    )
+    assert response.status_code == 200
+    assert "村里报告完成的日期是报告当天" in text_of(response)
+    assert assignments(app, task_id)["新檀村"] == ("open", None, None)
+
+
+def test_a_tasks_township_does_not_change_under_its_assignments(app, api_token):
+    def other_township(session):
+        township = Township(name="石宝镇")
+        village = Village(township=township, name="石宝村")
+        session.add_all([township, village])
+        session.commit()
+        return township.id, village.id
+
+    other, shibao = db(app, other_township)
+    task_id, _ = make_task(app, TODAY + dt.timedelta(days=5))
+    client, headers = app.test_client(), api_token("admin")
+    url = f"/api/v1/task/{task_id}?_l_=en"
+    response = client.put(url, json={"township_id": other}, headers=headers)
+    assert response.status_code == 400
+    assert "villages" in response.get_json()["message"]["township_id"]
+    assert db(app, lambda s: s.get(Task, task_id).township_id) == township_id(app)
+    assert set(assignments(app, task_id)) == {"新檀村", "龙王村"}
+    # With the villages of the new township in the same request, the task moves whole.
+    moved = {"township_id": other, "village_ids": [shibao]}
+    response = client.put(url, json=moved, headers=headers)
+    assert response.status_code == 200, response.get_json()
+    assert set(assignments(app, task_id)) == {"石宝村"}
+
+
+def test_unticking_a_village_removes_its_assignments_files(app, login_as):
+    import os
+
+    task_id, by_village = make_task(app, TODAY + dt.timedelta(days=5))
+    pk = by_village["龙王村"]
+    stored = "a" * 32
+    path = os.path.join(app.config["UPLOAD_FOLDER"], stored)
+    os.makedirs(app.config["UPLOAD_FOLDER"], exist_ok=True)
+    with open(path, "wb") as out:
+        out.write(png_bytes())
+
+    def attach(session):
+        attachment = Attachment(
+            village_id=village_id(app, "龙王村"),
+            owner_model="TaskAssignment",
+            owner_id=pk,
+            filename="进度.png",
+            stored_name=stored,
+            content_type="image/png",
+            size=len(png_bytes()),
+            uploaded_on=dt.datetime.now(),
+        )
+        session.add(attachment)
+        session.commit()
+        return attachment.id
+
+    attachment_id = db(app, attach)
+    response = login_as("admin").post(
+        f"/taskview/edit/{task_id}",
+        data={
+            "township": township_id(app),
+            "title": "测试任务",
+            "due_date": (TODAY + dt.timedelta(days=5)).isoformat(),
+            "villages": [str(village_id(app, "新檀村"))],
+        },
+    )
+    assert response.status_code == 302
+    assert set(assignments(app, task_id)) == {"新檀村"}
+    assert db(app, lambda s: s.get(Attachment, attachment_id)) is None
+    assert not os.path.exists(path)
+    assert ("delete", "admin") in audit_entries(app, "TaskAssignment", pk)
+    assert ("delete", "admin") in audit_entries(app, "Attachment", attachment_id)
+
+
+def test_a_duplicate_survey_or_branch_is_a_clear_400(app, api_token, login_as):
+    client, headers = app.test_client(), api_token("xintan_secretary")
+    # The demo holds this year's satisfaction survey of 新檀村.
+    survey = {"year": TODAY.year, "kind": "satisfaction", "asked": 10, "answered_well": 9}
+    before = db(app, lambda s: s.scalar(select(func.count()).select_from(Survey)))
+    response = client.post("/api/v1/survey/?_l_=en", json=survey, headers=headers)
+    assert response.status_code == 400
+    assert response.get_json()["message"]["kind"] == "Already recorded for this year"
+    assert db(app, lambda s: s.scalar(select(func.count()).select_from(Survey))) == before
+    form = english(login_as("xintan_secretary")).post(
+        "/surveyview/add", data={**survey, "village": village_id(app, "新檀村")}
+    )
+    assert form.status_code == 200
+    assert "Already recorded for this year" in text_of(form)
+    admin = api_token("admin")
+    branch = {"township_id": township_id(app), "name": "东片分会"}
+    response = client.post("/api/v1/branch/?_l_=en", json=branch, headers=admin)
+    assert response.status_code == 400
+    assert response.get_json()["message"]["name"] == "A branch of that name exists"
