@@ -712,3 +712,27 @@ def test_a_duplicate_survey_or_branch_is_a_clear_400(app, api_token, login_as):
     response = client.post("/api/v1/branch/?_l_=en", json=branch, headers=admin)
     assert response.status_code == 400
     assert response.get_json()["message"]["name"] == "A branch of that name exists"
+
+
+def test_the_task_form_moves_a_task_only_with_villages_of_the_new_township(app, login_as):
+    def other_township(session):
+        township = Township(name="石宝镇")
+        village = Village(township=township, name="石宝村")
+        session.add_all([township, village])
+        session.commit()
+        return township.id, village.id
+
+    other, shibao = db(app, other_township)
+    due = TODAY + dt.timedelta(days=5)
+    task_id, _ = make_task(app, due)
+    client = english(login_as("admin"))
+    form = {"township": other, "title": "测试任务", "due_date": due.isoformat()}
+    old_villages = [str(village_id(app, "新檀村")), str(village_id(app, "龙王村"))]
+    response = client.post(f"/taskview/edit/{task_id}", data={**form, "villages": old_villages})
+    assert response.status_code == 200
+    assert "Only villages of the task" in text_of(response)
+    assert db(app, lambda s: s.get(Task, task_id).township_id) == township_id(app)
+    response = client.post(f"/taskview/edit/{task_id}", data={**form, "villages": [str(shibao)]})
+    assert response.status_code == 302
+    assert set(assignments(app, task_id)) == {"石宝村"}
+    assert db(app, lambda s: s.get(Task, task_id).township_id) == other
