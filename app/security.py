@@ -568,14 +568,18 @@ class SecurityApi(FabSecurityApi):
         payload = request.get_json(silent=True)
         # FAB's schema refuses unknown fields: the code is taken out before it reads the body.
         code = payload.pop("totp", None) if isinstance(payload, dict) else None
+        # The code is checked right after the password (auth_user_db), before FAB makes a token:
+        # the tokens then carry the claim that it passed (twofactor.claims).
+        g.api_login = {"totp": code}
         response = super().login()
+        g.pop("api_login", None)
         user = g.pop("password_user", None)
-        if response.status_code != 200 or user is None:
-            return response
-        refused = twofactor.api_check(user, code)
+        refused = g.pop("api_refused", None)
         if refused is not None:
             status, message, extra = refused
             return self.response(status, message=str(message), **extra)
+        if response.status_code != 200 or user is None:
+            return response
         if user.password_change_required:
             return self.response(403, message=str(API_PASSWORD_CHANGE_MESSAGE))
         return response
@@ -595,11 +599,32 @@ class SecurityManager(FabSecurityManager):
 
         user = super().auth_user_db(username, password)
         g.password_user = user
-        if user is not None:
+        if user is None:
+            audit.record("login_failed", username=(username or "")[:128])
+            return None
+        if not twofactor.needed(user):
             audit.record("login", user=user)
         else:
-            audit.record("login_failed", username=(username or "")[:128])
+            # Signed in (audited as login, counted by FAB) only once the second factor passes.
+            audit.record("login_password", user=user)
+        api = g.pop("api_login", None)
+        if api is not None:
+            refused = twofactor.api_check(user, api["totp"])
+            if refused is not None:
+                g.api_refused = refused
+                return None  # FAB makes no token
         return user
+
+    def update_user_auth_stat(self, user, success=True):
+        """FAB's login statistics count a sign-in once its second factor has passed."""
+        if success and not g.get("twofactor_done") and twofactor.needed(user):
+            return
+        super().update_user_auth_stat(user, success)
+
+    def create_jwt_manager(self, app):
+        jwt_manager = super().create_jwt_manager(app)
+        jwt_manager.additional_claims_loader(twofactor.claims)
+        return jwt_manager
 
     def _has_access_builtin_roles(self, role, permission_name, view_name):
         """FAB matches the role's regular expressions on every check, some 40 per page (menu,
@@ -610,6 +635,50 @@ class SecurityManager(FabSecurityManager):
         if known is None:
             known = super()._has_access_builtin_roles(role, permission_name, view_name)
             self._builtin_access[key] = known
+        return known
+
+    def has_access(self, permission_name, view_name):
+        """FAB's check, for a signed-in user whose roles are all built-in (FAB_ROLES): the
+        user's roles are read once per request (FAB reads them through the session proxy on
+        every check, some 40 a page), and the answer is kept per set of role names (fixed at
+        start-up). Anyone else — an API key or JWT, a database role, no user — goes to FAB."""
+        known = self._request_roles()
+        if known is None:
+            return super().has_access(permission_name, view_name)
+        names, roles = known
+        if not roles:
+            return False
+        key = (names, permission_name, view_name)
+        answer = self._builtin_access.get(key)
+        if answer is None:
+            answer = any(
+                self._has_access_builtin_roles(role, permission_name, view_name) for role in roles
+            )
+            self._builtin_access[key] = answer
+        return answer
+
+    def _request_roles(self):
+        """(role names, roles) of the request's signed-in, active user when all their roles
+        are built-in; None otherwise. Kept on the request (not ``g``: an app context can
+        outlive a request) for the request's user object."""
+        if not has_request_context() or g.get("_api_key_user", False):
+            return None
+        import flask_login
+        from flask import request
+
+        here = request._get_current_object()
+        kept = here.__dict__.get("jsx_roles")
+        user = g.get("user")
+        if kept is not None and kept[0] is user and kept[1] is g.get("_login_user"):
+            return kept[2]
+        login = flask_login.current_user._get_current_object()
+        known = None
+        if user is not None and login.is_authenticated and self._get_safe_user(user) is user:
+            if user.is_active:
+                roles = self.get_user_roles(user)
+                if all(role.name in self.builtin_roles for role in roles):
+                    known = (frozenset(role.name for role in roles), roles)
+        here.jsx_roles = (user, login, known)
         return known
 
     @property
@@ -765,5 +834,6 @@ def require_password_change():
 def install_web_security(app) -> None:
     """Hook the headers and the idle check into ``app`` (after AppBuilder, which sets g.user)."""
     app.before_request(expire_idle_session)
+    app.before_request(twofactor.check_request)
     app.before_request(require_password_change)
     app.after_request(security_headers)

@@ -11,7 +11,13 @@ code in a ``totp`` field, so the API is no way around it.
 The secret is sealed like ID numbers (app/crypto.py); a code is accepted once (the last time
 step used is kept) and within one step of clock drift. Every enrolment, failure, recovery-code
 use and reset is audited; the POSTs are throttled like the password (AUTH_RATE_LIMIT), and five
-wrong codes end the pending login.
+wrong codes (counted on the server, per account, for 15 minutes) end the pending login.
+
+A session or a JWT remembers which enrolment it passed (``stamp``): one made before the
+requirement was switched on, before an administrator's reset or before a new enrolment stops
+working — the browser is sent back to the login page, the API answers 401, and the refresh
+token issues nothing. Only then is the sign-in audited as ``login`` (the password alone is
+``login_password``) and counted in FAB's login statistics.
 """
 
 import datetime as dt
@@ -37,6 +43,7 @@ from flask_appbuilder.models.sqla import Model
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import login_user
+from limits.storage import storage_from_string
 from markupsafe import Markup
 from sqlalchemy import DateTime, ForeignKey, Integer, String, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column
@@ -47,6 +54,9 @@ PENDING_KEY = "twofactor_pending"
 ENROL_KEY = "twofactor_secret"
 PENDING_SECONDS = 300
 MAX_TRIES = 5
+TRIES_WINDOW = 15 * 60
+SESSION_KEY = "twofactor_stamp"
+CLAIM = "twofactor"
 RECOVERY_CODES = 10
 STEP = 30
 
@@ -88,6 +98,58 @@ def enrolment(user) -> UserTwoFactor | None:
 
 def needed(user) -> bool:
     return required_for(user) or enrolment(user) is not None
+
+
+def stamp(user) -> str:
+    """What a session or token records of the second factor it passed: the enrolment's
+    fingerprint (a reset or a new enrolment changes it), or "-" for an account that needs none."""
+    if not needed(user):
+        return "-"
+    record = enrolment(user)
+    if record is None:
+        return ""  # required but not enrolled: nothing can have passed
+    raw = f"{user.id}:{record.enrolled_on.isoformat()}:{record.secret}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def passed(user, recorded) -> bool:
+    """Whether a session or token that recorded ``recorded`` may still act for ``user``."""
+    if not needed(user):
+        return True
+    current = stamp(user)
+    return bool(current) and hmac.compare_digest(str(recorded or ""), current)
+
+
+# --- Wrong codes, counted on the server (the limiter's storage: shared by every worker) ---
+
+
+def _failures():
+    storage = current_app.extensions.get("twofactor_failures")
+    if storage is None:
+        uri = current_app.config.get("RATELIMIT_STORAGE_URI") or "memory://"
+        storage = current_app.extensions["twofactor_failures"] = storage_from_string(uri)
+    return storage
+
+
+def _failure_key(user) -> str:
+    return f"twofactor-failures/{user.id}"
+
+
+def locked(user) -> bool:
+    """Five wrong codes within 15 minutes: no code is tried for this account until then."""
+    return _failures().get(_failure_key(user)) >= MAX_TRIES
+
+
+def _failed(user) -> int:
+    return _failures().incr(_failure_key(user), TRIES_WINDOW)
+
+
+def signed_in(user, step: str) -> None:
+    """The second factor passed: the sign-in is audited and counted only now."""
+    g.twofactor_done = True
+    _failures().clear(_failure_key(user))
+    current_app.appbuilder.sm.update_user_auth_stat(user, True)
+    audit.record("login", user=user, details={"step": step})
 
 
 def _code_hash(user_id: int, code: str) -> str:
@@ -152,9 +214,11 @@ def remaining_recovery_codes(user) -> int:
 
 
 def second_factor(user, code: str, step: str) -> bool:
-    """Check ``code`` for ``user`` and audit the outcome (step: 'web' or 'api')."""
-    kind = check_code(user, code)
+    """Check ``code`` for ``user`` and audit the outcome (step: 'web', 'api' or 're-enrol');
+    a wrong code counts towards the account's five."""
+    kind = None if locked(user) else check_code(user, code)
     if kind is None:
+        _failed(user)
         audit.record("twofactor_failed", user=user, details={"step": step})
         return False
     if kind == "recovery":
@@ -215,8 +279,9 @@ def start(user, next_url: str):
     """After the password: sign in now, or hold the login until the second factor."""
     if not needed(user):
         login_user(user, remember=False)
+        session[SESSION_KEY] = stamp(user)
         return redirect(next_url)
-    session[PENDING_KEY] = {"user_id": user.id, "next": next_url, "at": time.time(), "tries": 0}
+    session[PENDING_KEY] = {"user_id": user.id, "next": next_url, "at": time.time()}
     session.pop(ENROL_KEY, None)
     if enrolment(user) is None:
         return redirect(url_for("TwoFactorView.enrol"))
@@ -231,11 +296,19 @@ def _pending_user():
     return current_app.appbuilder.sm.get_user_by_id(pending["user_id"]), pending
 
 
-def _finish(user, pending):
+def _finish(user, pending, step="web"):
     session.pop(PENDING_KEY, None)
     session.pop(ENROL_KEY, None)
     login_user(user, remember=False)
+    session[SESSION_KEY] = stamp(user)
+    signed_in(user, step)
     return pending["next"] or current_app.appbuilder.get_url_for_index
+
+
+def _too_many():
+    session.pop(PENDING_KEY, None)
+    flash(gettext("Too many wrong codes: wait 15 minutes, then sign in again"), "danger")
+    return redirect(current_app.appbuilder.get_url_for_login)
 
 
 def _again():
@@ -267,14 +340,12 @@ class TwoFactorView(BaseView):
             return redirect(url_for("TwoFactorView.enrol"))
         error = None
         if request.method == "POST":
+            if locked(user):
+                return _too_many()
             if second_factor(user, request.form.get("code", ""), "web"):
                 return redirect(_finish(user, pending))
-            pending["tries"] += 1
-            session[PENDING_KEY] = pending
-            if pending["tries"] >= MAX_TRIES:
-                session.pop(PENDING_KEY, None)
-                flash(gettext("Too many wrong codes: sign in again"), "danger")
-                return redirect(current_app.appbuilder.get_url_for_login)
+            if locked(user):
+                return _too_many()
             error = gettext("Wrong or already used code")
         return self.render_template("twofactor_verify.html", error=error, user=user)
 
@@ -293,15 +364,39 @@ class TwoFactorView(BaseView):
         if not secret:
             secret = session[ENROL_KEY] = pyotp.random_base32()
         error = None
+        enrolled = enrolment(user) is not None
+        if request.method == "POST" and enrolled:
+            # Replacing an authenticator takes proof: a session cookie alone is not enough.
+            if locked(user):
+                return _too_many_signed_in()
+            proof = request.form.get("current", "")
+            if not (_password_matches(user, proof) or second_factor(user, proof, "re-enrol")):
+                if locked(user):
+                    return _too_many_signed_in()
+                return self._enrol_page(
+                    user,
+                    secret,
+                    gettext(
+                        "To replace your authenticator, enter a code from the current one, "
+                        "a recovery code or your password"
+                    ),
+                )
         if request.method == "POST":
             step = _matching_step(secret, request.form.get("code", ""), 0)
             if step is not None:
                 codes = enrol(user, secret, step)
-                next_url = _finish(user, pending) if pending else url_for("TwoFactorView.done")
+                if pending:
+                    next_url = _finish(user, pending)
+                else:
+                    session[SESSION_KEY] = stamp(user)  # this session passed the new one
+                    next_url = url_for("TwoFactorView.done")
                 session.pop(ENROL_KEY, None)
                 return self.render_template("twofactor_codes.html", codes=codes, next_url=next_url)
             audit.record("twofactor_failed", user=user, details={"step": "enrol"})
             error = gettext("Wrong code: check the time on your phone and try again")
+        return self._enrol_page(user, secret, error)
+
+    def _enrol_page(self, user, secret, error):
         uri = otpauth_uri(user, secret)
         return self.render_template(
             "twofactor_enrol.html",
@@ -320,21 +415,92 @@ class TwoFactorView(BaseView):
         return redirect(current_app.appbuilder.get_url_for_index)
 
 
+def _password_matches(user, password: str) -> bool:
+    from werkzeug.security import check_password_hash
+
+    return bool(password and user.password) and check_password_hash(user.password, password)
+
+
+def _too_many_signed_in():
+    flash(gettext("Too many wrong codes: wait 15 minutes, then try again"), "danger")
+    return redirect(current_app.appbuilder.get_url_for_index)
+
+
+# --- The session and the JWT: made before the second factor, they stop working ---
+
+SESSION_ENDED = _l("Two-factor login is now needed for your account (or was reset): sign in again")
+API_TOKEN_REFUSED = _l(
+    "This token was issued without the two-factor code your account now needs: "
+    "sign in again with the totp field"
+)
+
+
+def claims(_identity) -> dict:
+    """Flask-JWT-Extended's additional_claims_loader: the stamp set by the path that checked."""
+    recorded = g.get("twofactor_claim")
+    return {} if recorded is None else {CLAIM: recorded}
+
+
+def check_request():
+    """Before every request: a session or a JWT (access or refresh) that did not pass the second
+    factor the account now needs is refused."""
+    import flask_login
+    from flask import jsonify
+    from flask_jwt_extended import decode_token
+
+    if request.endpoint in ("static", "appbuilder.static"):
+        return None
+    header = request.headers.get("Authorization", "")
+    if request.path.startswith("/api/") and header.startswith("Bearer "):
+        try:
+            data = decode_token(header[7:].strip())
+        except Exception:  # noqa: BLE001 — a bad token is FAB's to refuse, with its own answer
+            return None
+        user = current_app.appbuilder.sm.load_user(data.get("sub"))
+        if user is None:
+            return None
+        if not passed(user, data.get(CLAIM)):
+            return jsonify(message=str(API_TOKEN_REFUSED), twofactor_required=True), 401
+        g.twofactor_claim = data.get(CLAIM)  # a refreshed token keeps it
+        return None
+    if "_user_id" not in session:
+        return None
+    user = flask_login.current_user
+    if not getattr(user, "is_authenticated", False) or passed(user, session.get(SESSION_KEY)):
+        return None
+    flask_login.logout_user()
+    locale = session.get("locale")
+    session.clear()
+    if locale:
+        session["locale"] = locale
+    g.user = flask_login.current_user._get_current_object()
+    if request.path.startswith("/api/"):
+        return jsonify(message=str(SESSION_ENDED)), 401
+    flash(str(SESSION_ENDED), "warning")
+    return redirect(current_app.appbuilder.get_url_for_login)
+
+
 # --- The JWT login ---
 
 API_CODE_REQUIRED = _l("Two-factor code required: send it in the totp field")
 API_ENROL_FIRST = _l("Set up two-factor login on the web page first")
 API_WRONG_CODE = _l("Wrong or already used two-factor code")
+API_TOO_MANY = _l("Too many wrong two-factor codes: wait 15 minutes")
 
 
 def api_check(user, code):
     """None when the JWT login may go on, else (status, message, extra fields)."""
     if not needed(user):
+        g.twofactor_claim = stamp(user)
         return None
     if enrolment(user) is None:
         return 403, API_ENROL_FIRST, {}
     if not code:
         return 401, API_CODE_REQUIRED, {"twofactor_required": True}
+    if locked(user):
+        return 429, API_TOO_MANY, {"twofactor_required": True}
     if not second_factor(user, str(code), "api"):
         return 401, API_WRONG_CODE, {"twofactor_required": True}
+    signed_in(user, "api")
+    g.twofactor_claim = stamp(user)
     return None

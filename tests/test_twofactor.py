@@ -17,6 +17,14 @@ from tests.conftest import TEST_PASSWORD
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def _fresh_failure_counts(app):
+    """Wrong codes are counted on the server for 15 minutes: each test starts from none."""
+    yield
+    with app.app_context():
+        twofactor._failures().reset()
+
+
 @pytest.fixture
 def required(app):
     """Township accounts must use a second factor (as `make serve` sets it)."""
@@ -92,7 +100,13 @@ def test_enrolment_draws_a_qr_code_and_shows_recovery_codes_once(app, client, re
         ).all()
         assert secret not in stored and crypto.unseal(stored) == secret
     assert len(hashes) == 10 and not {c.replace("-", "") for c in codes} & set(hashes)
-    assert _actions(app)[-3:] == ["login", "twofactor_failed", "twofactor_enrolled"]
+    # The password alone is not a sign-in: "login" is written once the second factor passed.
+    assert _actions(app)[-4:] == [
+        "login_password",
+        "twofactor_failed",
+        "twofactor_enrolled",
+        "login",
+    ]
 
 
 def test_the_second_step_after_the_password(app, client, required):
@@ -107,7 +121,7 @@ def test_the_second_step_after_the_password(app, client, required):
     good = other.post("/twofactor/verify", data={"code": _code_at(secret, 1)})
     assert good.status_code == 302
     assert _signed_in(other)
-    assert _actions(app)[-2:] == ["twofactor_failed", "twofactor_passed"]
+    assert _actions(app)[-4:] == ["login_password", "twofactor_failed", "twofactor_passed", "login"]
 
 
 def test_a_code_is_accepted_once(app, client, required):
@@ -221,3 +235,136 @@ def test_make_serve_requires_it_unless_told_otherwise(monkeypatch, env, expected
         monkeypatch.setenv("TOTP_REQUIRED_ROLES", env)
     runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     assert os.environ["TOTP_REQUIRED_ROLES"] == expected
+
+
+API_LOGIN = {"username": "township", "password": TEST_PASSWORD, "provider": "db"}
+
+
+def _bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_refresh_token_from_before_the_requirement_is_refused(app):
+    api = app.test_client()
+    tokens = api.post("/api/v1/security/login", json={**API_LOGIN, "refresh": True}).get_json()
+    assert api.get("/api/v1/member/", headers=_bearer(tokens["access_token"])).status_code == 200
+    app.config["TOTP_REQUIRED_ROLES"] = ["Township"]
+    try:
+        assert api.post("/api/v1/security/login", json=API_LOGIN).status_code == 403
+        refreshed = api.post("/api/v1/security/refresh", headers=_bearer(tokens["refresh_token"]))
+        assert refreshed.status_code == 401 and "access_token" not in refreshed.get_json()
+        # A clear message, in Chinese first (the default language).
+        assert "两步验证" in refreshed.get_json()["message"]
+        assert refreshed.get_json()["twofactor_required"] is True
+        old = api.get("/api/v1/member/", headers=_bearer(tokens["access_token"]))
+        assert old.status_code == 401 and old.get_json()["twofactor_required"] is True
+    finally:
+        app.config["TOTP_REQUIRED_ROLES"] = []
+
+
+def test_tokens_that_passed_the_code_work_until_a_reset(app, client, required):
+    secret, _codes, _page = _enrol(client)
+    api = app.test_client()
+    tokens = api.post(
+        "/api/v1/security/login", json={**API_LOGIN, "refresh": True, "totp": _code_at(secret, 1)}
+    ).get_json()
+    assert api.get("/api/v1/member/", headers=_bearer(tokens["access_token"])).status_code == 200
+    refreshed = api.post("/api/v1/security/refresh", headers=_bearer(tokens["refresh_token"]))
+    assert refreshed.status_code == 200
+    new = refreshed.get_json()["access_token"]
+    assert api.get("/api/v1/member/", headers=_bearer(new)).status_code == 200
+    assert _signed_in(client)
+    with app.app_context():
+        twofactor.reset(app.appbuilder.sm.find_user(username="township"))
+    # After the reset: every token and the browser session stop working.
+    for token in (tokens["access_token"], new):
+        assert api.get("/api/v1/member/", headers=_bearer(token)).status_code == 401
+    refused = api.post("/api/v1/security/refresh", headers=_bearer(tokens["refresh_token"]))
+    assert refused.status_code == 401
+    page = client.get("/memberview/list/")
+    assert page.status_code == 302 and "/login/" in page.headers["Location"]
+    login_page = client.get("/login/").get_data(as_text=True)
+    assert "您的账号现在需要两步验证登录（或已被重置）" in login_page
+    assert not _signed_in(client)
+
+
+def test_a_session_from_before_the_requirement_is_ended(app, login_as):
+    browser = login_as("township")
+    assert _signed_in(browser)
+    app.config["TOTP_REQUIRED_ROLES"] = ["Township"]
+    try:
+        page = browser.get("/memberview/list/")
+        assert page.status_code == 302 and "/login/" in page.headers["Location"]
+        assert not _signed_in(browser)
+        # Others are not touched.
+        assert _signed_in(login_as("xintan_secretary"))
+    finally:
+        app.config["TOTP_REQUIRED_ROLES"] = []
+
+
+def test_replacing_the_authenticator_takes_proof(app, client, required):
+    secret, _codes, _page = _enrol(client)
+    with app.app_context():
+        before = twofactor.enrolment(app.appbuilder.sm.find_user(username="township")).secret
+    page = client.get("/twofactor/enrol").get_data(as_text=True)
+    assert 'name="current"' in page
+    new_secret = re.search(r'id="twofactor-secret">([A-Z2-7]+)<', page).group(1)
+    # A session cookie alone does not replace the authenticator.
+    stolen = client.post("/twofactor/enrol", data={"code": pyotp.TOTP(new_secret).now()})
+    assert stolen.status_code == 200 and 'id="twofactor-error"' in stolen.get_data(as_text=True)
+    wrong = client.post(
+        "/twofactor/enrol", data={"code": pyotp.TOTP(new_secret).now(), "current": "wrong"}
+    )
+    assert wrong.status_code == 200
+    with app.app_context():
+        user = app.appbuilder.sm.find_user(username="township")
+        assert twofactor.enrolment(user).secret == before
+    # With the password it is replaced, and this session stays signed in.
+    done = client.post(
+        "/twofactor/enrol",
+        data={"code": pyotp.TOTP(new_secret).now(), "current": TEST_PASSWORD},
+    )
+    assert len(re.findall(r"<li>([0-9a-f]{5}-[0-9a-f]{5})</li>", done.get_data(as_text=True))) == 10
+    assert _signed_in(client)
+    with app.app_context():
+        user = app.appbuilder.sm.find_user(username="township")
+        assert crypto.unseal(twofactor.enrolment(user).secret) == new_secret
+    del secret
+
+
+def test_an_old_cookie_does_not_bring_back_tries(app, client, required):
+    secret, _codes, _page = _enrol(client)
+    other = app.test_client()
+    _password(other)
+    cookie = other.get_cookie("session").value
+    for _ in range(4):
+        assert other.post("/twofactor/verify", data={"code": "000000"}).status_code == 200
+    # The cookie from before the four wrong codes: one try left, not five.
+    replay = app.test_client()
+    replay.set_cookie("session", cookie)
+    last = replay.post("/twofactor/verify", data={"code": "000000"})
+    assert last.status_code == 302 and "/login/" in last.headers["Location"]
+    replay.set_cookie("session", cookie)
+    refused = replay.post("/twofactor/verify", data={"code": _code_at(secret, 1)})
+    assert refused.status_code == 302 and not _signed_in(replay)
+    # A new password login is refused too for 15 minutes, and so is the API.
+    fresh = app.test_client()
+    _password(fresh)
+    assert fresh.post("/twofactor/verify", data={"code": _code_at(secret, 1)}).status_code == 302
+    assert not _signed_in(fresh)
+    api = app.test_client().post("/api/v1/security/login", json={**API_LOGIN, "totp": "123456"})
+    assert api.status_code == 429 and "access_token" not in api.get_json()
+
+
+def test_login_statistics_wait_for_the_second_factor(app, client, required):
+    secret, _codes, _page = _enrol(client)
+    with app.app_context():
+        count = app.appbuilder.sm.find_user(username="township").login_count
+    other = app.test_client()
+    _password(other)
+    with app.app_context():
+        assert app.appbuilder.sm.find_user(username="township").login_count == count
+    other.post("/twofactor/verify", data={"code": _code_at(secret, 1)})
+    with app.app_context():
+        assert app.appbuilder.sm.find_user(username="township").login_count == count + 1
+    assert _actions(app)[-3:] == ["login_password", "twofactor_passed", "login"]
