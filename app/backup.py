@@ -26,6 +26,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import create_engine, inspect, text
@@ -33,7 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from app import audit, db
+from app import audit, crypto, db
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PGDUMP_MAGIC = b"PGDMP"  # pg_dump's custom format (-Fc)
@@ -218,6 +219,9 @@ def _check(connection, report: Report) -> None:
     }
     if report.problems:
         return
+    _check_key(connection, report)
+    if report.problems:
+        return
     # Last: on PostgreSQL a failed statement ends what the transaction can do.
     session = Session(bind=connection)
     try:
@@ -230,6 +234,32 @@ def _check(connection, report: Report) -> None:
     report.chain = message
     if not intact:
         report.problems.append(_("Its audit chain does not verify: %(message)s", message=message))
+
+
+def _check_key(connection, report: Report) -> None:
+    """One sealed value of each encrypted column must open with this program's key: a backup
+    made under another key would restore fine and then fail on every page that shows one."""
+    quote = connection.dialect.identifier_preparer.quote
+    for table in db.metadata.sorted_tables:
+        for key in crypto.encrypted_columns(table):
+            column = quote(table.columns[key].name)
+            value = connection.execute(
+                text(f"SELECT {column} FROM {quote(table.name)} WHERE {column} LIKE :p LIMIT 1"),
+                {"p": crypto.PREFIX + "%"},
+            ).scalar()
+            try:
+                crypto.unseal(value)
+            except (InvalidTag, ValueError):
+                report.problems.append(
+                    _(
+                        "Its ID numbers and family details were encrypted with another key "
+                        "(%(table)s.%(column)s): restore it where ID_ENCRYPTION_KEY (or "
+                        "instance/id_encryption_key) is the key it was made with",
+                        table=table.name,
+                        column=key,
+                    )
+                )
+                return
 
 
 def _new_report(path) -> Report:

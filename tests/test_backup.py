@@ -228,6 +228,22 @@ def test_a_backup_whose_audit_chain_was_tampered_with_is_refused(app, tmp_path):
     _refused(app, path, "其审计链校验未通过：#5", live_chain_intact=False)
 
 
+def test_a_backup_under_another_key_is_refused(app, backup_file, monkeypatch):
+    """Restored on a host with another ID_ENCRYPTION_KEY it would open, then fail on every
+    page showing an ID number: verify and restore name the key, and nothing changes."""
+    _change_data(app)
+    changed = _state(app)
+    monkeypatch.setitem(app.config, "ID_ENCRYPTION_KEY", "another host's key")
+    verified = _run(app, "verify", str(backup_file))
+    restored = _run(app, "restore", "--yes", str(backup_file))
+    monkeypatch.undo()
+    assert verified.exit_code == 1 and restored.exit_code == 1, restored.output
+    for output in (verified.output, restored.output):
+        assert "另一个密钥加密" in output and "ID_ENCRYPTION_KEY" in output
+    assert "未做任何更改" in restored.output
+    assert _state(app) == changed
+
+
 def test_restored_members_read_back(app, backup_file):
     """What the app shows after a restore: the same member, ID number and all."""
     with app.app_context():
