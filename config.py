@@ -110,5 +110,9 @@ REMEMBER_COOKIE_HTTPONLY = True
 REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
 PERMANENT_SESSION_LIFETIME = timedelta(hours=8)
 # A browser session unused this long is ended by the server (the login page says why).
+# How many reverse proxies in front of the app set X-Forwarded-For/-Proto (0: none, the
+# client's own address counts). Behind nginx on the same host set 1: the login throttle and the
+# audit log then see the client's address, not the proxy's (werkzeug's ProxyFix).
+TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
 SESSION_IDLE_TIMEOUT = timedelta(minutes=int(os.environ.get("SESSION_IDLE_MINUTES", "30")))
 JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=30)

@@ -22,8 +22,9 @@ threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 # A roster import of several thousand rows may take a while; nothing else comes close.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 graceful_timeout = 30
-# Behind a reverse proxy on the same host: trust its X-Forwarded-* (the login throttle keys on
-# the client address). Set FORWARDED_ALLOW_IPS to the proxy's address if it runs elsewhere.
+# Behind a reverse proxy: gunicorn takes only the scheme from X-Forwarded-Proto here; the
+# client's address (login throttle, audit log) comes from TRUSTED_PROXIES=1 in the app
+# (werkzeug's ProxyFix). Set FORWARDED_ALLOW_IPS to the proxy's address if it runs elsewhere.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 errorlog = "-"

@@ -8,6 +8,7 @@ from flask_appbuilder.models.sqla import Model
 from flask_appbuilder.utils.legacy import get_sqla_class
 from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 # FAB's Model carries its own metadata; giving it to the db object lets Alembic see every
 # table, FAB's included (FAB-NOTES item 4).
@@ -49,5 +50,9 @@ def create_app(test_config=None):
         dashboard.register(appbuilder)
     uploads.register(app)
     cli.register(app)
+    if app.config.get("TRUSTED_PROXIES"):
+        # The client's address from the proxies' X-Forwarded-For, trusting exactly that many.
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     security.install_web_security(app)
     return app

@@ -90,6 +90,42 @@ def test_two_workers_share_one_allowance(_app, tmp_path):
     assert codes == [401] * 5 + [429] * 3
 
 
+@pytest.mark.parametrize("proxies, seen", [(0, "127.0.0.1"), (1, "198.51.100.9")])
+def test_behind_a_proxy_the_client_address_counts(app, tmp_path, proxies, seen):
+    """TRUSTED_PROXIES=1 (nginx in front): the throttle and the audit log see the client's
+    address from X-Forwarded-For, not the proxy's; without it the header is ignored."""
+    from app import create_app
+
+    config = {
+        "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+        "ID_ENCRYPTION_KEY": app.config["ID_ENCRYPTION_KEY"],
+        "WTF_CSRF_ENABLED": False,
+        "RATELIMIT_ENABLED": True,
+        "RATELIMIT_STORAGE_URI": f"sqlite:///{tmp_path}/rl.db",
+        "AUTH_RATE_LIMIT": "2 per minute",
+        "TRUSTED_PROXIES": proxies,
+    }
+    proxied = create_app(config)
+    client = proxied.test_client()
+
+    def login(client_address):
+        return client.post(
+            "/api/v1/security/login",
+            json={"username": "xintan_secretary", "password": "wrong", "provider": "db"},
+            headers={"X-Forwarded-For": client_address},
+        ).status_code
+
+    codes = [login("203.0.113.7"), login("203.0.113.7"), login("198.51.100.9")]
+    # One allowance per client behind the proxy; one for everybody when the header is ignored.
+    assert codes == ([401, 401, 401] if proxies else [401, 401, 429])
+    with proxied.app_context():
+        entry = proxied.appbuilder.session.scalars(
+            select(AuditLog).where(AuditLog.action == "login_failed").order_by(AuditLog.id.desc())
+        ).first()
+        assert entry.ip == seen
+    close_connections(proxied)
+
+
 # --- The audit chain, several processes writing at once ---
 
 WRITER = """
