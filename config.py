@@ -3,6 +3,7 @@
 import json
 import os
 import secrets
+import time
 from datetime import timedelta
 
 from flask_appbuilder.const import AUTH_DB
@@ -59,6 +60,11 @@ APP_THEME = ""
 # --- Languages: Chinese first, English complete ---
 BABEL_DEFAULT_LOCALE = "zh"
 BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+# "Today" (due dates, overdue flags, this month's reminders, the dashboard's current quarter) is
+# the Beijing date whatever the server's clock zone: on a UTC host it would lag 8 hours behind
+# until 08:00. The process's zone, unless TZ is set; POSIX form, so no tz database is needed.
+os.environ.setdefault("TZ", "CST-8")
+time.tzset()
 LANGUAGES = {
     "zh": {"flag": "cn", "name": "简体中文"},
     "en": {"flag": "gb", "name": "English"},

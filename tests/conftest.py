@@ -5,6 +5,10 @@ import os
 
 import pytest
 
+# Before any test module reads the date: config sets the process's clock zone (Beijing), as
+# it does in the app, so that "today" is the same day in tests and in the app.
+import config  # noqa: F401, E402
+
 TEST_PASSWORD = "DemoPass@2026"
 
 
