@@ -2,12 +2,15 @@
 township loaded once and restored before every test."""
 
 import os
+import time
 
 import pytest
 
-# Before any test module reads the date: config sets the process's clock zone (Beijing), as
-# it does in the app, so that "today" is the same day in tests and in the app.
-import config  # noqa: F401, E402
+# Before any test module reads the date: the process's clock zone as config.py sets it in the
+# app (Beijing), so that "today" is the same day in tests and in the app. (Importing config
+# here would fix its instance paths before the fixtures point INSTANCE_DIR elsewhere.)
+os.environ.setdefault("TZ", "CST-8")
+time.tzset()
 
 TEST_PASSWORD = "DemoPass@2026"
 
