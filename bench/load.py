@@ -32,6 +32,7 @@ import json
 import os
 import random
 import re
+import secrets
 import socket
 import statistics
 import subprocess
@@ -47,7 +48,9 @@ import uuid
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-PASSWORD = "LoadPass@2026"
+# The bench accounts' password: from the environment, else a random one for this run (it meets
+# the complexity rule: upper, lower, digit, symbol).
+PASSWORD = os.environ.get("BENCH_PASSWORD") or "Bench@1" + secrets.token_hex(8)
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
 TOKEN = re.compile(r'name="token" value="([0-9a-f]+)"')
 COUNT = re.compile(r'<tr data-count="(\w+)"[^>]*><th>[^<]*</th><td>(\d+)</td>')
