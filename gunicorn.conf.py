@@ -29,3 +29,10 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 errorlog = "-"
 proc_name = "jsx"
+
+
+def on_starting(_server):
+    """Before any worker: refuse to serve a database the encryption key cannot read."""
+    from app import create_app, crypto
+
+    crypto.refuse_wrong_key(create_app())

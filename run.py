@@ -2,7 +2,7 @@
 
 import gc
 
-from app import create_app
+from app import create_app, crypto
 from app.demo import DEMO_ACCOUNTS
 
 app = create_app()
@@ -11,6 +11,7 @@ gc.collect()
 gc.freeze()
 
 if __name__ == "__main__":
+    crypto.refuse_wrong_key(app)
     host, port = app.config["HOST"], app.config["PORT"]
     print(f"\n计生协工作管理系统: http://{host}:{port}/")
     print(f"Demo accounts, all with the password {app.config['DEMO_PASSWORD']} (DEMO_PASSWORD):")

@@ -23,7 +23,7 @@ def create_app(test_config=None):
     if test_config:
         app.config.update(test_config)
 
-    from app import crypto, security
+    from app import crypto, security, speed
 
     crypto.configure(app.config["ID_ENCRYPTION_KEY"])
     app.config["FAB_ROLES"] = security.fab_roles()
@@ -33,6 +33,7 @@ def create_app(test_config=None):
         options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
         options.setdefault("connect_args", {}).setdefault("timeout", 30)
     db.init_app(app)
+    speed.keep_prepared_statements(app, db)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
     # Before AppBuilder, so that the JWT API stays exempt (FAB-NOTES: CSRF).
     CSRFProtect(app)

@@ -26,7 +26,6 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cryptography.exceptions import InvalidTag
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import create_engine, inspect, text
@@ -239,27 +238,17 @@ def _check(connection, report: Report) -> None:
 def _check_key(connection, report: Report) -> None:
     """One sealed value of each encrypted column must open with this program's key: a backup
     made under another key would restore fine and then fail on every page that shows one."""
-    quote = connection.dialect.identifier_preparer.quote
-    for table in db.metadata.sorted_tables:
-        for key in crypto.encrypted_columns(table):
-            column = quote(table.columns[key].name)
-            value = connection.execute(
-                text(f"SELECT {column} FROM {quote(table.name)} WHERE {column} LIKE :p LIMIT 1"),
-                {"p": crypto.PREFIX + "%"},
-            ).scalar()
-            try:
-                crypto.unseal(value)
-            except (InvalidTag, ValueError):
-                report.problems.append(
-                    _(
-                        "Its ID numbers and family details were encrypted with another key "
-                        "(%(table)s.%(column)s): restore it where ID_ENCRYPTION_KEY (or "
-                        "instance/id_encryption_key) is the key it was made with",
-                        table=table.name,
-                        column=key,
-                    )
-                )
-                return
+    where = crypto.key_mismatch(connection, db.metadata)
+    if where is not None:
+        report.problems.append(
+            _(
+                "Its ID numbers and family details were encrypted with another key "
+                "(%(table)s.%(column)s): restore it where ID_ENCRYPTION_KEY (or "
+                "instance/id_encryption_key) is the key it was made with",
+                table=where[0],
+                column=where[1],
+            )
+        )
 
 
 def _new_report(path) -> Report:

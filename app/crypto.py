@@ -254,6 +254,59 @@ def install(session_class=Session) -> None:
         event.listen(session_class, "before_flush", _fill_hashes)
 
 
+def key_mismatch(connection, metadata):
+    """The first encrypted column (table, column key) whose sealed values this key cannot
+    open, or None: one sealed value of each is tried (a database made under another key opens
+    none). Tables not created yet are skipped."""
+    from cryptography.exceptions import InvalidTag
+    from sqlalchemy import inspect as inspect_db
+    from sqlalchemy import text
+
+    present = set(inspect_db(connection).get_table_names())
+    quote = connection.dialect.identifier_preparer.quote
+    for table in metadata.sorted_tables:
+        if table.name not in present:
+            continue
+        for key in encrypted_columns(table):
+            column = quote(table.columns[key].name)
+            value = connection.execute(
+                text(f"SELECT {column} FROM {quote(table.name)} WHERE {column} LIKE :p LIMIT 1"),
+                {"p": PREFIX + "%"},
+            ).scalar()
+            try:
+                unseal(value)
+            except (InvalidTag, ValueError):
+                return table.name, key
+    return None
+
+
+KEY_MISMATCH = (
+    "计生协工作管理系统 will not start: ID_ENCRYPTION_KEY (or instance/id_encryption_key) is not "
+    "the key this database's ID numbers and family details were encrypted with ({where}). "
+    "Put the original key back (from the backup of instance/ or the deployment's secrets); a new "
+    "key cannot open them.\n"
+    "系统未启动：加密密钥（ID_ENCRYPTION_KEY 或 instance/id_encryption_key）不是本数据库身份证号和"
+    "家庭信息加密时所用的密钥（{where}）。请恢复原密钥（instance/ 的备份或部署的密钥存放处）；"
+    "新密钥无法解开这些数据。"
+)
+
+
+def refuse_wrong_key(app) -> None:
+    """Stop a server from starting on a database its key cannot read (the key file lost and a
+    new one generated, or the wrong ID_ENCRYPTION_KEY): every page showing an ID would fail.
+    ``make run`` (run.py) and ``make serve`` (gunicorn.conf.py) call it before serving."""
+    import sys
+
+    from app import db
+
+    with app.app_context():
+        with db.engine.connect() as connection:
+            where = key_mismatch(connection, db.metadata)
+    if where is not None:
+        sys.stderr.write(KEY_MISMATCH.format(where=".".join(where)) + "\n")
+        raise SystemExit(3)
+
+
 def audit_value(value):
     """What the audit log keeps for an encrypted field: sealed, never plain."""
     return seal(value) if value is not None and not is_sealed(value) else value

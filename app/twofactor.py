@@ -93,7 +93,9 @@ def required_for(user) -> bool:
 
 
 def enrolment(user) -> UserTwoFactor | None:
-    return current_app.appbuilder.session.get(UserTwoFactor, user.id)
+    """The account's authenticator: loaded with the account (security.ScopedUser's
+    ``twofactor_enrolment``, read again after a commit or ``expire``)."""
+    return user.twofactor_enrolment
 
 
 def needed(user) -> bool:
@@ -251,6 +253,7 @@ def enrol(user, secret: str, step: int) -> list[str]:
         codes.append(f"{raw[:5]}-{raw[5:]}")
         session.add(RecoveryCode(user_id=user.id, code_hash=_code_hash(user.id, raw)))
     session.flush()
+    session.expire(user, ["twofactor_enrolment"])
     audit.record("twofactor_enrolled", user=user, commit=False)
     session.commit()
     return codes
@@ -261,6 +264,7 @@ def reset(user) -> bool:
     session = current_app.appbuilder.session
     removed = session.execute(delete(UserTwoFactor).where(UserTwoFactor.user_id == user.id))
     session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    session.expire(user, ["twofactor_enrolment"])
     audit.record(
         "twofactor_reset",
         model="ScopedUser",

@@ -10,9 +10,11 @@ evenly over them (1M → 25k per village). A Secretary and a President of the fi
 sign in through the login form; each page is requested ``--requests`` times after 20 warm-up
 requests, through ``app.test_client`` with a WSGI middleware timing the app itself (request
 in, body out: server time, no network; also the thread's CPU time, which other processes on a
-busy machine move less). Printed per database size: median and p95 in ms of the member list
-page (page 1, a page in the middle of the list, a name search), the REST list and the SQL
-statements per request; then PASS or what missed the targets (page ≤ 20 ms median / 30 ms
+busy machine move less). Both database sizes are built first and measured in turns (ten
+rounds, each a tenth of the requests of every page on each size): a slow spell of a shared
+machine falls on both alike instead of on whichever was measured then. Printed per database
+size: median and p95 in ms of the member list page (page 1, a page in the middle of the list,
+a name search), the REST list and the SQL statements per request; then PASS or what missed the targets (page ≤ 20 ms median / 30 ms
 p95, REST ≤ 10 ms median, at 1M). ``gc.freeze()`` is called after start-up, as wsgi.py does.
 
 On PostgreSQL (``--postgres``) TEST_DATABASE_URL names the server (``eval
@@ -187,24 +189,6 @@ def percentile(values, p):
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def measure(app, timer, client, url, requests, statements):
-    for _n in range(20):
-        response = client.get(url)
-        assert response.status_code == 200, f"{url}: {response.status_code}"
-    timer.times.clear()
-    timer.cpu.clear()
-    statements.clear()
-    for _n in range(requests):
-        client.get(url)
-    counted = len(statements) / requests
-    return (
-        statistics.median(timer.times),
-        percentile(timer.times, 95),
-        statistics.median(timer.cpu),
-        counted,
-    )
-
-
 def pages(count):
     per_village = count // VILLAGES
     deep = max(per_village // 25 // 2, 1)
@@ -219,49 +203,104 @@ def pages(count):
     ]
 
 
-def run(count, url, requests, profile):
-    from sqlalchemy import event
+class Site:
+    """One database size: its app (built and filled), the signed-in clients, the timer."""
 
-    from app import create_app, db
+    def __init__(self, count, url):
+        from sqlalchemy import event
 
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": url,
-            "WTF_CSRF_ENABLED": False,
-            "RATELIMIT_ENABLED": False,
+        from app import create_app, db
+
+        self.count = count
+        self.app = create_app(
+            {
+                "SQLALCHEMY_DATABASE_URI": url,
+                "WTF_CSRF_ENABLED": False,
+                "RATELIMIT_ENABLED": False,
+            }
+        )
+        self.dialect, self.built = build(self.app, count)
+        self.timer = Timer(self.app.wsgi_app)
+        self.app.wsgi_app = self.timer
+        self.statements = []
+        with self.app.app_context():
+            event.listen(
+                db.engine, "before_cursor_execute", lambda *a, **k: self.statements.append(1)
+            )
+        self.clients = {
+            role: signed_in(self.app, f"bench_{role.lower()}")
+            for role in ("Secretary", "President")
         }
-    )
-    dialect, built = build(app, count)
-    timer = Timer(app.wsgi_app)
-    app.wsgi_app = timer
-    statements = []
-    with app.app_context():
-        event.listen(db.engine, "before_cursor_execute", lambda *a, **k: statements.append(1))
-    clients = {role: signed_in(app, f"bench_{role.lower()}") for role in ("Secretary", "President")}
+        self.samples = {}
+
+    def warm(self):
+        for _kind, role, _what, path in pages(self.count):
+            for _n in range(20):
+                response = self.clients[role].get(path)
+                assert response.status_code == 200, f"{path}: {response.status_code}"
+
+    def round(self, requests):
+        """``requests`` requests of each page, kept with the page's samples."""
+        for kind, role, what, path in pages(self.count):
+            self.timer.times.clear()
+            self.timer.cpu.clear()
+            self.statements.clear()
+            for _n in range(requests):
+                self.clients[role].get(path)
+            kept = self.samples.setdefault((kind, role, what), ([], [], [], path))
+            kept[0].extend(self.timer.times)
+            kept[1].extend(self.timer.cpu)
+            kept[2].append(len(self.statements) / requests)
+
+    def report(self):
+        print(f"\n{self.count:,} members ({self.dialect}), built in {self.built:.1f} s:")
+        results = {}
+        for (kind, role, what), (times, cpu, counted, path) in self.samples.items():
+            median, p95 = statistics.median(times), percentile(times, 95)
+            results[(kind, role, what)] = (median, p95)
+            print(
+                f"  {kind:<4} {role:<9} {what:<13} {path:<40} median {median:5.1f} ms, "
+                f"p95 {p95:5.1f} ms, CPU {statistics.median(cpu):5.1f} ms, "
+                f"{max(counted):4.1f} SQL"
+            )
+        return results
+
+    def profile(self):
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _n in range(100):
+            self.clients["Secretary"].get("/memberview/list/")
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+
+    def close(self):
+        from app import db
+
+        with self.app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+ROUNDS = 10
+
+
+def run(sites, requests, profile):
+    """Both sizes measured in turns: ROUNDS rounds, each ``requests / ROUNDS`` requests of every
+    page on each size, so that a slow spell of a shared machine falls on both alike."""
+    for site in sites:
+        site.warm()
     # As wsgi.py does once the app is built: start-up objects are not rescanned by every
     # collection the requests trigger.
     gc.collect()
     gc.freeze()
-    print(f"\n{count:,} members ({dialect}), built in {built:.1f} s:")
-    results = {}
-    for kind, role, what, path in pages(count):
-        median, p95, cpu, counted = measure(app, timer, clients[role], path, requests, statements)
-        results[(kind, role, what)] = (median, p95)
-        print(
-            f"  {kind:<4} {role:<9} {what:<13} {path:<40} median {median:5.1f} ms, "
-            f"p95 {p95:5.1f} ms, CPU {cpu:5.1f} ms, {counted:4.1f} SQL"
-        )
+    per_round = max(requests // ROUNDS, 1)
+    for _n in range(ROUNDS):
+        for site in sites:
+            site.round(per_round)
+    results = [site.report() for site in sites]
     if profile:
-        profiler = cProfile.Profile()
-        profiler.enable()
-        for _n in range(100):
-            clients["Secretary"].get("/memberview/list/")
-        profiler.disable()
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+        sites[-1].profile()
     gc.unfreeze()
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
     return results
 
 
@@ -296,9 +335,13 @@ def main():
             connection.execute(text(f'CREATE DATABASE "{name}"'))
         return server.set(database=name).render_as_string(hide_password=False)
 
+    sites = []
     try:
-        baseline = run(args.baseline, database(args.baseline), args.requests, False)
-        measured = run(args.members, database(args.members), args.requests, args.profile)
+        for count in (args.baseline, args.members):
+            sites.append(Site(count, database(count)))
+        baseline, measured = run(sites, args.requests, args.profile)
+        for site in sites:
+            site.close()
     finally:
         if admin is not None:
             with admin.connect() as connection:

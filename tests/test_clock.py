@@ -1,4 +1,4 @@
-""""Today" is the Beijing date wherever the server's clock zone is set (review finding: on a UTC
+""" "Today" is the Beijing date wherever the server's clock zone is set (review finding: on a UTC
 host a task due yesterday was not overdue until 08:00, and a late report could count as on
 time)."""
 

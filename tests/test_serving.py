@@ -269,3 +269,56 @@ def test_gunicorn_serves_and_throttles_across_its_workers(gunicorn):
         answers = pool.map(lambda _: _post(f"{gunicorn}/api/v1/security/login", payload), range(10))
         codes = sorted(code for code, _headers in answers)
     assert codes == [401] * 5 + [429] * 5
+
+
+# --- A lost or wrong encryption key stops the server before it serves (issue 7) ---
+
+
+def _started_with_key(app, tmp_path, command, key):
+    close_connections(app)
+    env = {
+        **os.environ,
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "ID_ENCRYPTION_KEY": key,
+        "INSTANCE_DIR": str(tmp_path),
+        "HOST": "127.0.0.1",
+        "PORT": str(_free_port()),
+        "WEB_CONCURRENCY": "1",
+        "GUNICORN_ACCESS_LOG": "",
+    }
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[sys.executable, "run.py"], [str(GUNICORN), "-c", "gunicorn.conf.py"]],
+    ids=["make run", "make serve"],
+)
+def test_a_server_refuses_a_key_that_cannot_read_the_database(app, tmp_path, command):
+    if not Path(command[0]).exists():
+        pytest.skip(f"{command[0]} is not installed")
+    # The key file lost and a new one generated, or the wrong ID_ENCRYPTION_KEY: the demo's
+    # sealed ID numbers cannot be opened, so the server says why and does not start.
+    result = _started_with_key(app, tmp_path, command, "a-new-key-after-the-old-was-lost")
+    assert result.returncode != 0
+    assert "ID_ENCRYPTION_KEY" in result.stderr and "member.id_number" in result.stderr
+    assert "加密密钥" in result.stderr
+
+
+def test_the_right_key_and_an_empty_database_pass_the_check(app, tmp_path):
+    from app import create_app, crypto
+
+    crypto.refuse_wrong_key(app)  # the demo database, its own key: no exit
+    empty = create_app(
+        {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/empty.db", "ID_ENCRYPTION_KEY": "x"}
+    )
+    crypto.refuse_wrong_key(empty)  # nothing created yet: nothing to check
+    with pytest.raises(SystemExit):
+        crypto.refuse_wrong_key(
+            create_app(
+                {
+                    "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+                    "ID_ENCRYPTION_KEY": "another",
+                }
+            )
+        )
