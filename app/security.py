@@ -307,6 +307,30 @@ def _column(model, level):
     return getattr(model, name) if name else None
 
 
+def pinned_pk(model, scope: Scope):
+    """The one primary key ``scope`` allows of ``model`` when the scope column is the model's
+    own id (a village's user and Village, a group leader and MemberGroup…), else None: the
+    rows ``scope_criteria`` keeps are then that one row, read without a query."""
+    if scope.level not in ("township", "village", "group") or not hasattr(model, "__scope__"):
+        return None
+    group_col, village_col = _column(model, "group"), _column(model, "village")
+    township_col = _column(model, "township")
+    if scope.level == "group" and group_col is not None:
+        column, value = group_col, scope.group_id
+    elif scope.level in ("group", "village"):
+        column, value = (
+            (village_col, scope.village_id)
+            if village_col is not None
+            else (township_col, scope.township_id)
+        )
+    else:
+        column, value = township_col, scope.township_id
+    if column is None or value is None:
+        return None
+    primary = inspect(model).primary_key
+    return value if len(primary) == 1 and column.property.columns[0] is primary[0] else None
+
+
 def scope_criteria(model, scope: Scope):
     """The SQL condition that keeps ``model`` rows inside ``scope``."""
     if scope.level == "all":

@@ -311,7 +311,14 @@ def reveal_pending(key, model) -> bool:
 
 
 def _choices(datamodel, filters):
-    """The rows of ``datamodel`` that ``filters`` keep, in primary key order."""
+    """The rows of ``datamodel`` that ``filters`` keep, in primary key order. When the scope
+    filter is the only one and pins the model to one row (the village of a village's user),
+    that row, from the session (loaded with the account) rather than a query."""
+    if len(filters.filters) == 1 and isinstance(filters.filters[0], security.ScopeFilter):
+        pk = security.pinned_pk(datamodel.obj, security.current_scope())
+        if pk is not None:
+            item = datamodel.session.get(datamodel.obj, pk)
+            return [item] if item is not None else []
     query = filters.apply_all(datamodel.session.query(datamodel.obj))
     return query.order_by(datamodel.obj.id).all()
 
