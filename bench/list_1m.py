@@ -14,8 +14,10 @@ busy machine move less). Both database sizes are built first and measured in tur
 rounds, each a tenth of the requests of every page on each size): a slow spell of a shared
 machine falls on both alike instead of on whichever was measured then. Printed per database
 size: median and p95 in ms of the member list page (page 1, a page in the middle of the list,
-a name search), the REST list and the SQL statements per request; then PASS or what missed the targets (page ≤ 20 ms median / 30 ms
-p95, REST ≤ 10 ms median, at 1M). ``gc.freeze()`` is called after start-up, as wsgi.py does.
+a name search), the REST list and the SQL statements per request; then the machine's speed
+during the rounds (a fixed Python loop: a shared host's speed moves, and every figure with
+it), and PASS or what missed the targets (page ≤ 20 ms median / 30 ms p95, REST ≤ 10 ms
+median, at 1M). ``gc.freeze()`` is called after start-up, as wsgi.py does.
 
 On PostgreSQL (``--postgres``) TEST_DATABASE_URL names the server (``eval
 "$(.ci/postgres.sh)"``); databases ``<name>_list_<size>`` are created on it and dropped after.
@@ -284,6 +286,16 @@ class Site:
 ROUNDS = 10
 
 
+def calibration() -> float:
+    """CPU ms of a fixed pure-Python loop: the machine's speed at the time. On a shared host it
+    moves (this sandbox: 15–29 ms over one day), and every figure with it; printed beside them."""
+    start = time.thread_time()
+    total = 0
+    for i in range(300_000):
+        total += i * i
+    return (time.thread_time() - start) * 1000
+
+
 def run(sites, requests, profile):
     """Both sizes measured in turns: ROUNDS rounds, each ``requests / ROUNDS`` requests of every
     page on each size, so that a slow spell of a shared machine falls on both alike."""
@@ -294,10 +306,17 @@ def run(sites, requests, profile):
     gc.collect()
     gc.freeze()
     per_round = max(requests // ROUNDS, 1)
+    speed = []
     for _n in range(ROUNDS):
+        speed.append(calibration())
         for site in sites:
             site.round(per_round)
+    speed.append(calibration())
     results = [site.report() for site in sites]
+    print(
+        f"\nMachine speed (a fixed Python loop, CPU): median {statistics.median(speed):.1f} ms, "
+        f"{min(speed):.1f}–{max(speed):.1f} ms over the rounds"
+    )
     if profile:
         sites[-1].profile()
     gc.unfreeze()
