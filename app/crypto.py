@@ -302,6 +302,8 @@ def refuse_wrong_key(app) -> None:
     with app.app_context():
         with db.engine.connect() as connection:
             where = key_mismatch(connection, db.metadata)
+        # No connection kept: gunicorn forks its workers from this process.
+        db.engine.dispose()
     if where is not None:
         sys.stderr.write(KEY_MISMATCH.format(where=".".join(where)) + "\n")
         raise SystemExit(3)

@@ -310,25 +310,25 @@ def _column(model, level):
 def pinned_pk(model, scope: Scope):
     """The one primary key ``scope`` allows of ``model`` when the scope column is the model's
     own id (a village's user and Village, a group leader and MemberGroup…), else None: the
-    rows ``scope_criteria`` keeps are then that one row, read without a query."""
+    rows ``scope_criteria`` keeps are then that one row, read without a query. Follows
+    ``scope_criteria``'s choice of column level by level."""
     if scope.level not in ("township", "village", "group") or not hasattr(model, "__scope__"):
         return None
-    group_col, village_col = _column(model, "group"), _column(model, "village")
-    township_col = _column(model, "township")
-    if scope.level == "group" and group_col is not None:
-        column, value = group_col, scope.group_id
+    names = model.__scope__
+    if scope.level == "group" and names.get("group"):
+        name, value = names["group"], scope.group_id
     elif scope.level in ("group", "village"):
-        column, value = (
-            (village_col, scope.village_id)
-            if village_col is not None
-            else (township_col, scope.township_id)
+        name, value = (
+            (names["village"], scope.village_id)
+            if names.get("village")
+            else (names.get("township"), scope.township_id)
         )
     else:
-        column, value = township_col, scope.township_id
-    if column is None or value is None:
+        name, value = names.get("township"), scope.township_id
+    mapper = inspect(model)
+    if name is None or value is None or len(mapper.primary_key) != 1:
         return None
-    primary = inspect(model).primary_key
-    return value if len(primary) == 1 and column.property.columns[0] is primary[0] else None
+    return value if name == mapper.get_property_by_column(mapper.primary_key[0]).key else None
 
 
 def scope_criteria(model, scope: Scope):
@@ -659,7 +659,7 @@ class SecurityManager(FabSecurityManager):
         if not -(2**63) <= pk < 2**63:
             return None
         known = self.session.identity_map.get(identity_key(model, pk))
-        if known is not None:
+        if known is not None and not inspect(known).expired:
             return known
         statement = (
             select(model)

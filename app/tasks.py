@@ -25,7 +25,6 @@ from flask import (
 from flask_appbuilder import BaseView, expose, has_access
 from flask_appbuilder.fields import QuerySelectMultipleField
 from flask_appbuilder.fieldwidgets import Select2ManyWidget
-from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -33,6 +32,7 @@ from wtforms import BooleanField
 
 from app import records, security, uploads
 from app.models import Attachment, Branch, Task, TaskAssignment, Village
+from app.speed import SQLAInterface
 from app.views import FieldErrors, RecordApi, valid_pk
 
 # --- Assigning ---

@@ -21,7 +21,6 @@ from flask_appbuilder.models.sqla.filters import (
     FilterSmaller,
     SQLAFilterConverter,
 )
-from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -73,6 +72,7 @@ from app.models import (
     Venue,
     Village,
 )
+from app.speed import SQLAInterface
 from app.validation import mask_id_number, mask_phone
 
 

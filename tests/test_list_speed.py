@@ -6,7 +6,6 @@ import json
 import re
 
 import pytest
-
 from sqlalchemy import event, text
 
 from app import db
@@ -341,3 +340,68 @@ def test_a_request_that_only_read_ends_with_commit(app):
         with app.app_context():
             names = db.session.execute(text("SELECT name FROM pg_prepared_statements")).all()
         assert names
+
+
+def test_the_list_count_is_every_row_the_list_holds(app, api_token, db_session):
+    # The count leaves out the list's column options (app/speed.py SQLAInterface): it still
+    # counts every row of the scope — a member without a group included — and what a filter
+    # keeps, page after page.
+    from app.models import Member
+
+    village = db_session.query(Village).filter_by(name="新檀村").one()
+    members = db_session.query(Member).filter_by(village_id=village.id).order_by("id").all()
+    members[0].group_id = None
+    db_session.commit()
+    headers = api_token("xintan_secretary")
+    client = app.test_client()
+    names = []
+    for page in range(3):
+        body = client.get(
+            f"/api/v1/member/?q=(page:{page},page_size:100)", headers=headers
+        ).get_json()
+        assert body["count"] == len(members)
+        names += [row["name"] for row in body["result"]]
+    assert sorted(names) == sorted(m.name for m in members)
+    active = [m for m in members if m.status == "active"]
+    query = "(filters:!((col:status,opr:eq,value:active)),page_size:100)"
+    body = client.get(f"/api/v1/member/?q={query}", headers=headers).get_json()
+    assert body["count"] == len(active) < len(members)
+
+
+def test_a_savepoint_does_not_hide_what_was_written_before_it(app):
+    from sqlalchemy import select
+
+    from app.models import Township
+
+    with app.app_context():  # a flushed write, then a savepoint left open with a read in it
+        db.session.add(Township(name="未提交镇四"))
+        db.session.flush()
+        db.session.begin_nested()
+        db.session.execute(select(Township.id)).all()
+    with app.app_context():  # a flushed write, then a savepoint closed, then a read
+        db.session.add(Township(name="未提交镇五"))
+        db.session.flush()
+        with db.session.begin_nested():
+            db.session.execute(select(Township.id)).all()
+        db.session.execute(select(Township.id)).all()
+    assert _townships(app, "未提交镇") == 0
+
+
+def test_a_failed_commit_at_the_end_is_rolled_back_and_the_session_removed(app, monkeypatch):
+    from sqlalchemy import select
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.orm import Session
+
+    from app.models import Township
+
+    def lost(self):
+        raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(Session, "commit", lost)
+    with app.app_context() as context:  # the teardown does not raise
+        db.session.execute(select(Township.id)).all()
+    # Flask-SQLAlchemy's teardown ran after it: the request's session is gone.
+    assert id(context) not in db.session.registry.registry
+    monkeypatch.undo()
+    with app.app_context():  # the pool still serves
+        assert db.session.execute(select(Township.id)).first() is not None
