@@ -8,7 +8,7 @@ import re
 import pytest
 from sqlalchemy import event, text
 
-from app import db
+from app import db, speed
 from app.models import MemberGroup, Village
 
 OPTION = re.compile(r'<option value="(\d+)">([^<]*)</option>')
@@ -66,6 +66,7 @@ def test_a_township_account_still_gets_its_villages_by_query(login_as, db_sessio
 def test_search_dropdowns_hold_the_scope_in_order_without_a_count(app, login_as, db_session):
     client = login_as("xintan_secretary")
     client.get("/memberview/list/")  # warm: the first page loads what later pages reuse
+    speed._counts.clear()  # the list's count counted again (not kept from the warm page)
     response, seen = statements_of(app, client, "/memberview/list/")
     assert response.status_code == 200
     village = db_session.query(Village).filter_by(name="新檀村").one()
@@ -405,3 +406,74 @@ def test_a_failed_commit_at_the_end_is_rolled_back_and_the_session_removed(app, 
     monkeypatch.undo()
     with app.app_context():  # the pool still serves
         assert db.session.execute(select(Township.id)).first() is not None
+
+
+# --- Counts kept until the next audited write (app/speed.py kept_count) ---
+
+
+def _counts_of(app, client, path, headers=None):
+    seen = []
+
+    def listener(*args):
+        seen.append(args[2])
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        response = client.get(path, headers=headers or {})
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    return response, [s for s in seen if "count(" in s.lower()]
+
+
+def test_a_kept_count_follows_every_write(app, api_token, db_session, tmp_path):
+    from tests.helpers import valid_id
+
+    headers = api_token("xintan_secretary")
+    client = app.test_client()
+    response, counts = _counts_of(app, client, "/api/v1/member/", headers)
+    first = response.get_json()["count"]
+    assert len(counts) == 1
+    response, counts = _counts_of(app, client, "/api/v1/member/", headers)
+    assert response.get_json()["count"] == first and counts == []  # nothing changed: kept
+    # A member added through the API: the next list counts again, one more.
+    added = client.post(
+        "/api/v1/member/", headers=headers, json={"name": "计数八", "id_number": valid_id(seq="81")}
+    )
+    assert added.status_code == 201, added.get_json()
+    response, counts = _counts_of(app, client, "/api/v1/member/", headers)
+    assert response.get_json()["count"] == first + 1 and len(counts) == 1
+    # Deleted again through the ORM (audited like every write).
+    from app.models import Member
+
+    db_session.delete(db_session.get(Member, added.get_json()["id"]))
+    db_session.commit()
+    response, counts = _counts_of(app, client, "/api/v1/member/", headers)
+    assert response.get_json()["count"] == first and len(counts) == 1
+
+
+def test_a_kept_count_is_each_scopes_and_filters_own(app, api_token):
+    xintan, longwang = api_token("xintan_secretary"), api_token("longwang_secretary")
+    client = app.test_client()
+    for _n in range(2):
+        a = client.get("/api/v1/member/", headers=xintan).get_json()["count"]
+        b = client.get("/api/v1/member/", headers=longwang).get_json()["count"]
+        query = "(filters:!((col:status,opr:eq,value:applied)))"
+        c = client.get(f"/api/v1/member/?q={query}", headers=xintan).get_json()["count"]
+        assert a != b and 0 < c < a
+
+
+def test_a_bulk_import_changes_the_kept_count(app, api_token, tmp_path):
+    from tests.test_import import roster_rows, run, write_csv
+
+    headers = api_token("xintan_secretary")
+    client = app.test_client()
+    before = client.get("/api/v1/member/", headers=headers).get_json()["count"]
+    client.get("/api/v1/member/", headers=headers)  # kept
+    path = tmp_path / "roster.csv"
+    write_csv(path, roster_rows(3))
+    result = run(app, path)
+    assert result.exit_code == 0, result.output
+    after = client.get("/api/v1/member/", headers=headers).get_json()["count"]
+    assert after == before + 3
