@@ -21,11 +21,12 @@ import hashlib
 import hmac
 import os
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask.globals import _cv_app
-from sqlalchemy import String, Text, event, inspect
+from sqlalchemy import String, Text, event, inspect, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import operators
 from sqlalchemy.types import TypeDecorator
@@ -258,11 +259,7 @@ def key_mismatch(connection, metadata):
     """The first encrypted column (table, column key) whose sealed values this key cannot
     open, or None: one sealed value of each is tried (a database made under another key opens
     none). Tables not created yet are skipped."""
-    from cryptography.exceptions import InvalidTag
-    from sqlalchemy import inspect as inspect_db
-    from sqlalchemy import text
-
-    present = set(inspect_db(connection).get_table_names())
+    present = set(inspect(connection).get_table_names())
     quote = connection.dialect.identifier_preparer.quote
     for table in metadata.sorted_tables:
         if table.name not in present:

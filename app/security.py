@@ -307,49 +307,49 @@ def _column(model, level):
     return getattr(model, name) if name else None
 
 
-def pinned_pk(model, scope: Scope):
-    """The one primary key ``scope`` allows of ``model`` when the scope column is the model's
-    own id (a village's user and Village, a group leader and MemberGroup…), else None: the
-    rows ``scope_criteria`` keeps are then that one row, read without a query. Follows
-    ``scope_criteria``'s choice of column level by level."""
-    if scope.level not in ("township", "village", "group") or not hasattr(model, "__scope__"):
+def _scope_binding(model, scope: Scope):
+    """(attribute name, value) of the one column ``scope`` compares for ``model`` — the
+    group's, else the village's, else the township's, as deep as both go — or None when the
+    scope is 'all' or 'none', the model unscoped, or a township scope over a model that only
+    knows its village (a subquery then)."""
+    names = getattr(model, "__scope__", None)
+    if not names or scope.level not in ("township", "village", "group"):
         return None
-    names = model.__scope__
     if scope.level == "group" and names.get("group"):
-        name, value = names["group"], scope.group_id
-    elif scope.level in ("group", "village"):
-        name, value = (
-            (names["village"], scope.village_id)
-            if names.get("village")
-            else (names.get("township"), scope.township_id)
-        )
-    else:
-        name, value = names.get("township"), scope.township_id
-    mapper = inspect(model)
-    if name is None or value is None or len(mapper.primary_key) != 1:
+        return names["group"], scope.group_id
+    if scope.level in ("group", "village") and names.get("village"):
+        return names["village"], scope.village_id
+    if names.get("township"):
+        return names["township"], scope.township_id
+    return None
+
+
+def pinned_pk(model, scope: Scope):
+    """The one primary key ``scope`` allows of ``model`` when the column it compares is the
+    model's own id (a village's user and Village, a group leader and MemberGroup…), else None:
+    the rows ``scope_criteria`` keeps are then that one row, read without a query."""
+    binding = _scope_binding(model, scope)
+    if binding is None or binding[1] is None:
         return None
-    return value if name == mapper.get_property_by_column(mapper.primary_key[0]).key else None
+    mapper = inspect(model)
+    if len(mapper.primary_key) != 1:
+        return None
+    return (
+        binding[1]
+        if binding[0] == mapper.get_property_by_column(mapper.primary_key[0]).key
+        else None
+    )
 
 
 def scope_criteria(model, scope: Scope):
     """The SQL condition that keeps ``model`` rows inside ``scope``."""
     if scope.level == "all":
         return true()
-    if scope.level == "none" or not hasattr(model, "__scope__"):
-        return false()
-    township_col = _column(model, "township")
+    binding = _scope_binding(model, scope)
+    if binding is not None:
+        return getattr(model, binding[0]) == binding[1]
     village_col = _column(model, "village")
-    group_col = _column(model, "group")
-    if scope.level == "group" and group_col is not None:
-        return group_col == scope.group_id
-    if scope.level in ("group", "village"):
-        if village_col is not None:
-            return village_col == scope.village_id
-        return township_col == scope.township_id
-    # Township scope.
-    if township_col is not None:
-        return township_col == scope.township_id
-    if village_col is not None:
+    if scope.level == "township" and village_col is not None:
         return village_col.in_(select(Village.id).where(Village.township_id == scope.township_id))
     return false()
 

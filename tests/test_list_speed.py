@@ -22,7 +22,8 @@ def search_choices(page, field):
     return [(int(pk), label) for pk, label in OPTION.findall(form_fields[field])]
 
 
-def statements_of(app, client, path):
+def statements_of(app, client, path, headers=None):
+    """The response to GET ``path`` and the SQL statements it ran."""
     seen = []
 
     def listener(*args):
@@ -32,7 +33,7 @@ def statements_of(app, client, path):
         engine = db.engine
     event.listen(engine, "before_cursor_execute", listener)
     try:
-        response = client.get(path)
+        response = client.get(path, headers=headers or {})
     finally:
         event.remove(engine, "before_cursor_execute", listener)
     return response, seen
@@ -222,27 +223,11 @@ def test_an_api_request_reads_the_account_once_and_no_public_role(app, api_token
     headers = api_token("xintan_secretary")
     client = app.test_client()
     client.get("/api/v1/member/", headers=headers)
-    response, seen = statements_of_api(app, client, "/api/v1/member/", headers)
+    response, seen = statements_of(app, client, "/api/v1/member/", headers)
     assert response.status_code == 200 and response.get_json()["count"] > 0
     assert len([s for s in seen if "ab_user" in _tables(s)]) == 1
     assert not [s for s in seen if _tables(s) == {"ab_role"}]  # FAB's Public role lookup
     assert len(seen) == 3, seen  # the account, the count, the page
-
-
-def statements_of_api(app, client, path, headers):
-    seen = []
-
-    def listener(*args):
-        seen.append(args[2])
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
-        response = client.get(path, headers=headers)
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
-    return response, seen
 
 
 def test_a_public_role_in_the_database_grants_nothing(app, client, db_session):
@@ -412,22 +397,11 @@ def test_a_failed_commit_at_the_end_is_rolled_back_and_the_session_removed(app, 
 
 
 def _counts_of(app, client, path, headers=None):
-    seen = []
-
-    def listener(*args):
-        seen.append(args[2])
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
-        response = client.get(path, headers=headers or {})
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
+    response, seen = statements_of(app, client, path, headers)
     return response, [s for s in seen if "count(" in s.lower()]
 
 
-def test_a_kept_count_follows_every_write(app, api_token, db_session, tmp_path):
+def test_a_kept_count_follows_every_write(app, api_token, db_session):
     from tests.helpers import valid_id
 
     headers = api_token("xintan_secretary")
