@@ -55,13 +55,15 @@ def apply_values(item, values: dict, session) -> None:
 
 
 def unmask(model, values: dict, old: dict, user) -> None:
-    """A masked value sent back unchanged keeps the stored value (SPEC §4 masking)."""
-    from app.validation import mask_id_number, mask_phone
+    """A masked value sent back unchanged, or left blank, keeps the stored value (SPEC §4
+    masking): the form shows a birth date as its year, which no date field holds. The doors
+    (views.masked_edit_errors) refuse any other value before it gets here."""
+    from app.validation import mask_birth_date, mask_id_number, mask_phone
 
-    maskers = {"id_number": mask_id_number, "phone": mask_phone}
+    maskers = {"id_number": mask_id_number, "birth_date": mask_birth_date, "phone": mask_phone}
     for field_name, masker in maskers.items():
         if field_name in values and security.masks(field_name, user) and old.get(field_name):
-            if values[field_name] == masker(old[field_name]):
+            if values[field_name] in (None, "", masker(old[field_name])):
                 values[field_name] = old[field_name]
 
 

@@ -146,13 +146,24 @@ ROLE_LEVEL = {
     "GroupLeader": "group",
 }
 
+# Who reads a whole township (or, with the County role, a county) and sees what the Township
+# role sees (SPEC §1, §4): County joins this set when it comes.
+AUDITOR_ROLES = frozenset({"Township"})
+# Who sees ID numbers masked: the auditors and the group leaders.
+MASKED_ROLES = AUDITOR_ROLES | {"GroupLeader"}
+
 # Fields shown masked to these roles (SPEC §4); "Model.field" limits a rule to one register.
+# One declaration serves lists, detail pages, forms, the API, exports, reports and the audit
+# log; a role can neither sort nor search by a field it sees masked, nor change it, and an
+# import does not tell it whether a value it sees masked is already stored.
 MASKED_FIELDS = {
-    "id_number": {"Township", "GroupLeader"},
-    "phone": {"Township"},
+    "id_number": MASKED_ROLES,
+    # The eight hidden digits of an ID number are the birth date: the year only (issue 15).
+    "birth_date": MASKED_ROLES,
+    "phone": AUDITOR_ROLES,
     # A special family's type and notes stay within the village.
-    "Household.family_type": {"Township"},
-    "Household.notes": {"Township"},
+    "Household.family_type": AUDITOR_ROLES,
+    "Household.notes": AUDITOR_ROLES,
 }
 
 MENU_CATEGORIES = ("Organisation", "Registers", "Records", "Assistance", "Archive", "Audit")

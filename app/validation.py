@@ -117,3 +117,10 @@ def mask_phone(value):
         return value
     value = str(value)
     return value[:3] + "*" * (len(value) - 7) + value[-4:] if len(value) > 7 else "*" * len(value)
+
+
+def mask_birth_date(value):
+    """1990: the year only. The month and day are the hidden digits of a masked ID number."""
+    if not value:
+        return value
+    return str(getattr(value, "year", None) or str(value)[:4])

@@ -11,6 +11,7 @@ import json
 from flask import abort, current_app, flash, g, has_request_context, redirect, request, url_for
 from flask_appbuilder import IndexView, ModelRestApi, ModelView, expose
 from flask_appbuilder.actions import action
+from flask_appbuilder.exceptions import InvalidOrderByColumnFABException
 from flask_appbuilder.fields import QuerySelectMultipleField
 from flask_appbuilder.fieldwidgets import Select2Widget
 from flask_appbuilder.models.filters import BaseFilter
@@ -38,7 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import BadRequest
-from wtforms import BooleanField, SelectField
+from wtforms import BooleanField, SelectField, StringField
 from wtforms.validators import DataRequired, Optional
 
 from app import audit, crypto, records, reminders, security, speed
@@ -73,7 +74,7 @@ from app.models import (
     Village,
 )
 from app.speed import SQLAInterface
-from app.validation import mask_id_number, mask_phone
+from app.validation import mask_birth_date, mask_id_number, mask_phone
 
 
 def hide_special_type(value):
@@ -87,11 +88,30 @@ def hide_text(value):
 # How each maskable field is masked; security.MASKED_FIELDS says for whom.
 MASKERS = {
     "id_number": mask_id_number,
+    "birth_date": mask_birth_date,
     "phone": mask_phone,
     "family_type": hide_special_type,
     "notes": hide_text,
 }
 MAX_PK = 2**63 - 1
+MASKED_CHANGE_MESSAGE = _l(
+    "You see this field masked and cannot change it: the president or secretary can"
+)
+
+
+def masked_edit_errors(model, sent: dict, old: dict | None) -> dict:
+    """An edit may send a field the user sees masked back as it was shown, or blank (the stored
+    value stays); any other value is refused — the stored one too, so that the answer tells a
+    right guess of the hidden digits from a wrong one no more than it tells anything else."""
+    errors = {}
+    for key, masker in MASKERS.items():
+        if key not in sent or not old or old.get(key) in (None, ""):
+            continue
+        if not security.masks(key, model=model):
+            continue
+        if sent[key] not in (None, "") and sent[key] != masker(old[key]):
+            errors[key] = MASKED_CHANGE_MESSAGE
+    return errors
 
 
 def valid_pk(pk) -> bool:
@@ -242,6 +262,12 @@ class Declared:
             self.show_title = _l("%(what)s: details", what=what)
             self.add_title = _l("Add to %(what)s", what=what)
             self.edit_title = _l("Edit %(what)s", what=what)
+
+    def _unmasked(self, columns):
+        """``columns`` less those the user sees masked: sorting or searching by one would
+        give back what the mask hides (the order or the presence of the hidden values)."""
+        model = self.datamodel.obj
+        return [c for c in columns or [] if not security.masks(c, model=model)]
 
     def _reveal_url(self, pk):
         """Where a President asks for the full ID number of this record (a POST), while the
@@ -450,7 +476,8 @@ class RecordView(Declared, ModelView):
                 values.update(view._form_values(self))
                 model, user = view.datamodel.obj, security.current_user()
                 session = view.datamodel.session
-                errors = records.prepare_write(model, values, old, user, session)
+                errors = masked_edit_errors(model, view._form_values(self), old)
+                errors = errors or records.prepare_write(model, values, old, user, session)
                 errors = errors or write_errors(model, values, old, user, session)
                 for key, message in errors.items():
                     target = key[:-3] if key.endswith("_id") and key[:-3] in self else key
@@ -495,12 +522,30 @@ class RecordView(Declared, ModelView):
             filters.clear_filters()
             for flt, value in kept:
                 filters.add_filter(flt.column_name, type(flt), value)
-        return super()._get_list_widget(filters, **kwargs)
+        # FAB sorts by any column the URL names (_oc_): only those the list offers, less the
+        # masked ones, are sorted by; anything else gets the list's own order.
+        orderable = self._unmasked(self.order_columns)
+        if kwargs.get("order_column") and kwargs["order_column"] not in orderable:
+            kwargs["order_column"], kwargs["order_direction"] = "", ""
+        widgets = super()._get_list_widget(filters, **kwargs)
+        widgets["list"].template_args["order_columns"] = orderable
+        return widgets
+
+    def _get_search_widget(self, form=None, exclude_cols=None, widgets=None):
+        """The search form offers no field the user sees masked (its filters are dropped)."""
+        widgets = super()._get_search_widget(form=form, exclude_cols=exclude_cols, widgets=widgets)
+        search = widgets["search"]
+        search.template_args["include_cols"] = self._unmasked(search.template_args["include_cols"])
+        return widgets
 
     def prefill_form(self, form, pk):
+        """A field the user sees masked shows its masked value, or nothing where the field
+        cannot hold one (a birth date shown as its year): either way, sent back it keeps the
+        stored value (records.unmask)."""
         for key, masker in MASKERS.items():
             if key in form and security.masks(key, model=self.datamodel.obj):
-                form[key].data = masker(form[key].data)
+                shown = masker(form[key].data)
+                form[key].data = shown if isinstance(form[key], StringField) else None
 
     def _write(self, item, is_new):
         old = None
@@ -1225,6 +1270,16 @@ class RecordApi(Declared, ModelRestApi):
             return self.response_404()
         item = self.datamodel.get(pk, self._base_filters)
         self._old = records.item_values(item) if item is not None else None
+        sent = request.get_json(silent=True)
+        if isinstance(sent, dict) and self._old is not None:
+            errors = masked_edit_errors(self.datamodel.obj, sent, self._old)
+            if errors:
+                return self.response_400(message={k: str(m) for k, m in errors.items()})
+            for key in MASKERS:
+                # Sent back as it was shown (masked, or blank): the stored value stays.
+                if key in sent and self._old.get(key) not in (None, ""):
+                    if security.masks(key, model=self.datamodel.obj):
+                        del sent[key]
         return self._guarded(lambda: super(RecordApi, self).put_headless(pk))
 
     def get_headless(self, pk, **kwargs):
@@ -1256,6 +1311,22 @@ class RecordApi(Declared, ModelRestApi):
                 # No database holds such a number: a 400, not a driver overflow (500).
                 raise BadRequest(_("Not a valid record number"))
         return super()._handle_filters_args(rison_args)
+
+    def _handle_order_args(self, rison_args):
+        column = rison_args.get("order_column")
+        if column and security.masks(column, model=self.datamodel.obj):
+            # Sorting by a field the user sees masked would reveal it.
+            raise InvalidOrderByColumnFABException(_("You may not sort by this field"))
+        return super()._handle_order_args(rison_args)
+
+    def set_response_key_mappings(self, response, func, rison_args, **kwargs):
+        """``_info`` and the list offer no filter or sort by a field the user sees masked."""
+        super().set_response_key_mappings(response, func, rison_args, **kwargs)
+        if "order_columns" in response:
+            response["order_columns"] = self._unmasked(response["order_columns"])
+        if "filters" in response:
+            kept = self._unmasked(response["filters"])
+            response["filters"] = {k: v for k, v in response["filters"].items() if k in kept}
 
     def _get_field_info(self, field, filter_rel_field, page=None, page_size=None):
         info = super()._get_field_info(field, filter_rel_field, page=page, page_size=page_size)
@@ -1298,7 +1369,10 @@ def api(model, name, columns, search=None, read_only=(), routes=None):
             "add_columns": writable,
             "edit_columns": writable,
             "search_columns": search or [c for c in columns if c not in MASKERS][:6],
-            "order_columns": ["id"] + [c for c in columns if c not in MASKERS],
+            # Not by an encrypted column (its order is the ciphertext's); nor, per request, by
+            # one the user sees masked (RecordApi._handle_order_args).
+            "order_columns": ["id"]
+            + [c for c in columns if c not in crypto.encrypted_columns(model)],
             "base_order": ("id", "asc"),
         },
     )

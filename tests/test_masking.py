@@ -1,9 +1,11 @@
 """Masking (SPEC §4): ID numbers for Township and GroupLeader, phones for Township."""
 
+import json
 import re
 
 import pytest
 
+from app.models import Member
 from app.validation import mask_id_number, mask_phone
 from tests.helpers import member
 
@@ -153,3 +155,289 @@ def test_township_cannot_find_special_families_by_searching(app, client, api_tok
         headers=api_token("xintan_president"),
     )
     assert flagged.status_code == 200 and flagged.get_json()["count"] > 0
+
+
+# --- A mask cannot be undone (issue 15, class 1) ---
+#
+# The eight hidden digits of 510525********1234 are the birth date: a role that sees the ID
+# masked sees the year of birth only, and may neither sort nor search by what it sees masked.
+
+MASKED_USERS = ["township", "xintan_group1"]
+
+
+def _member_facts(app, village_name="新檀村", group_name="第一组"):
+    with app.app_context():
+        row = member(app.appbuilder.session, village_name, group_name=group_name)
+        return row.id, row.id_number, row.birth_date
+
+
+def _export_text(client, kind, fmt, village_id):
+    response = client.get(f"/roster/export/{kind}/{fmt}?village={village_id}")
+    assert response.status_code == 200
+    if fmt == "csv":
+        return response.get_data().decode("utf-8-sig")
+    import io
+
+    import openpyxl
+
+    book = openpyxl.load_workbook(io.BytesIO(response.get_data()))
+    return "\n".join(
+        ",".join("" if c is None else str(c) for c in row)
+        for sheet in book.worksheets
+        for row in sheet.iter_rows(values_only=True)
+    )
+
+
+@pytest.mark.parametrize("username", MASKED_USERS)
+def test_birth_date_is_shown_as_the_year_only(app, client, api_token, login_as, username):
+    pk, number, birth = _member_facts(app)
+    full, year = birth.isoformat(), str(birth.year)
+    headers = api_token(username)
+    shown = client.get(f"/api/v1/member/{pk}", headers=headers).get_json()["result"]
+    assert shown["birth_date"] == year
+    listed = client.get("/api/v1/member/?q=(page_size:100)", headers=headers).get_json()["result"]
+    assert listed and all(len(str(row["birth_date"] or "")) <= 4 for row in listed)
+    web = login_as(username)
+    detail = web.get(f"/memberview/show/{pk}").get_data(as_text=True)
+    assert full not in detail and year in detail
+    with app.app_context():
+        village_id = app.appbuilder.session.get(Member, pk).village_id
+    for fmt in ("csv", "xlsx"):
+        exported = _export_text(web, "members", fmt, village_id)
+        assert number not in exported and full not in exported
+        assert not re.search(rf"{birth.year}-\d\d-\d\d", exported)
+
+
+def test_secretary_sees_the_full_birth_date(app, client, api_token, login_as):
+    pk, _number, birth = _member_facts(app)
+    shown = client.get(f"/api/v1/member/{pk}", headers=api_token("xintan_secretary")).get_json()
+    assert shown["result"]["birth_date"] == birth.isoformat()
+    detail = login_as("xintan_secretary").get(f"/memberview/show/{pk}").get_data(as_text=True)
+    assert birth.isoformat() in detail
+
+
+def test_the_audit_log_shows_the_township_the_birth_year_only(app, client, api_token, login_as):
+    from tests.helpers import group, valid_id
+
+    with app.app_context():
+        group_id = group(app.appbuilder.session, "新檀村", "第一组").id
+    number = valid_id(birth="19770316", seq="45", sex_digit="7", area="110101")
+    created = client.post(
+        "/api/v1/member/",
+        headers=api_token("xintan_secretary"),
+        json={"name": "审计测试", "group_id": group_id, "id_number": number},
+    )
+    assert created.status_code == 201, created.get_json()
+    pk = created.get_json()["id"]
+    query = f"?q=(filters:!((col:model,opr:eq,value:Member),(col:record_id,opr:eq,value:{pk})))"
+    found = client.get(f"/api/v1/audit_log/{query}", headers=api_token("township")).get_json()
+    assert found["count"] >= 1
+    text = json.dumps(found["result"], ensure_ascii=False)
+    assert "1977-03-16" not in text and number not in text and "1977" in text
+    web = login_as("township")
+    for entry in found["result"]:
+        page = web.get(f"/auditlogview/show/{entry['id']}").get_data(as_text=True)
+        assert "1977-03-16" not in page and number not in page
+    listed = web.get(f"/auditlogview/list/?_flt_3_model=Member&_flt_0_record_id={pk}")
+    assert "1977-03-16" not in listed.get_data(as_text=True)
+
+
+def _row_pks(page):
+    return [int(pk) for pk in re.findall(r"/memberview/show/(\d+)", page.get_data(as_text=True))]
+
+
+@pytest.mark.parametrize(
+    "username,column",
+    [
+        ("township", "phone"),
+        ("township", "id_number"),
+        ("township", "birth_date"),
+        ("xintan_group1", "id_number"),
+        ("xintan_group1", "birth_date"),
+    ],
+)
+def test_html_lists_do_not_sort_by_what_the_role_sees_masked(app, login_as, username, column):
+    web = login_as(username)
+    plain = web.get("/memberview/list/?psize_MemberView=100")
+    for direction in ("asc", "desc"):
+        sorted_page = web.get(
+            f"/memberview/list/?psize_MemberView=100&_oc_MemberView={column}"
+            f"&_od_MemberView={direction}"
+        )
+        assert sorted_page.status_code == 200
+        assert _row_pks(sorted_page) == _row_pks(plain)
+    # No column header offers to sort by it either.
+    assert f"_oc_MemberView={column}" not in plain.get_data(as_text=True)
+
+
+def test_the_township_list_sorted_by_phone_would_differ(app, login_as):
+    """The sort above is a real one for a role that sees the phones: the administrator's list
+    is ordered by phone when asked."""
+    web = login_as("admin")
+    plain = web.get("/memberview/list/?psize_MemberView=100")
+    by_phone = web.get(
+        "/memberview/list/?psize_MemberView=100&_oc_MemberView=phone&_od_MemberView=asc"
+    )
+    assert _row_pks(by_phone) != _row_pks(plain)
+
+
+@pytest.mark.parametrize(
+    "username,column",
+    [
+        ("township", "phone"),
+        ("township", "birth_date"),
+        ("xintan_group1", "birth_date"),
+        ("xintan_group1", "id_number"),
+    ],
+)
+def test_the_api_does_not_sort_by_what_the_role_sees_masked(
+    app, client, api_token, username, column
+):
+    headers = api_token(username)
+    response = client.get(
+        f"/api/v1/member/?q=(order_column:{column},order_direction:asc)", headers=headers
+    )
+    assert response.status_code == 400
+    info = client.get("/api/v1/member/_info", headers=headers).get_json()
+    assert column not in info.get("filters", {}) and column not in (
+        client.get("/api/v1/member/?q=(page_size:1)", headers=headers).get_json()["order_columns"]
+    )
+
+
+def test_the_secretary_sorts_by_birth_date(app, client, api_token):
+    headers = api_token("xintan_secretary")
+    response = client.get(
+        "/api/v1/member/?q=(order_column:birth_date,order_direction:asc,page_size:100)",
+        headers=headers,
+    )
+    assert response.status_code == 200
+    births = [row["birth_date"] for row in response.get_json()["result"] if row["birth_date"]]
+    assert births == sorted(births)
+
+
+@pytest.mark.parametrize("username", MASKED_USERS)
+@pytest.mark.parametrize(
+    "column,opr,value",
+    [
+        ("id_number", "eq", "ID"),
+        ("id_number", "neq", "ID"),
+        ("birth_date", "eq", "BIRTH"),
+        ("birth_date", "gt", "BIRTH"),
+        ("birth_date", "lt", "BIRTH"),
+    ],
+)
+def test_the_api_refuses_a_search_on_what_the_role_sees_masked(
+    app, client, api_token, username, column, opr, value
+):
+    _pk, number, birth = _member_facts(app)
+    value = {"ID": number, "BIRTH": birth.isoformat()}[value]
+    response = client.get(
+        f"/api/v1/member/?q=(filters:!((col:{column},opr:{opr},value:'{value}')))",
+        headers=api_token(username),
+    )
+    assert response.status_code == 400
+
+
+def _total(page):
+    found = re.search(r"记录数:\s*(\d+)", re.sub(r"<[^>]+>", " ", page.get_data(as_text=True)))
+    return found.group(1) if found else None
+
+
+@pytest.mark.parametrize("username", MASKED_USERS)
+def test_html_lists_ignore_a_search_on_what_the_role_sees_masked(app, login_as, username):
+    _pk, number, birth = _member_facts(app)
+    web = login_as(username)
+    everything = web.get("/memberview/list/")
+    for query in (
+        f"_flt_0_id_number={number}",
+        f"_flt_0_birth_date={birth.isoformat()}",
+        f"_flt_1_birth_date={birth.isoformat()}",
+        f"_flt_2_birth_date={birth.isoformat()}",
+    ):
+        searched = web.get(f"/memberview/list/?{query}")
+        assert searched.status_code == 200
+        assert _total(searched) == _total(everything), query
+    # The search form offers no such field.
+    page = everything.get_data(as_text=True)
+    assert 'name="id_number" class="filter"' not in page
+
+
+def _form_fields(page) -> dict:
+    """What the browser would send back of an edit form untouched: inputs, chosen options."""
+    fields = {
+        name: value
+        for tag, name, value in re.findall(
+            r'(<input[^>]*name="(\w+)"[^>]*value="([^"]*)"[^>]*>)', page
+        )
+        if 'type="checkbox"' not in tag
+    }
+    for name, options in re.findall(r'<select[^>]*name="(\w+)"[^>]*>(.*?)</select>', page, re.S):
+        chosen = re.search(r'<option selected value="([^"]*)"', options)
+        fields[name] = chosen.group(1) if chosen else ""
+    return fields
+
+
+def test_a_group_leaders_edit_form_shows_no_birth_date_and_keeps_it(app, login_as):
+    pk, number, birth = _member_facts(app)
+    web = login_as("xintan_group1")
+    form = web.get(f"/memberview/edit/{pk}").get_data(as_text=True)
+    assert birth.isoformat() not in form and number not in form
+    fields = _form_fields(form)
+    assert fields["id_number"] == mask_id_number(number) and fields["birth_date"] == ""
+    response = web.post(f"/memberview/edit/{pk}", data={**fields, "address": "新檀村第一组99号"})
+    with app.app_context():
+        stored = app.appbuilder.session.get(Member, pk)
+        assert (stored.id_number, stored.birth_date) == (number, birth)
+        assert stored.address == "新檀村第一组99号", response.get_data(as_text=True)[:3000]
+
+
+def _edit_refused(web, pk, **changes):
+    form = web.get(f"/memberview/edit/{pk}").get_data(as_text=True)
+    fields = _form_fields(form)
+    page = web.post(f"/memberview/edit/{pk}", data={**fields, **changes})
+    return page.status_code == 200 and "alert alert-danger" in page.get_data(as_text=True), page
+
+
+@pytest.mark.parametrize("which", ["right", "wrong"])
+def test_a_group_leader_cannot_confirm_a_guessed_id_or_birth_date_by_editing(
+    app, login_as, client, api_token, which
+):
+    """A guess is refused the same whether it is right or wrong: the answer gives nothing."""
+    from datetime import timedelta
+
+    pk, number, birth = _member_facts(app)
+    web = login_as("xintan_group1")
+    guess_id = number if which == "right" else number[:-2] + ("00" if number[-2:] != "00" else "11")
+    guess_birth = birth if which == "right" else birth + timedelta(days=1)
+    refused, page = _edit_refused(web, pk, id_number=guess_id)
+    assert refused, page.get_data(as_text=True)[-6000:]
+    # The form gives the user's own typing back, and nothing else of the stored number.
+    text = page.get_data(as_text=True).replace(guess_id, "")
+    assert birth.isoformat() not in text and number not in text
+    assert "cannot change it" in text or "不能修改" in text
+    refused, page = _edit_refused(web, pk, birth_date=guess_birth.isoformat())
+    assert refused
+    text = page.get_data(as_text=True).replace(guess_birth.isoformat(), "")
+    assert birth.isoformat() not in text
+    headers = api_token("xintan_group1")
+    for body in ({"id_number": guess_id}, {"birth_date": guess_birth.isoformat()}):
+        response = client.put(f"/api/v1/member/{pk}", headers=headers, json=body)
+        assert response.status_code == 400
+        assert birth.isoformat() not in response.get_data(as_text=True)
+    with app.app_context():
+        stored = app.appbuilder.session.get(Member, pk)
+        assert (stored.id_number, stored.birth_date) == (number, birth)
+
+
+def test_a_group_leader_puts_back_what_it_was_shown(app, client, api_token):
+    pk, number, birth = _member_facts(app)
+    headers = api_token("xintan_group1")
+    shown = client.get(f"/api/v1/member/{pk}", headers=headers).get_json()["result"]
+    body = {k: v for k, v in shown.items() if k not in ("id",)}
+    body["address"] = "新檀村第一组77号"
+    response = client.put(f"/api/v1/member/{pk}", headers=headers, json=body)
+    assert response.status_code == 200, response.get_json()
+    with app.app_context():
+        stored = app.appbuilder.session.get(Member, pk)
+        assert (stored.id_number, stored.birth_date) == (number, birth)
+        assert stored.address == "新檀村第一组77号"
