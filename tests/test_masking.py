@@ -299,8 +299,14 @@ def test_the_api_does_not_sort_by_what_the_role_sees_masked(
     )
     assert response.status_code == 400
     info = client.get("/api/v1/member/_info", headers=headers).get_json()
-    assert column not in info.get("filters", {}) and column not in (
-        client.get("/api/v1/member/?q=(page_size:1)", headers=headers).get_json()["order_columns"]
+    assert (
+        column not in info.get("filters", {})
+        and column
+        not in (
+            client.get("/api/v1/member/?q=(page_size:1)", headers=headers).get_json()[
+                "order_columns"
+            ]
+        )
     )
 
 
