@@ -61,6 +61,10 @@ class Result:
     committed: bool = False
     # Inserted rows whose status the importer may not decide: they enter as applications.
     applied_instead: int = 0
+    # Rows not compared with the stored records (the user sees their key masked): that is
+    # done when the file is imported, and a refusal then names no row (``refused``).
+    deferred: bool = False
+    refused: str = ""
 
     @property
     def counts(self) -> dict:
@@ -593,6 +597,13 @@ class Rows:
         ]
 
 
+def blind_to_stored(resource, user) -> bool:
+    """Whether ``user`` sees a field of the register's natural key masked (an ID number): an
+    import of theirs must not tell which of its keys are stored (issue 15)."""
+    model = resource.model
+    return user is not None and any(security.masks(k, user, model) for k in resource.natural_key)
+
+
 def import_roster(
     session,
     resource,
@@ -614,6 +625,17 @@ def import_roster(
     model = resource.model
     if group is not None and "group" not in getattr(model, "__scope__", {}):
         raise ImportUsageError(_("This register is kept by the village, not by a group"))
+    # One who sees the key masked neither updates by it (which rows would update tells which
+    # numbers are stored) nor learns row by row in a dry run whether a number is stored: the
+    # rows meet the stored records only on import, and a refusal then names no row.
+    blind = blind_to_stored(resource, user)
+    if blind and upsert:
+        raise ImportUsageError(
+            _(
+                "You see ID numbers masked: an import of yours adds new rows only; the "
+                "president or secretary updates rows by ID number"
+            )
+        )
     frame = read_table(filename, raw)
     header_index, header_map = find_header(frame, resource)
     header_cells = list(frame.iloc[header_index])
@@ -653,13 +675,24 @@ def import_roster(
     _duplicates(rows, resource, labels)
     step(len(rows) * (stages - 1) // stages)
 
-    existing = _existing(session, resource, rows, village)
+    result.deferred = blind
+    existing = {} if blind and dry_run else _existing(session, resource, rows, village)
     plan = _Plan(resource, labels, village, group, upsert, user, result)
     inserts, updates, before = plan.run(rows, existing)
     step(len(rows))
     result.rejected = rows.rejected()
     result.inserted, result.updated = _count(inserts), len(updates)
-    if result.rejected or dry_run:
+    if blind and result.rejected and not dry_run:
+        result.rejected, result.inserted, result.applied_instead = [], 0, 0
+        result.refused = _(
+            "Nothing was imported: a row meets a record already stored (an ID number already "
+            "registered). You see ID numbers masked, so the row is not named: the president "
+            "or secretary can find it"
+        )
+    if result.rejected or result.refused or dry_run:
+        # Every check that writes nothing is in the audit log too (issue 15): a preview tells
+        # what a file would do.
+        _audit_check(session, resource, filename, result, village, user, dry_run)
         return result
 
     def writing(done, of):
@@ -1010,6 +1043,23 @@ def _write(session, resource, inserts, updates, before, filename, result, villag
         commit=False,
     )
     session.commit()
+
+
+def _audit_check(session, resource, filename, result, village, user, dry_run) -> None:
+    """The audit entry of a dry run (a preview) or of an import refused with nothing written."""
+    audit.record(
+        "import_preview" if dry_run else "import_refused",
+        user=user,
+        model=resource.model,
+        village_id=village.id,
+        details={
+            "kind": resource.kind,
+            "file": os.path.basename(filename),
+            "sha256": result.sha256,
+            **result.counts,
+        },
+        session=session,
+    )
 
 
 def write_errors(result: Result, target) -> None:

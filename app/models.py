@@ -1188,6 +1188,8 @@ AUDIT_ACTION = Choices(
     ("reveal", _l("Full ID number shown")),
     ("prune", _l("Old entries pruned")),
     ("import", _l("Imported")),
+    ("import_preview", _l("Import previewed (dry run)")),
+    ("import_refused", _l("Import refused, nothing written")),
     ("backup", _l("Backup made")),
     ("restore", _l("Restored from a backup")),
 )

@@ -220,7 +220,8 @@ def test_dry_run_counts_and_writes_nothing(app, samples):
     result = run(app, samples["xintan"], "--dry-run")
     assert result.exit_code == 0, result.output
     assert "将新增 60 条，更新 0 条；未变 0 条，有误 0 条" in result.output
-    assert counts(app) == before
+    # No member written; each dry run is in the audit log (issue 15).
+    assert counts(app) == (before[0], before[1] + 2)
 
 
 def test_upsert_updates_changed_rows_and_leaves_the_rest(app, tmp_path):
@@ -579,8 +580,10 @@ def test_a_group_leader_cannot_take_over_another_groups_member(app, tmp_path):
     rows[0][5] = ""
     rows[0][4] = "13800000000"
     write_csv(path, rows)
-    result = call(app, path, "xintan_group1", upsert=True, group_name="第一组")
-    assert not result.committed and len(result.rejected) == 1
+    # A group leader sees ID numbers masked: it adds rows, it does not update by ID number
+    # (issue 15: which rows an upsert would update would tell which numbers are stored).
+    with pytest.raises(importer.ImportUsageError):
+        call(app, path, "xintan_group1", upsert=True, group_name="第一组")
     with app.app_context():
         session = app.appbuilder.session
         stored = session.query(Member).filter_by(id_number=rows[0][3]).one()
@@ -711,3 +714,17 @@ def test_a_row_longer_than_the_header_still_reads(app, tmp_path):
     result = run(app, write_csv(tmp_path / "wide.csv", rows))
     assert result.exit_code == 0, result.output
     assert "新增 120 条" in result.output
+
+
+def test_a_dry_run_is_an_audit_entry(app, tmp_path):
+    path = write_csv(tmp_path / "d.csv", roster_rows(4))
+    members, entries = counts(app)
+    result = run(app, path, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert counts(app) == (members, entries + 1)
+    with app.app_context():
+        entry = app.appbuilder.session.query(AuditLog).order_by(AuditLog.id.desc()).first()
+        details = json.loads(entry.changes)
+        assert entry.action == "import_preview" and entry.username == "system"
+        assert details["file"] == "d.csv" and details["inserted"] == 4
+    assert app.test_cli_runner().invoke(args=["audit", "verify"]).exit_code == 0

@@ -403,3 +403,109 @@ def test_an_account_without_scope_imports_and_exports_nothing(app, web, tmp_path
     assert upload(client, csv_bytes(tmp_path, roster_rows(1)), "a.csv").status_code == 302
     assert member_count(app) == before
     assert client.get("/roster/export/members/xlsx").status_code == 404
+
+
+# --- An import preview does not confirm a stored ID to who sees it masked (issue 15) ---
+
+
+def _stored_ids(app):
+    """ID numbers (members, household heads) of the group leader's own group: the people whose
+    full numbers it sees masked."""
+    from app.models import Household
+    from tests.helpers import group
+
+    with app.app_context():
+        session = app.appbuilder.session
+        bound = group(session, "新檀村", "第一组")
+        members = session.query(Member).filter_by(group_id=bound.id, status="active")
+        households = session.query(Household).filter_by(group_id=bound.id)
+        return [m.id_number for m in members][:1], [h.id_number for h in households][:1]
+
+
+def _household_csv(numbers) -> bytes:
+    lines = ["户主姓名,户主身份证号,家庭类型"]
+    lines += [f"户主{i},{n},其他" for i, n in enumerate(numbers)]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _page_text(page):
+    text = re.sub(r'name="token" value="[0-9a-f]+"', "", page.get_data(as_text=True))
+    text = re.sub(r"/roster/errors/[0-9a-f]+", "", text)
+    return text
+
+
+@pytest.mark.parametrize("kind", ["members", "households"])
+def test_a_group_leaders_dry_run_does_not_tell_which_ids_are_stored(app, web, tmp_path, kind):
+    """Thousands of candidate numbers in one dry run: the answer is the same whether one of them
+    is stored or none is."""
+    member_ids, household_ids = _stored_ids(app)
+    stored = (member_ids if kind == "members" else household_ids)[0]
+    candidates = [r[3] for r in roster_rows(40)]
+    with_hit = candidates[:20] + [stored] + candidates[20:39]
+    without = candidates
+    client = web("xintan_group1")
+
+    def preview(numbers):
+        if kind == "members":
+            rows = roster_rows(40)
+            for row, number in zip(rows, numbers, strict=True):
+                row[3], row[5] = number, "第一组"
+                # The gender agrees with the ID number (its 17th digit).
+                row[2] = "男" if int(number[16]) % 2 else "女"
+            return upload(client, csv_bytes(tmp_path, rows), "候选.csv")
+        return upload(client, _household_csv(numbers), "候选.csv", kind="households")
+
+    hit, miss = preview(with_hit), preview(without)
+    assert hit.status_code == miss.status_code == 200
+    assert counts(hit) == counts(miss)
+    assert counts(hit)["rejected"] == 0 and counts(hit)["updated"] == 0
+    assert _page_text(hit) == _page_text(miss)
+
+
+def test_a_group_leaders_confirm_refuses_the_file_without_naming_the_row(app, web, tmp_path):
+    member_ids, _household_ids = _stored_ids(app)
+    rows = roster_rows(6)
+    for row in rows:
+        row[5] = "第一组"
+    rows[3][3] = member_ids[0]
+    rows[3][2] = "男" if int(member_ids[0][16]) % 2 else "女"
+    client = web("xintan_group1")
+    before = member_count(app)
+    preview = upload(client, csv_bytes(tmp_path, rows), "候选.csv")
+    assert counts(preview)["rejected"] == 0 and token_of(preview)
+    done = client.post("/roster/confirm", data={"token": token_of(preview)}, follow_redirects=True)
+    text = done.get_data(as_text=True)
+    assert member_count(app) == before
+    assert "already registered" in text
+    # Nothing says which row (row 4 of the file is line 7) or which number.
+    assert not re.search(r"<td>7</td>", text) and member_ids[0] not in text
+
+
+def test_a_group_leader_cannot_upsert_by_id_number(app, web, tmp_path):
+    member_ids, _household_ids = _stored_ids(app)
+    rows = roster_rows(2)
+    rows[0][3] = member_ids[0]
+    client = web("xintan_group1")
+    response = upload(client, csv_bytes(tmp_path, rows), "u.csv", mode="upsert")
+    assert response.status_code == 302
+    assert "adds new rows only" in flashed(client)
+
+
+@pytest.mark.parametrize("username", ["xintan_president", "xintan_group1"])
+def test_every_preview_is_audited(app, web, tmp_path, username):
+    def previews():
+        with app.app_context():
+            return app.appbuilder.session.query(AuditLog).filter_by(action="import_preview").all()
+
+    before = len(previews())
+    client = web(username)
+    rows = roster_rows(3)
+    for row in rows:
+        row[5] = "第一组"
+    preview = upload(client, csv_bytes(tmp_path, rows), "p.csv")
+    assert preview.status_code == 200
+    client.get(f"/roster/errors/{token_of(preview)}")
+    entries = previews()
+    assert len(entries) == before + 2
+    assert entries[-1].username == username and entries[-1].model == "Member"
+    assert '"file": "p.csv"' in entries[-1].changes
