@@ -408,14 +408,18 @@ def phone_problems(texts: pd.Series) -> pd.Series:
 class Lookups:
     """Cell text → primary key for each lookup column, from the village's records."""
 
-    def __init__(self, session, village, group):
+    def __init__(self, session, village, group, user=None):
         self.session, self.village, self.group = session, village, group
+        # Who imports: a record is found by a field they see masked (a member by ID number)
+        # only if they see it in full, else a dry run would confirm a guessed number.
+        self.user = user
         # What the ID number column says (birth date, gender), once it has been read.
         self.id_facts = None
 
     def table(self, lookup) -> dict:
         model = lookup.model
-        attrs = [getattr(model, a) for a in lookup.by]
+        seen = [a for a in lookup.by if not self._masked(a, model)]
+        attrs = [getattr(model, a) for a in seen]
         query = select(model.id, *attrs).where(model.village_id == self.village.id)
         if self.group is not None and hasattr(model, "group_id"):
             query = query.where(model.group_id == self.group.id)
@@ -429,6 +433,9 @@ class Lookups:
                 for layout in lookup.formats:
                     table.setdefault(layout.format(name).strip().lower(), set()).add(pk)
         return table
+
+    def _masked(self, attr, model) -> bool:
+        return self.user is not None and security.masks(attr, self.user, model)
 
     def copied(self, lookup, pks: pd.Series) -> dict:
         """For the records ``pks`` names: field → Series of what the lookup ``copies``."""
@@ -655,7 +662,7 @@ def import_roster(
     stages = len(header_map) + 2
 
     step(0)
-    lookups = Lookups(session, village, group)
+    lookups = Lookups(session, village, group, user)
     model_columns = _model_columns(model)
     for done, (position, column) in enumerate(header_map.items(), start=1):
         column_texts = rows.body[position]

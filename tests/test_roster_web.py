@@ -509,3 +509,29 @@ def test_every_preview_is_audited(app, web, tmp_path, username):
     assert len(entries) == before + 2
     assert entries[-1].username == username and entries[-1].model == "Member"
     assert '"file": "p.csv"' in entries[-1].changes
+
+
+def test_a_group_leaders_dry_run_finds_no_member_by_a_guessed_id(app, web):
+    """A contact household names its member by ID number or name: by ID number for those who
+    see it in full only, else the dry run would answer 'found' for the one right guess."""
+    member_ids, _household_ids = _stored_ids(app)
+    candidates = [r[3] for r in roster_rows(20)]
+    client = web("xintan_group1")
+
+    def preview(numbers):
+        lines = ["联系会员,户主姓名"] + [f"{n},户主{i}" for i, n in enumerate(numbers)]
+        data = ("\n".join(lines) + "\n").encode("utf-8")
+        return upload(client, data, "联系户.csv", kind="contact_households")
+
+    hit = preview(candidates[:10] + member_ids[:1] + candidates[10:19])
+    miss = preview(candidates)
+    assert counts(hit) == counts(miss) and counts(hit)["rejected"] == 20
+    assert f"has no member {member_ids[0]}" in hit.get_data(as_text=True)
+    # The secretary, who sees the numbers, is answered by them.
+    found = upload(
+        web("xintan_secretary"),
+        ("联系会员,户主姓名\n" + f"{member_ids[0]},户主甲\n").encode("utf-8"),
+        "联系户.csv",
+        kind="contact_households",
+    )
+    assert counts(found)["rejected"] == 0
