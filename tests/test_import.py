@@ -126,6 +126,12 @@ def counts(app):
         return session.query(Member).count(), session.query(AuditLog).count()
 
 
+def refused(before):
+    """(members, audit entries) after one refused import: no member written, and the refusal
+    in the audit log (it told row by row what a dry run would, issue 15)."""
+    return before[0], before[1] + 1
+
+
 @pytest.mark.parametrize(
     "suffix,encoding",
     [
@@ -194,7 +200,7 @@ def test_the_gbk_sample_is_rejected_with_its_seven_errors(app, samples, tmp_path
     out = tmp_path / "errors.xlsx"
     result = run(app, samples["longwang"], "--errors-out", str(out), village_name="龙王村")
     assert result.exit_code == 1, result.output
-    assert counts(app) == before
+    assert counts(app) == refused(before)
     sheet = openpyxl.load_workbook(out).active
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0][0] == "行号" and rows[0][1] == "序号" and rows[0][-1] == "错误"
@@ -262,7 +268,7 @@ def test_insert_mode_refuses_a_live_member(app, tmp_path):
     result = run(app, write_csv(tmp_path / "dup.csv", [row, *roster_rows(2, start=1)]))
     assert result.exit_code == 1
     assert "已是计生协会员" in result.output
-    assert counts(app) == before
+    assert counts(app) == refused(before)
     # Nor does upsert into another village move a live member across.
     result = run(app, tmp_path / "dup.csv", "--upsert")
     assert result.exit_code == 1 and "已是计生协会员" in result.output
@@ -275,7 +281,7 @@ def test_one_bad_row_writes_nothing(app, tmp_path):
     result = run(app, write_csv(tmp_path / "bad.csv", rows))
     assert result.exit_code == 1
     assert "校验位" in result.output
-    assert counts(app) == before
+    assert counts(app) == refused(before)
 
 
 def test_an_import_job_entry_is_logged_and_the_chain_holds(app, tmp_path):
@@ -401,7 +407,7 @@ def test_upsert_does_not_revive_a_person_live_in_another_village(app, tmp_path):
     before = counts(app)
     result = run(app, path, "--upsert")
     assert result.exit_code == 1 and "其他村" in result.output
-    assert counts(app) == before
+    assert counts(app) == refused(before)
 
 
 def test_a_row_naming_another_group_than_the_option_is_rejected(app, tmp_path):
@@ -455,7 +461,7 @@ def test_bad_cells_are_named_per_row(app, tmp_path, column, value, expected):
         assert expected in result.output
     else:
         assert zh(app, "At most %(n)d characters", n=32) in result.output
-    assert counts(app) == before
+    assert counts(app) == refused(before)
 
 
 def test_a_birth_date_that_disagrees_with_the_id_is_rejected(app, tmp_path):

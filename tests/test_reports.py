@@ -231,3 +231,25 @@ def test_a_formula_typed_into_a_record_stays_text(app, db_session, login_as):
     sheet = book["会员活动记录本"]
     cells = [c for row in sheet.iter_rows(min_row=3) for c in row if c.value == theme]
     assert cells and all(c.data_type == "s" and c.quotePrefix for c in cells)
+
+
+def test_the_township_reads_the_birth_year_only_in_the_archive_book(db_session, login_as):
+    """Issue 15: the birth date is the masked ID number's hidden digits."""
+    longwang = village(db_session, "龙王村")
+    book = _book(
+        login_as("township").get(f"/dashboard/report/archive?year={YEAR}&village={longwang.id}")
+    )
+    every_cell = [
+        cell
+        for sheet in book.worksheets
+        for row in sheet.iter_rows(values_only=True)
+        for cell in row
+        if cell is not None
+    ]
+    births = {m.birth_date for m in db_session.query(Member).filter_by(village_id=longwang.id)} - {
+        None
+    }
+    assert births
+    dates = {c.date() if isinstance(c, dt.datetime) else c for c in every_cell}
+    assert not dates & births
+    assert not any(str(c)[:10] in {b.isoformat() for b in births} for c in every_cell)
