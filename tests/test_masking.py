@@ -447,3 +447,19 @@ def test_a_group_leader_puts_back_what_it_was_shown(app, client, api_token):
         stored = app.appbuilder.session.get(Member, pk)
         assert (stored.id_number, stored.birth_date) == (number, birth)
         assert stored.address == "新檀村第一组77号"
+
+
+def test_the_audit_log_is_not_sorted_by_its_changes(app, login_as):
+    """The changes hold values the reader may see masked (a birth date): their order is not
+    offered, nor followed when a URL asks for it."""
+    web = login_as("township")
+    plain = web.get("/auditlogview/list/")
+    ids = re.compile(r"/auditlogview/show/(\d+)")
+    for direction in ("asc", "desc"):
+        asked = web.get(
+            f"/auditlogview/list/?_oc_AuditLogView=changes&_od_AuditLogView={direction}"
+        )
+        assert ids.findall(asked.get_data(as_text=True)) == ids.findall(
+            plain.get_data(as_text=True)
+        )
+    assert "_oc_AuditLogView=changes" not in plain.get_data(as_text=True)
