@@ -167,10 +167,14 @@ class _Register:
             else:
                 self.keys.append(key)
                 self.columns.append(column)
-        self.canon = [_canonical(c) for c in self.columns]
-        self.defaults = [
-            c.default.arg if c.default is not None and c.default.is_scalar else None
-            for c in self.columns
+        # (key, canonical form, default) of each compared column, in the order of ``rows``.
+        self.fields = [
+            (
+                key,
+                _canonical(c),
+                c.default.arg if c.default is not None and c.default.is_scalar else None,
+            )
+            for key, c in zip(self.keys, self.columns, strict=True)
         ]
         self.private = set(crypto.encrypted_columns(model)) | _masked(self.name, self.keys)
         self.derive = getattr(model, "derive_columns", None)
@@ -315,27 +319,23 @@ def _compare(register: _Register, state: dict, complete: bool, row) -> list:
     """The fields of ``row`` that differ from the log's ``state``."""
     differ = []
     derived = None
-    for position, key in enumerate(register.keys):
-        found = row[position + 1]
+    for position, (key, canon, default) in enumerate(register.fields, 1):
+        found = row[position]
         if key in state:
             expected = state[key]
-            if expected == found:
-                continue
-            canon = register.canon[position]
-            if canon(expected) == canon(found):
+            if expected == found or canon(expected) == canon(found):
                 continue
         elif complete:
             if found is None:
                 continue
-            canon = register.canon[position]
             if derived is None:
                 derived = register.expected_defaults(state)
-            expected = derived.get(key, register.defaults[position])
+            expected = derived.get(key, default)
             if expected is not None and canon(expected) == canon(found):
                 continue
         else:
             continue  # never named by what is left of the log (its insert pruned)
-        differ.append((key, expected, found, key in register.private))
+        differ.append((key, canon(expected), canon(found), key in register.private))
     return differ
 
 
@@ -408,8 +408,12 @@ def _fields(fields) -> str:
             parts.append(key)
         else:
             parts.append(
-                _("%(field)s: %(expected)s in the log, %(found)s found", field=key,
-                  expected=_shown(expected), found=_shown(found))
+                _(
+                    "%(field)s: %(expected)s in the log, %(found)s found",
+                    field=key,
+                    expected=_shown(expected),
+                    found=_shown(found),
+                )
             )
     return "; ".join(parts)
 
@@ -455,9 +459,7 @@ def report_lines(report: RecordsReport) -> list[str]:
             )
         )
     if report.pruned:
-        lines.append(
-            _("%(n)d records not checked: their entries were pruned", n=report.pruned)
-        )
+        lines.append(_("%(n)d records not checked: their entries were pruned", n=report.pruned))
     if report.skipped:
         lines.append(
             _(

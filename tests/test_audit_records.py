@@ -1,0 +1,247 @@
+"""The records against the log (issue 15): `flask audit verify --records` and `flask backup
+verify` name every audited record changed, added or removed behind the app's back."""
+
+import datetime as dt
+import types
+
+from sqlalchemy import create_engine, select, text
+
+from app import audit, crypto
+from app.models import Member, Township, Village
+from tests.helpers import member, valid_id
+from tests.test_import import roster_rows, write_csv
+
+
+def _verify(app):
+    return app.test_cli_runner().invoke(args=["audit", "verify", "--records"])
+
+
+def _sql(app, statement, **params):
+    """A statement run on the database file directly: no ORM, no listener, no audit entry."""
+    engine = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    with engine.begin() as connection:
+        result = connection.execute(text(statement), params)
+        value = result.scalar() if result.returns_rows else None
+    engine.dispose()
+    return value
+
+
+def _member_id(app, village_name="新檀村"):
+    with app.app_context():
+        return member(app.appbuilder.session, village_name).id
+
+
+def test_the_demo_matches_its_log(app):
+    with app.app_context():
+        members = app.appbuilder.session.query(Member).count()
+    result = _verify(app)
+    assert result.exit_code == 0, result.output
+    assert "chain intact" in result.output
+    checked = int(result.output.split("个登记簿中的 ")[1].split(" ")[0])
+    assert checked > members
+    # What the log does not keep is named, not silently passed over.
+    assert "ScopedUser.password" in result.output and "Survey.rate" in result.output
+
+
+def test_a_name_changed_in_the_database_file_is_named(app):
+    member_id = _member_id(app)
+    with app.app_context():
+        before = app.appbuilder.session.get(Member, member_id).name
+    _sql(app, "UPDATE member SET name = '改名' WHERE id = :id", id=member_id)
+    # The chain alone cannot see it: it protects the log, not the records.
+    chain = app.test_cli_runner().invoke(args=["audit", "verify"])
+    assert chain.exit_code == 0
+    result = _verify(app)
+    assert result.exit_code == 1, result.output
+    line = next(line for line in result.output.splitlines() if f"Member #{member_id} " in line)
+    assert "name" in line and repr(before) in line and "'改名'" in line
+    assert "1 条记录与审计日志不符" in result.output
+
+
+def test_a_row_inserted_behind_the_apps_back_has_no_entry(app):
+    source = _member_id(app)
+    _sql(
+        app,
+        "INSERT INTO member (village_id, group_id, name, id_number, category, party_member, "
+        "volunteer, status) SELECT village_id, group_id, '冒名', id_number, category, "
+        "party_member, volunteer, 'applied' FROM member WHERE id = :id",
+        id=source,
+    )
+    new_id = _sql(app, "SELECT max(id) FROM member")
+    result = _verify(app)
+    assert result.exit_code == 1, result.output
+    assert f"Member #{new_id} 在审计日志中没有记录" in result.output
+
+
+def test_a_row_deleted_behind_the_apps_back_is_missing(app, client, api_token):
+    response = client.post(
+        "/api/v1/member/",
+        headers=api_token("admin"),
+        json={
+            "village_id": 1,
+            "name": "将被删",
+            "id_number": valid_id(birth="19800202", seq="77"),
+            "status": "applied",
+        },
+    )
+    assert response.status_code == 201, response.get_json()
+    new_id = response.get_json()["id"]
+    assert _verify(app).exit_code == 0
+    _sql(app, "DELETE FROM member WHERE id = :id", id=new_id)
+    result = _verify(app)
+    assert result.exit_code == 1, result.output
+    assert f"Member #{new_id} 在审计日志中存在，数据库中却没有" in result.output
+
+
+def test_an_id_number_swapped_for_another_ciphertext_is_named_without_its_value(app):
+    member_id = _member_id(app)
+    other = valid_id(birth="19700303", seq="55")
+    with app.app_context():
+        stored = app.appbuilder.session.get(Member, member_id).id_number
+        sealed = crypto.seal(other)
+    _sql(
+        app,
+        "UPDATE member SET id_number = :v, id_number_hash = :h WHERE id = :id",
+        v=sealed,
+        h="0" * 64,
+        id=member_id,
+    )
+    result = _verify(app)
+    assert result.exit_code == 1, result.output
+    line = next(line for line in result.output.splitlines() if f"Member #{member_id} " in line)
+    assert line.endswith("id_number")
+    # Neither number shows, nor their ciphertext.
+    assert stored not in result.output and other not in result.output and sealed not in line
+
+
+def test_a_household_type_flag_changed_alone_is_named(app):
+    with app.app_context():
+        household_id = app.appbuilder.session.execute(
+            text("SELECT min(id) FROM household WHERE special = 0")
+        ).scalar()
+    _sql(app, "UPDATE household SET special = 1 WHERE id = :id", id=household_id)
+    result = _verify(app)
+    assert result.exit_code == 1
+    assert f"Household #{household_id} " in result.output and "special" in result.output
+
+
+def test_writes_through_the_app_still_match(app, client, api_token):
+    headers = api_token("admin")
+    member_id = _member_id(app)
+    response = client.put(
+        f"/api/v1/member/{member_id}",
+        headers=headers,
+        json={"name": "新名字", "address": "新地址", "party_member": True},
+    )
+    assert response.status_code == 200, response.get_json()
+    other = _member_id(app, "龙王村")
+    with app.app_context():
+        session = app.appbuilder.session
+        session.get(Member, other).join_date = dt.date(2024, 2, 29)
+        session.commit()
+    result = _verify(app)
+    assert result.exit_code == 0, result.output
+
+
+def test_a_roster_import_and_an_upsert_still_match(app, tmp_path):
+    path = write_csv(tmp_path / "roster.csv", roster_rows(40))
+    runner = app.test_cli_runner()
+    imported = runner.invoke(args=["roster", "import", "members", str(path), "--village", "新檀村"])
+    assert imported.exit_code == 0, imported.output
+    rows = roster_rows(40)
+    for row in rows[:10]:
+        row[1] += "改"
+    again = write_csv(tmp_path / "again.csv", rows)
+    upserted = runner.invoke(
+        args=["roster", "import", "members", str(again), "--village", "新檀村", "--upsert"]
+    )
+    assert upserted.exit_code == 0, upserted.output
+    result = _verify(app)
+    assert result.exit_code == 0, result.output
+    # And a row of the batch changed afterwards is named.
+    with app.app_context():
+        last = app.appbuilder.session.execute(select(Member.id).order_by(Member.id.desc())).first()
+    _sql(app, "UPDATE member SET phone = '13900000000' WHERE id = :id", id=last.id)
+    result = _verify(app)
+    assert result.exit_code == 1 and f"Member #{last.id} " in result.output
+    assert "phone" in result.output and "13900000000" not in result.output
+
+
+def test_a_backup_of_tampered_records_is_named_and_refused(app, tmp_path):
+    member_id = _member_id(app)
+    _sql(app, "UPDATE member SET name = '改名' WHERE id = :id", id=member_id)
+    path = tmp_path / "tampered.bak"
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["backup", "create", str(path)]).exit_code == 0
+    verified = runner.invoke(args=["backup", "verify", str(path)])
+    assert verified.exit_code == 1, verified.output
+    assert f"Member #{member_id} " in verified.output and "此备份不能恢复" in verified.output
+    restored = runner.invoke(args=["backup", "restore", "--yes", str(path)])
+    assert restored.exit_code == 1 and "未做任何更改" in restored.output
+
+
+def test_a_sound_backup_says_its_records_match(app, tmp_path):
+    path = tmp_path / "sound.bak"
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["backup", "create", str(path)]).exit_code == 0
+    verified = runner.invoke(args=["backup", "verify", str(path)])
+    assert verified.exit_code == 0, verified.output
+    assert "条记录与审计日志一致" in verified.output
+
+
+class _Then(dt.datetime):
+    """The clock of 2020: entries written now look six years old."""
+
+    @classmethod
+    def now(cls, tz=None):
+        return dt.datetime(2020, 1, 1, 8, tzinfo=tz)
+
+
+def test_records_whose_entries_were_pruned_are_not_called_unaudited(tmp_path, monkeypatch):
+    from flask_migrate import upgrade
+
+    from app import create_app
+
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'prune.db'}",
+            "ID_ENCRYPTION_KEY": "test-id-encryption-key",
+        }
+    )
+    clock = types.SimpleNamespace(datetime=_Then, date=dt.date, time=dt.time, UTC=dt.UTC)
+    with app.app_context():
+        upgrade()
+        session = app.appbuilder.session
+        with monkeypatch.context() as old_times:
+            old_times.setattr(audit, "dt", clock)
+            township = Township(name="旧镇")
+            village = Village(township=township, name="旧村")
+            old = [
+                Member(village=village, name=f"旧{i}", id_number=valid_id(seq=f"{i:02d}"))
+                for i in range(3)
+            ]
+            session.add_all([township, village, *old])
+            session.commit()
+        old[0].name = "旧改"  # an update after the prune date: its entry stays
+        session.add(Member(village=village, name="新", id_number=valid_id(seq="50")))
+        session.commit()
+        first_old = old[0].id
+    runner = app.test_cli_runner()
+    pruned = runner.invoke(args=["audit", "prune", "--before", "2021-01-01"])
+    assert pruned.exit_code == 0, pruned.output
+    result = _verify(app)
+    assert result.exit_code == 0, result.output
+    # The township, the village and two old members: their entries are gone.
+    assert "4 条记录未核对" in result.output
+    _sql(app, "UPDATE member SET name = '又改' WHERE id = :id", id=first_old)
+    _sql(
+        app,
+        "INSERT INTO member (village_id, name, id_number, category, party_member, volunteer, "
+        "status) SELECT village_id, '冒名', id_number, category, 0, 0, 'applied' FROM member "
+        "WHERE id = :id",
+        id=first_old,
+    )
+    result = _verify(app)
+    assert result.exit_code == 1, result.output
+    assert f"Member #{first_old} " in result.output
+    assert f"Member #{first_old + 4} 在审计日志中没有记录" in result.output
