@@ -48,7 +48,9 @@ def member_columns(start, count, total, villages, groups):
 
     ids, names, genders, phones, village_ids, group_ids, joins = [], [], [], [], [], [], []
     for n in range(start, start + count):
-        body = f"110101{1950 + n % 50}{1 + n % 12:02d}{1 + n % 28:02d}{n % 1000:03d}"
+        # Year, month, day and sequence repeat every 21,000 members: the area code moves on.
+        area = 110101 + n // 21_000
+        body = f"{area}{1950 + n % 50}{1 + n % 12:02d}{1 + n % 28:02d}{n % 1000:03d}"
         ids.append(body + id_check_char(body))
         names.append(f"会员{n}")
         genders.append("male" if int(body[16]) % 2 else "female")

@@ -4,10 +4,10 @@ verify` name every audited record changed, added or removed behind the app's bac
 import datetime as dt
 import types
 
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, func, select, text
 
 from app import audit, crypto
-from app.models import Member, Township, Village
+from app.models import Household, Member, Township, Village
 from tests.helpers import member, valid_id
 from tests.test_import import roster_rows, write_csv
 
@@ -117,9 +117,9 @@ def test_an_id_number_swapped_for_another_ciphertext_is_named_without_its_value(
 def test_a_household_type_flag_changed_alone_is_named(app):
     with app.app_context():
         household_id = app.appbuilder.session.execute(
-            text("SELECT min(id) FROM household WHERE special = 0")
+            select(func.min(Household.id)).where(Household.special.is_(False))
         ).scalar()
-    _sql(app, "UPDATE household SET special = 1 WHERE id = :id", id=household_id)
+    _sql(app, "UPDATE household SET special = :on WHERE id = :id", on=True, id=household_id)
     result = _verify(app)
     assert result.exit_code == 1
     assert f"Household #{household_id} " in result.output and "special" in result.output
@@ -237,8 +237,9 @@ def test_records_whose_entries_were_pruned_are_not_called_unaudited(tmp_path, mo
     _sql(
         app,
         "INSERT INTO member (village_id, name, id_number, category, party_member, volunteer, "
-        "status) SELECT village_id, '冒名', id_number, category, 0, 0, 'applied' FROM member "
-        "WHERE id = :id",
+        "status) SELECT village_id, '冒名', id_number, category, :off, :off, 'applied' "
+        "FROM member WHERE id = :id",
+        off=False,
         id=first_old,
     )
     result = _verify(app)
