@@ -39,8 +39,10 @@ from app import audit, crypto
 ROW_ACTIONS = ("insert", "update", "delete")
 # Findings kept with their details (the rest are counted).
 SHOWN = 50
-# Rows fetched from the driver at a time.
+# Rows fetched from the driver at a time, through a server-side cursor on PostgreSQL (given
+# per statement: on a Connection, execution_options() would change every later statement).
 CHUNK = 5000
+STREAM = {"stream_results": True}
 
 
 @dataclass
@@ -184,8 +186,9 @@ class _Register:
         """(id, value, …) of every row in id order, values as stored (ciphertext sealed)."""
         quote = connection.dialect.identifier_preparer.quote
         names = ", ".join(quote(c.name) for c in [self.table.c.id, *self.columns])
-        result = connection.execution_options(stream_results=True).exec_driver_sql(
-            f"SELECT {names} FROM {quote(self.table.name)} ORDER BY {quote('id')}"
+        result = connection.exec_driver_sql(
+            f"SELECT {names} FROM {quote(self.table.name)} ORDER BY {quote('id')}",
+            execution_options=STREAM,
         )
         while chunk := result.fetchmany(CHUNK):
             yield from chunk
@@ -212,13 +215,14 @@ def _masked(model_name, keys) -> set:
 
 def _row_entries(connection, name):
     """(record id, entry id, action, {field: value after}) of the per-record entries."""
-    result = connection.execution_options(stream_results=True).execute(
+    result = connection.execute(
         text(
             "SELECT record_id, id, action, changes FROM audit_log WHERE model = :model "
             "AND record_last IS NULL AND record_id IS NOT NULL "
             "AND action IN ('insert', 'update', 'delete') ORDER BY record_id, id"
         ),
         {"model": name},
+        execution_options=STREAM,
     )
     while chunk := result.fetchmany(CHUNK):
         for record_id, entry_id, action, changes in chunk:

@@ -246,3 +246,63 @@ def test_records_whose_entries_were_pruned_are_not_called_unaudited(tmp_path, mo
     assert result.exit_code == 1, result.output
     assert f"Member #{first_old} " in result.output
     assert f"Member #{first_old + 4} 在审计日志中没有记录" in result.output
+
+
+def test_entries_in_older_formats_still_match(app):
+    """An insert entry holding the plain ID number (written before migration 0006 encrypted the
+    register) and a batch entry without shared values (before they were written once)."""
+    number, others = valid_id(birth="19600606", seq="66"), [valid_id(seq=f"{i}7") for i in (6, 8)]
+    with app.app_context():
+        session = app.appbuilder.session
+        connection = session.connection()
+        village_id = member(session, "新檀村").village_id
+        first = session.execute(select(func.max(Member.id))).scalar() + 1
+        rows = [
+            (first, "旧格式", number),
+            *((first + i, f"旧批{i}", n) for i, n in ((1, others[0]), (2, others[1]))),
+        ]
+        for record_id, name, plain in rows:
+            connection.execute(
+                text(
+                    "INSERT INTO member (id, village_id, name, id_number, category, party_member, "
+                    "volunteer, status, join_date) VALUES (:id, :village, :name, :number, "
+                    "'other', :off, :off, 'applied', '2019-03-01')"
+                ),
+                {
+                    "id": record_id,
+                    "village": village_id,
+                    "name": name,
+                    "off": False,
+                    "number": crypto.seal(plain),
+                },
+            )
+        values = {
+            "village_id": village_id,
+            "category": "other",
+            "party_member": False,
+            "volunteer": False,
+            "status": "applied",
+            "join_date": "2019-03-01",
+        }
+        single = {
+            k: [None, v] for k, v in {**values, "name": "旧格式", "id_number": number}.items()
+        }
+        where = {"village_id": village_id}
+        batch = {
+            "fields": ["name", "id_number", *values],
+            "rows": [[i, name, plain, *values.values()] for i, name, plain in rows[1:]],
+        }
+        entries = [
+            audit.make_entry("insert", Member, first, single, where, {}),
+            {
+                **audit.make_entry("insert", Member, first + 1, batch, where, {}),
+                "record_last": first + 2,
+            },
+        ]
+        audit.write_entries(connection, entries)
+        session.commit()
+    result = _verify(app)
+    assert result.exit_code == 0, result.output
+    _sql(app, "UPDATE member SET join_date = '2019-03-02' WHERE id = :id", id=first + 2)
+    result = _verify(app)
+    assert result.exit_code == 1 and f"Member #{first + 2} " in result.output
