@@ -162,13 +162,16 @@ class _Register:
                 continue
             if column.computed is not None:
                 self.skipped.append((key, "computed"))
-            elif key in audit.SECRET_FIELDS:
-                self.skipped.append((key, "secret"))
-            elif not audit._kept(model, key):
-                continue  # bookkeeping: not a change anyone made
+            elif key in audit.SECRET_FIELDS or not audit._kept(model, key):
+                # Never copied (passwords), or bookkeeping (sign-in counts, lookup hashes).
+                self.skipped.append((key, "not kept"))
             else:
                 self.keys.append(key)
                 self.columns.append(column)
+        # Many-to-many lists: their own tables; an update entry names them, an insert does not.
+        self.skipped += [
+            (rel.key, "list") for rel in mapper.relationships if rel.secondary is not None
+        ]
         # (key, canonical form, default) of each compared column, in the order of ``rows``.
         self.fields = [
             (
@@ -464,11 +467,13 @@ def report_lines(report: RecordsReport) -> list[str]:
         )
     if report.pruned:
         lines.append(_("%(n)d records not checked: their entries were pruned", n=report.pruned))
-    if report.skipped:
-        lines.append(
-            _(
-                "Not compared (the log does not keep them): %(fields)s",
-                fields=", ".join(f"{model}.{key}" for model, key, _why in report.skipped),
-            )
-        )
+    reasons = {
+        "not kept": _("Not compared (the log does not keep them): %(fields)s"),
+        "computed": _("Not compared (computed by the database): %(fields)s"),
+        "list": _("Not compared (lists kept in tables of their own): %(fields)s"),
+    }
+    for why, message in reasons.items():
+        fields = [f"{model}.{key}" for model, key, reason in report.skipped if reason == why]
+        if fields:
+            lines.append(message % {"fields": ", ".join(fields)})
     return lines
