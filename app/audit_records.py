@@ -24,9 +24,9 @@ below the highest record id the prune removed entries of (the prune entry says, 
 
 import datetime as dt
 import decimal
-import heapq
 from dataclasses import dataclass, field
 from itertools import groupby
+from operator import itemgetter
 
 import orjson
 from cryptography.exceptions import InvalidTag
@@ -194,7 +194,7 @@ class _Register:
             execution_options=STREAM,
         )
         while chunk := result.fetchmany(CHUNK):
-            yield from chunk
+            yield from map(tuple, chunk)
 
     def expected_defaults(self, state: dict) -> dict:
         """What a field never named by a record's entries holds: None, its default, or (a
@@ -217,7 +217,8 @@ def _masked(model_name, keys) -> set:
 
 
 def _row_entries(connection, name):
-    """(record id, entry id, action, {field: value after}) of the per-record entries."""
+    """(record id, [(entry id, action, {field: value after}, None), …]) of the per-record
+    entries, by record id."""
     result = connection.execute(
         text(
             "SELECT record_id, id, action, changes FROM audit_log WHERE model = :model "
@@ -227,37 +228,44 @@ def _row_entries(connection, name):
         {"model": name},
         execution_options=STREAM,
     )
-    while chunk := result.fetchmany(CHUNK):
-        for record_id, entry_id, action, changes in chunk:
-            after = {}
-            if action != "delete" and changes:
-                after = {k: v[1] for k, v in orjson.loads(changes).items()}
-            yield record_id, entry_id, action, after
+
+    def events():
+        while chunk := result.fetchmany(CHUNK):
+            for record_id, entry_id, action, changes in chunk:
+                after = {}
+                if action != "delete" and changes:
+                    after = {k: v[1] for k, v in orjson.loads(changes).items()}
+                yield record_id, (entry_id, action, after, None)
+
+    for record_id, group in groupby(events(), key=itemgetter(0)):
+        yield record_id, [event for _record_id, event in group]
 
 
-def _batch_entries(connection, name):
-    """(record id, entry id, action, {field: value}) of every row of the batch entries."""
+def _batch_entries(connection, register):
+    """(record id, [(entry id, action, values, named)]) of every row of the batch entries, by
+    record id: ``values`` in the register's field order (None where the entry names nothing),
+    ``named`` the positions it names. Read one entry at a time."""
     spans = connection.execute(
         text(
             "SELECT id, action, record_id, record_last FROM audit_log WHERE model = :model "
             "AND record_last IS NOT NULL AND action IN ('insert', 'update', 'delete') "
             "ORDER BY record_id, id"
         ),
-        {"model": name},
+        {"model": register.name},
     ).all()
     # Spans that overlap (only concurrent bulk writes on PostgreSQL) are read together.
     cluster, last = [], 0
     for span in spans:
         if cluster and span.record_id > last:
-            yield from _batch_rows(connection, cluster)
+            yield from _batch_rows(connection, register, cluster)
             cluster = []
         last = max(last, span.record_last) if cluster else span.record_last
         cluster.append(span)
     if cluster:
-        yield from _batch_rows(connection, cluster)
+        yield from _batch_rows(connection, register, cluster)
 
 
-def _batch_rows(connection, spans):
+def _batch_rows(connection, register, spans):
     rows = []
     for span in spans:
         changes = connection.execute(
@@ -265,14 +273,47 @@ def _batch_rows(connection, spans):
         ).scalar()
         changes = orjson.loads(changes or "{}")
         fields, same = changes.get("fields", []), changes.get("same", {})
-        for row in changes.get("rows", []):
-            values = dict(same) if span.action != "delete" else {}
-            if span.action != "delete":
-                values.update(zip(fields, row[1:], strict=True))
-            rows.append((row[0], span.id, span.action, values))
+        if span.action == "delete":
+            rows += [(row[0], (span.id, "delete", (), ())) for row in changes.get("rows", [])]
+            continue
+        # Each row, and after it the shared values and a None: one C-level pick per row.
+        tail = [*same.values(), None]
+        width = len(fields) + 1
+        shared = {key: width + i for i, key in enumerate(same)}
+        places = {key: 1 + i for i, key in enumerate(fields)}
+        picks = [places.get(key, shared.get(key, width + len(same))) for key in register.keys]
+        named = tuple(i for i, key in enumerate(register.keys) if key in places or key in shared)
+        pick = _picker(picks)
+        rows += [
+            (row[0], (span.id, span.action, pick(row + tail), named))
+            for row in changes.get("rows", [])
+        ]
     if len(spans) > 1:
-        rows.sort(key=lambda r: (r[0], r[1]))
-    return rows
+        rows.sort(key=lambda r: (r[0], r[1][0]))
+    for record_id, group in groupby(rows, key=itemgetter(0)):
+        yield record_id, [event for _record_id, event in group]
+
+
+def _picker(positions):
+    """A function picking ``positions`` of a list as a tuple (itemgetter's, for two or more)."""
+    if len(positions) > 1:
+        return itemgetter(*positions)
+    return lambda row: tuple(row[i] for i in positions)
+
+
+def _merged(first, second):
+    """Two (record id, [events]) streams in record id order as one, events joined."""
+    a, b = next(first, None), next(second, None)
+    while a is not None or b is not None:
+        if b is None or (a is not None and a[0] < b[0]):
+            yield a
+            a = next(first, None)
+        elif a is None or b[0] < a[0]:
+            yield b
+            b = next(second, None)
+        else:
+            yield a[0], a[1] + b[1]
+            a, b = next(first, None), next(second, None)
 
 
 def _pruned_up_to(connection) -> dict:
@@ -305,11 +346,13 @@ def _pruned_up_to(connection) -> dict:
 # --- The check ---
 
 
-def _fold(events) -> tuple[bool, bool, dict]:
+def _fold(register, events) -> tuple[bool, bool, dict]:
     """(exists, complete, {field: value}) of a record after its entries, oldest first."""
     exists = complete = False
     state: dict = {}
-    for _entry_id, action, values in events:
+    for _entry_id, action, values, named in events:
+        if named is not None:
+            values = {register.keys[i]: values[i] for i in named}
         if action == "insert":
             exists = complete = True
             state = dict(values)
@@ -348,45 +391,44 @@ def _compare(register: _Register, state: dict, complete: bool, row) -> list:
 
 def _check_register(connection, register: _Register, report: RecordsReport, pruned) -> None:
     mark = pruned.get(register.name, pruned.get(None, 0))
-    per_record = groupby(_row_entries(connection, register.name), key=lambda e: e[0])
-    batches = groupby(_batch_entries(connection, register.name), key=lambda e: e[0])
-    streams = [
-        ((row[0], 0, row) for row in register.rows(connection)),
-        ((record_id, 1, list(events)) for record_id, events in per_record),
-        ((record_id, 2, list(events)) for record_id, events in batches),
-    ]
-    merged = heapq.merge(*streams, key=lambda item: (item[0], item[1]))
-    rows = 0
-    for record_id, items in groupby(merged, key=lambda item: item[0]):
-        row, events = None, []
-        for _rid, source, payload in items:
-            if source == 0:
-                row = payload
-            else:
-                events += [(entry_id, action, values) for _r, entry_id, action, values in payload]
-        if row is not None:
-            rows += 1
-        if not events:
-            if record_id <= mark:
+    logged = _merged(_row_entries(connection, register.name), _batch_entries(connection, register))
+    rows = register.rows(connection)
+    row, entry = next(rows, None), next(logged, None)
+    seen = row is not None
+    while row is not None or entry is not None:
+        if entry is None or (row is not None and row[0] < entry[0]):
+            if row[0] <= mark:
                 report.pruned += 1
             else:
-                report.add(Finding(register.name, record_id, "unaudited"))
+                report.add(Finding(register.name, row[0], "unaudited"))
+            row = next(rows, None)
             continue
-        if len(events) > 1:
-            events.sort(key=lambda e: e[0])
-        exists, complete, state = _fold(events)
-        if row is None:
+        record_id, events = entry
+        if row is not None and row[0] == record_id:
+            found, row = row, next(rows, None)
+        else:
+            found = None
+        entry = next(logged, None)
+        if found is not None and len(events) == 1:
+            _entry_id, action, values, named = events[0]
+            # A row as its bulk insert wrote it (nearly all of a big register): one comparison.
+            if action == "insert" and named is not None and values == found[1:]:
+                report.checked += 1
+                continue
+        elif len(events) > 1:
+            events.sort(key=itemgetter(0))
+        exists, complete, state = _fold(register, events)
+        if found is None:
             if exists:
                 report.add(Finding(register.name, record_id, "missing"))
-            continue
-        if not exists:
+        elif not exists:
             report.add(Finding(register.name, record_id, "deleted"))
-            continue
-        report.checked += 1
-        differ = _compare(register, state, complete, row)
-        if differ:
-            report.add(Finding(register.name, record_id, "differs", differ))
-    if rows:
+        else:
+            report.checked += 1
+            differ = _compare(register, state, complete, found)
+            if differ:
+                report.add(Finding(register.name, record_id, "differs", differ))
+    if seen:
         report.registers += 1
 
 
