@@ -36,7 +36,9 @@ from sqlalchemy import Boolean, Date, DateTime, Integer, Numeric, inspect, text
 
 from app import audit, crypto
 
-ROW_ACTIONS = ("insert", "update", "delete")
+# What a finding says of a record: its values differ from the log's, it has no entry, the log
+# has it and the database not, the log deleted it and the database still has it.
+KINDS = ("differs", "unaudited", "missing", "deleted")
 # Findings kept with their details (the rest are counted).
 SHOWN = 50
 # Rows fetched from the driver at a time, through a server-side cursor on PostgreSQL (given
@@ -51,7 +53,7 @@ class Finding:
 
     model: str
     record_id: int
-    kind: str  # "differs", "unaudited", "missing", "deleted"
+    kind: str  # one of KINDS
     # (field, expected, found, private): private values are never shown.
     fields: list = field(default_factory=list)
 
@@ -81,16 +83,12 @@ class RecordsReport:
             self.findings.append(finding)
 
 
-KINDS = ("differs", "unaudited", "missing", "deleted")
-
-
 def audited_models() -> list:
-    """Every audited model with a table of its own, by name (the name entries carry)."""
+    """Every audited model, by the name its entries carry."""
     models = {}
     for mapper in Model.registry.mappers:
-        model = mapper.class_
-        if audit.audited(model) and mapper.local_table is not None:
-            models[model.__name__] = model
+        if audit.audited(mapper.class_):
+            models[mapper.class_.__name__] = mapper.class_
     return [models[name] for name in sorted(models)]
 
 
@@ -188,7 +186,14 @@ class _Register:
     def rows(self, connection):
         """(id, value, …) of every row in id order, values as stored (ciphertext sealed)."""
         quote = connection.dialect.identifier_preparer.quote
-        names = ", ".join(quote(c.name) for c in [self.table.c.id, *self.columns])
+        names = [quote(c.name) for c in [self.table.c.id, *self.columns]]
+        if connection.dialect.name == "postgresql":
+            # Dates as the ISO text the log holds (SQLite stores them so): one comparison.
+            names = [
+                f"to_char({name}, 'YYYY-MM-DD')" if isinstance(c.type, Date) else name
+                for name, c in zip(names, [self.table.c.id, *self.columns], strict=True)
+            ]
+        names = ", ".join(names)
         result = connection.exec_driver_sql(
             f"SELECT {names} FROM {quote(self.table.name)} ORDER BY {quote('id')}",
             execution_options=STREAM,
