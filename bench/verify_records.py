@@ -34,10 +34,10 @@ CHUNK = 100_000
 KEY = "bench-id-encryption-key"
 
 
-def make_app(path):
+def make_app(url):
     from app import create_app
 
-    return create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}", "ID_ENCRYPTION_KEY": KEY})
+    return create_app({"SQLALCHEMY_DATABASE_URI": url, "ID_ENCRYPTION_KEY": KEY})
 
 
 def member_columns(start, count, total, villages, groups):
@@ -75,8 +75,8 @@ def member_columns(start, count, total, villages, groups):
     }
 
 
-def build(path, members):
-    """The database of the module's doc, written to ``path``."""
+def build(url, marker, members):
+    """The database of the module's doc, written to ``url``; ``marker`` says it is whole."""
     import datetime as dt
 
     from flask_migrate import upgrade
@@ -86,7 +86,7 @@ def build(path, members):
     from app.demo import load_demo
     from app.models import Member, MemberGroup, Township, Village
 
-    app = make_app(path)
+    app = make_app(url)
     started = time.perf_counter()
     with app.app_context():
         upgrade()
@@ -139,15 +139,15 @@ def build(path, members):
         ).scalars():
             session.delete(member)
         session.commit()
-    with open(path + ".members", "w") as done:
+    with open(marker, "w") as done:
         done.write(str(members))
     print(f"built in {time.perf_counter() - started:.0f} s", file=sys.stderr)
 
 
-def member_count(path):
-    """The members the database at ``path`` was built with (None: not built, or not fully)."""
+def member_count(marker):
+    """The members the database was built with (None: not built, or not fully)."""
     try:
-        with open(path + ".members") as done:
+        with open(marker) as done:
             return int(done.read())
     except (OSError, ValueError):
         return None
@@ -159,12 +159,12 @@ def timed(work):
     return result, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def measure(path, repeat):
+def measure(url, repeat):
     from sqlalchemy import text
 
     from app import audit, audit_records
 
-    app = make_app(path)
+    app = make_app(url)
     with app.app_context():
         session = app.appbuilder.session
         chain, records, read, peak = [], [], [], None
@@ -219,26 +219,77 @@ def measure(path, repeat):
     )
 
 
+def database(args):
+    """(URL, marker file) of the bench database: a SQLite file, or a database on the
+    PostgreSQL server of TEST_DATABASE_URL (``--postgres``)."""
+    if not args.postgres:
+        path = args.db or os.path.join(tempfile.gettempdir(), f"verify_records_{args.members}.db")
+        return f"sqlite:///{path}", path + ".members"
+    from sqlalchemy.engine import make_url
+
+    server = os.environ.get("TEST_DATABASE_URL")
+    if not server:
+        sys.exit('--postgres: set TEST_DATABASE_URL (eval "$(.ci/postgres.sh)")')
+    url = make_url(server)
+    name = f"{url.database}_verify_records_{args.members}"
+    marker = os.path.join(tempfile.gettempdir(), f"{name}.{url.port}.members")
+    return url.set(database=name).render_as_string(hide_password=False), marker
+
+
+def fresh(url, marker):
+    """An empty database at ``url``."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    if os.path.exists(marker):
+        os.remove(marker)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            if os.path.exists(parsed.database + suffix):
+                os.remove(parsed.database + suffix)
+        return
+    engine = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+    engine.dispose()
+
+
+def size_mb(url):
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return os.path.getsize(parsed.database) / 1e6
+    engine = create_engine(parsed)
+    with engine.connect() as connection:
+        size = connection.execute(text("SELECT pg_database_size(current_database())")).scalar()
+    engine.dispose()
+    return size / 1e6
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--members", type=int, default=1_000_000)
-    parser.add_argument("--db", default=None, help="kept between runs")
+    parser.add_argument("--db", default=None, help="SQLite file, kept between runs")
+    parser.add_argument("--postgres", action="store_true", help="on TEST_DATABASE_URL's server")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--build", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    path = args.db or os.path.join(tempfile.gettempdir(), f"verify_records_{args.members}.db")
+    url, marker = database(args)
     if args.build:
-        build(path, args.members)
+        build(url, marker, args.members)
         return
-    if member_count(path) != args.members:
-        for suffix in ("", "-journal", "-wal", "-shm", ".members"):
-            if os.path.exists(path + suffix):
-                os.remove(path + suffix)
-        command = [sys.executable, __file__, "--build", "--db", path, "--members"]
-        subprocess.run([*command, str(args.members)], check=True)
-    size = os.path.getsize(path) / 1e6
-    print(f"{args.members:,} members, database {path} ({size:,.0f} MB)")
-    measure(path, args.repeat)
+    if member_count(marker) != args.members:
+        fresh(url, marker)
+        command = [sys.executable, __file__, "--build", "--members", str(args.members)]
+        command += ["--postgres"] if args.postgres else ["--db", url.removeprefix("sqlite:///")]
+        subprocess.run(command, check=True)
+    where = "PostgreSQL" if args.postgres else url.removeprefix("sqlite:///")
+    print(f"{args.members:,} members, database {where} ({size_mb(url):,.0f} MB)")
+    measure(url, args.repeat)
 
 
 if __name__ == "__main__":
