@@ -93,6 +93,34 @@ def test_a_row_deleted_behind_the_apps_back_is_missing(app, client, api_token):
     assert f"Member #{new_id} 在审计日志中存在，数据库中却没有" in result.output
 
 
+def test_a_row_put_back_after_its_audited_delete_is_named(app, client, api_token):
+    headers = api_token("admin")
+    response = client.post(
+        "/api/v1/member/",
+        headers=headers,
+        json={
+            "village_id": 1,
+            "name": "回来",
+            "id_number": valid_id(seq="88"),
+            "status": "applied",
+        },
+    )
+    new_id = response.get_json()["id"]
+    with app.app_context():
+        row = dict(
+            app.appbuilder.session.execute(text(f"SELECT * FROM member WHERE id = {new_id}"))
+            .mappings()
+            .one()
+        )
+    assert client.delete(f"/api/v1/member/{new_id}", headers=headers).status_code == 200
+    assert _verify(app).exit_code == 0
+    columns = ", ".join(row)
+    _sql(app, f"INSERT INTO member ({columns}) VALUES ({', '.join(':' + k for k in row)})", **row)
+    result = _verify(app)
+    assert result.exit_code == 1, result.output
+    assert f"Member #{new_id} 按审计日志已删除，数据库中却仍然存在" in result.output
+
+
 def test_an_id_number_swapped_for_another_ciphertext_is_named_without_its_value(app):
     member_id = _member_id(app)
     other = valid_id(birth="19700303", seq="55")
@@ -306,3 +334,15 @@ def test_entries_in_older_formats_still_match(app):
     _sql(app, "UPDATE member SET join_date = '2019-03-02' WHERE id = :id", id=first + 2)
     result = _verify(app)
     assert result.exit_code == 1 and f"Member #{first + 2} " in result.output
+
+
+def test_the_listing_stops_at_fifty_records_and_counts_the_rest(app):
+    with app.app_context():
+        members = app.appbuilder.session.query(Member).count()
+    _sql(app, "UPDATE member SET address = '同一地址'")
+    result = _verify(app)
+    assert result.exit_code == 1
+    named = [line for line in result.output.splitlines() if line.startswith("Member #")]
+    assert len(named) == 50
+    assert f"……另有 {members - 50} 条记录" in result.output
+    assert f"{members} 条记录与审计日志不符" in result.output
