@@ -346,3 +346,24 @@ def test_the_listing_stops_at_fifty_records_and_counts_the_rest(app):
     assert len(named) == 50
     assert f"……另有 {members - 50} 条记录" in result.output
     assert f"{members} 条记录与审计日志不符" in result.output
+
+
+def test_a_prune_entry_that_does_not_say_which_records_still_lets_new_ones_be_named(app):
+    """A prune logged before prunes said which records they covered: records older than the
+    oldest insert entry left are taken as pruned; a row added since is still named."""
+    with app.app_context():
+        audit.record("prune", details={"before": "2020-01-01", "deleted": 5, "anchor": None})
+    assert _verify(app).exit_code == 0
+    source = _member_id(app)
+    _sql(
+        app,
+        "INSERT INTO member (village_id, name, id_number, category, party_member, volunteer, "
+        "status) SELECT village_id, '冒名', id_number, category, :off, :off, 'applied' "
+        "FROM member WHERE id = :id",
+        off=False,
+        id=source,
+    )
+    new_id = _sql(app, "SELECT max(id) FROM member")
+    result = _verify(app)
+    assert result.exit_code == 1
+    assert f"Member #{new_id} 在审计日志中没有记录" in result.output
