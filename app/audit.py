@@ -672,7 +672,22 @@ def prune(session, before: dt.date) -> int:
         query = query.where(AuditLog.id < first_kept)
     last_old = connection.execute(query).one_or_none()
     deleted = 0
+    records = {}
     if last_old is not None:
+        # Per register, the highest record id whose entries go: ``verify --records`` does not
+        # call a record at or below it unaudited for having no entry left.
+        covered = func.max(func.coalesce(AuditLog.record_last, AuditLog.record_id))
+        records = dict(
+            connection.execute(
+                select(AuditLog.model, covered)
+                .where(
+                    AuditLog.id <= last_old.id,
+                    AuditLog.model.is_not(None),
+                    AuditLog.action.in_(("insert", "update", "delete")),
+                )
+                .group_by(AuditLog.model)
+            ).all()
+        )
         dialect = connection.dialect.name
         for statement in TRIGGERS_OFF[dialect]:
             connection.exec_driver_sql(statement)
@@ -687,6 +702,7 @@ def prune(session, before: dt.date) -> int:
             "before": before.isoformat(),
             "deleted": deleted,
             "anchor": last_old.hash if last_old is not None else None,
+            "records": records,
         },
         session=session,
         commit=False,

@@ -8,7 +8,8 @@ either rolled back (verify) or the old schema dropped and committed (restore): t
 the old one or the restored one, never half of each.
 
 A check: the file opens, SQLite's integrity check, the schema revision against the code's
-migrations, rows per table, and the audit chain of the copy (``audit.verify``). Creating and
+migrations, rows per table, the audit chain of the copy (``audit.verify``) and its records
+against their last audited state (``audit_records.verify_records``). Creating and
 restoring are audited; the restore's entry is written into the restored copy before it goes
 in place, and names the last entry of the chain it replaced.
 """
@@ -33,7 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from app import audit, crypto, db
+from app import audit, audit_records, crypto, db
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PGDUMP_MAGIC = b"PGDMP"  # pg_dump's custom format (-Fc)
@@ -62,6 +63,7 @@ class Report:
     head: str | None = None
     counts: dict = field(default_factory=dict)
     chain: str | None = None
+    records: list = field(default_factory=list)
     last_entry: int | None = None
     problems: list = field(default_factory=list)
 
@@ -93,6 +95,7 @@ class Report:
             )
         if self.chain is not None:
             lines.append(_("Audit chain: %(result)s", result=self.chain))
+        lines += [_("Records: %(result)s", result=line) for line in self.records]
         if self.counts:
             lines.append(_("Rows per table:"))
             width = max(map(len, self.counts))
@@ -233,6 +236,26 @@ def _check(connection, report: Report) -> None:
     report.chain = message
     if not intact:
         report.problems.append(_("Its audit chain does not verify: %(message)s", message=message))
+        return
+    _check_records(connection, report)
+
+
+def _check_records(connection, report: Report) -> None:
+    """Every audited record of the copy against its last state in the copy's log: a record
+    changed behind the app's back does not go back in place unnoticed."""
+    try:
+        records = audit_records.verify_records(connection)
+    except SQLAlchemyError as exc:
+        report.problems.append(str(getattr(exc, "orig", exc)).strip())
+        return
+    report.records = audit_records.report_lines(records)
+    if not records.ok:
+        report.problems.append(
+            _(
+                "%(n)d of its records do not match its audit log (listed above)",
+                n=records.bad,
+            )
+        )
 
 
 def _check_key(connection, report: Report) -> None:

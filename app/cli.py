@@ -28,12 +28,23 @@ BIG_FILE_ROWS = 5_000
 
 
 @audit_cli.command("verify")
-def audit_verify():
-    """Walk the hash chain: exit 0 when intact, 1 naming the first bad entry."""
-    from app import audit
+@click.option(
+    "--records",
+    is_flag=True,
+    help="Also compare every audited record with its last state in the log.",
+)
+def audit_verify(records):
+    """Walk the hash chain (and with --records check the records against it): exit 0 when
+    intact, 1 naming the first bad entry and each record that differs."""
+    from app import audit, audit_records
 
-    intact, message = audit.verify(current_app.appbuilder.session)
+    session = current_app.appbuilder.session
+    intact, message = audit.verify(session)
     click.echo(message)
+    if records:
+        report = audit_records.verify_records(session.connection())
+        click.echo("\n".join(audit_records.report_lines(report)))
+        intact = intact and report.ok
     sys.exit(0 if intact else 1)
 
 

@@ -1,0 +1,369 @@
+"""The records against the log (issue 15): `flask audit verify --records` and `flask backup
+verify` name every audited record changed, added or removed behind the app's back."""
+
+import datetime as dt
+import types
+
+from sqlalchemy import create_engine, func, select, text
+
+from app import audit, crypto
+from app.models import Household, Member, Township, Village
+from tests.helpers import member, valid_id
+from tests.test_import import roster_rows, write_csv
+
+
+def _verify(app):
+    return app.test_cli_runner().invoke(args=["audit", "verify", "--records"])
+
+
+def _sql(app, statement, **params):
+    """A statement run on the database file directly: no ORM, no listener, no audit entry."""
+    engine = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    with engine.begin() as connection:
+        result = connection.execute(text(statement), params)
+        value = result.scalar() if result.returns_rows else None
+    engine.dispose()
+    return value
+
+
+def _member_id(app, village_name="新檀村"):
+    with app.app_context():
+        return member(app.appbuilder.session, village_name).id
+
+
+def test_the_demo_matches_its_log(app):
+    with app.app_context():
+        members = app.appbuilder.session.query(Member).count()
+    result = _verify(app)
+    assert result.exit_code == 0, result.output
+    assert "chain intact" in result.output
+    checked = int(result.output.split("个登记簿中的 ")[1].split(" ")[0])
+    assert checked > members
+    # What the log does not keep is named, not silently passed over.
+    assert "ScopedUser.password" in result.output and "Survey.rate" in result.output
+
+
+def test_a_name_changed_in_the_database_file_is_named(app):
+    member_id = _member_id(app)
+    with app.app_context():
+        before = app.appbuilder.session.get(Member, member_id).name
+    _sql(app, "UPDATE member SET name = '改名' WHERE id = :id", id=member_id)
+    # The chain alone cannot see it: it protects the log, not the records.
+    chain = app.test_cli_runner().invoke(args=["audit", "verify"])
+    assert chain.exit_code == 0
+    result = _verify(app)
+    assert result.exit_code == 1, result.output
+    line = next(line for line in result.output.splitlines() if f"Member #{member_id} " in line)
+    assert "name" in line and repr(before) in line and "'改名'" in line
+    assert "1 条记录与审计日志不符" in result.output
+
+
+def test_a_row_inserted_behind_the_apps_back_has_no_entry(app):
+    source = _member_id(app)
+    _sql(
+        app,
+        "INSERT INTO member (village_id, group_id, name, id_number, category, party_member, "
+        "volunteer, status) SELECT village_id, group_id, '冒名', id_number, category, "
+        "party_member, volunteer, 'applied' FROM member WHERE id = :id",
+        id=source,
+    )
+    new_id = _sql(app, "SELECT max(id) FROM member")
+    result = _verify(app)
+    assert result.exit_code == 1, result.output
+    assert f"Member #{new_id} 在审计日志中没有记录" in result.output
+
+
+def test_a_row_deleted_behind_the_apps_back_is_missing(app, client, api_token):
+    response = client.post(
+        "/api/v1/member/",
+        headers=api_token("admin"),
+        json={
+            "village_id": 1,
+            "name": "将被删",
+            "id_number": valid_id(birth="19800202", seq="77"),
+            "status": "applied",
+        },
+    )
+    assert response.status_code == 201, response.get_json()
+    new_id = response.get_json()["id"]
+    assert _verify(app).exit_code == 0
+    _sql(app, "DELETE FROM member WHERE id = :id", id=new_id)
+    result = _verify(app)
+    assert result.exit_code == 1, result.output
+    assert f"Member #{new_id} 在审计日志中存在，数据库中却没有" in result.output
+
+
+def test_a_row_put_back_after_its_audited_delete_is_named(app, client, api_token):
+    headers = api_token("admin")
+    response = client.post(
+        "/api/v1/member/",
+        headers=headers,
+        json={
+            "village_id": 1,
+            "name": "回来",
+            "id_number": valid_id(seq="88"),
+            "status": "applied",
+        },
+    )
+    new_id = response.get_json()["id"]
+    with app.app_context():
+        row = dict(
+            app.appbuilder.session.execute(text(f"SELECT * FROM member WHERE id = {new_id}"))
+            .mappings()
+            .one()
+        )
+    assert client.delete(f"/api/v1/member/{new_id}", headers=headers).status_code == 200
+    assert _verify(app).exit_code == 0
+    columns = ", ".join(row)
+    _sql(app, f"INSERT INTO member ({columns}) VALUES ({', '.join(':' + k for k in row)})", **row)
+    result = _verify(app)
+    assert result.exit_code == 1, result.output
+    assert f"Member #{new_id} 按审计日志已删除，数据库中却仍然存在" in result.output
+
+
+def test_an_id_number_swapped_for_another_ciphertext_is_named_without_its_value(app):
+    member_id = _member_id(app)
+    other = valid_id(birth="19700303", seq="55")
+    with app.app_context():
+        stored = app.appbuilder.session.get(Member, member_id).id_number
+        sealed = crypto.seal(other)
+    _sql(
+        app,
+        "UPDATE member SET id_number = :v, id_number_hash = :h WHERE id = :id",
+        v=sealed,
+        h="0" * 64,
+        id=member_id,
+    )
+    result = _verify(app)
+    assert result.exit_code == 1, result.output
+    line = next(line for line in result.output.splitlines() if f"Member #{member_id} " in line)
+    assert line.endswith("id_number")
+    # Neither number shows, nor their ciphertext.
+    assert stored not in result.output and other not in result.output and sealed not in line
+
+
+def test_a_household_type_flag_changed_alone_is_named(app):
+    with app.app_context():
+        household_id = app.appbuilder.session.execute(
+            select(func.min(Household.id)).where(Household.special.is_(False))
+        ).scalar()
+    _sql(app, "UPDATE household SET special = :on WHERE id = :id", on=True, id=household_id)
+    result = _verify(app)
+    assert result.exit_code == 1
+    assert f"Household #{household_id} " in result.output and "special" in result.output
+
+
+def test_writes_through_the_app_still_match(app, client, api_token):
+    headers = api_token("admin")
+    member_id = _member_id(app)
+    response = client.put(
+        f"/api/v1/member/{member_id}",
+        headers=headers,
+        json={"name": "新名字", "address": "新地址", "party_member": True},
+    )
+    assert response.status_code == 200, response.get_json()
+    other = _member_id(app, "龙王村")
+    with app.app_context():
+        session = app.appbuilder.session
+        session.get(Member, other).join_date = dt.date(2024, 2, 29)
+        session.commit()
+    result = _verify(app)
+    assert result.exit_code == 0, result.output
+
+
+def test_a_roster_import_and_an_upsert_still_match(app, tmp_path):
+    path = write_csv(tmp_path / "roster.csv", roster_rows(40))
+    runner = app.test_cli_runner()
+    imported = runner.invoke(args=["roster", "import", "members", str(path), "--village", "新檀村"])
+    assert imported.exit_code == 0, imported.output
+    rows = roster_rows(40)
+    for row in rows[:10]:
+        row[1] += "改"
+    again = write_csv(tmp_path / "again.csv", rows)
+    upserted = runner.invoke(
+        args=["roster", "import", "members", str(again), "--village", "新檀村", "--upsert"]
+    )
+    assert upserted.exit_code == 0, upserted.output
+    result = _verify(app)
+    assert result.exit_code == 0, result.output
+    # And a row of the batch changed afterwards is named.
+    with app.app_context():
+        last = app.appbuilder.session.execute(select(Member.id).order_by(Member.id.desc())).first()
+    _sql(app, "UPDATE member SET phone = '13900000000' WHERE id = :id", id=last.id)
+    result = _verify(app)
+    assert result.exit_code == 1 and f"Member #{last.id} " in result.output
+    assert "phone" in result.output and "13900000000" not in result.output
+
+
+def test_a_backup_of_tampered_records_is_named_and_refused(app, tmp_path):
+    member_id = _member_id(app)
+    _sql(app, "UPDATE member SET name = '改名' WHERE id = :id", id=member_id)
+    path = tmp_path / "tampered.bak"
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["backup", "create", str(path)]).exit_code == 0
+    verified = runner.invoke(args=["backup", "verify", str(path)])
+    assert verified.exit_code == 1, verified.output
+    assert f"Member #{member_id} " in verified.output and "此备份不能恢复" in verified.output
+    restored = runner.invoke(args=["backup", "restore", "--yes", str(path)])
+    assert restored.exit_code == 1 and "未做任何更改" in restored.output
+
+
+def test_a_sound_backup_says_its_records_match(app, tmp_path):
+    path = tmp_path / "sound.bak"
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["backup", "create", str(path)]).exit_code == 0
+    verified = runner.invoke(args=["backup", "verify", str(path)])
+    assert verified.exit_code == 0, verified.output
+    assert "条记录与审计日志一致" in verified.output
+
+
+class _Then(dt.datetime):
+    """The clock of 2020: entries written now look six years old."""
+
+    @classmethod
+    def now(cls, tz=None):
+        return dt.datetime(2020, 1, 1, 8, tzinfo=tz)
+
+
+def test_records_whose_entries_were_pruned_are_not_called_unaudited(tmp_path, monkeypatch):
+    from flask_migrate import upgrade
+
+    from app import create_app
+
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'prune.db'}",
+            "ID_ENCRYPTION_KEY": "test-id-encryption-key",
+        }
+    )
+    clock = types.SimpleNamespace(datetime=_Then, date=dt.date, time=dt.time, UTC=dt.UTC)
+    with app.app_context():
+        upgrade()
+        session = app.appbuilder.session
+        with monkeypatch.context() as old_times:
+            old_times.setattr(audit, "dt", clock)
+            township = Township(name="旧镇")
+            village = Village(township=township, name="旧村")
+            old = [
+                Member(village=village, name=f"旧{i}", id_number=valid_id(seq=f"{i:02d}"))
+                for i in range(3)
+            ]
+            session.add_all([township, village, *old])
+            session.commit()
+        old[0].name = "旧改"  # an update after the prune date: its entry stays
+        session.add(Member(village=village, name="新", id_number=valid_id(seq="50")))
+        session.commit()
+        first_old = old[0].id
+    runner = app.test_cli_runner()
+    pruned = runner.invoke(args=["audit", "prune", "--before", "2021-01-01"])
+    assert pruned.exit_code == 0, pruned.output
+    result = _verify(app)
+    assert result.exit_code == 0, result.output
+    # The township, the village and two old members: their entries are gone.
+    assert "4 条记录未核对" in result.output
+    _sql(app, "UPDATE member SET name = '又改' WHERE id = :id", id=first_old)
+    _sql(
+        app,
+        "INSERT INTO member (village_id, name, id_number, category, party_member, volunteer, "
+        "status) SELECT village_id, '冒名', id_number, category, :off, :off, 'applied' "
+        "FROM member WHERE id = :id",
+        off=False,
+        id=first_old,
+    )
+    result = _verify(app)
+    assert result.exit_code == 1, result.output
+    assert f"Member #{first_old} " in result.output
+    assert f"Member #{first_old + 4} 在审计日志中没有记录" in result.output
+
+
+def test_entries_in_older_formats_still_match(app):
+    """An insert entry holding the plain ID number (written before migration 0006 encrypted the
+    register) and a batch entry without shared values (before they were written once)."""
+    number, others = valid_id(birth="19600606", seq="66"), [valid_id(seq=f"{i}7") for i in (6, 8)]
+    with app.app_context():
+        session = app.appbuilder.session
+        connection = session.connection()
+        village_id = member(session, "新檀村").village_id
+        first = session.execute(select(func.max(Member.id))).scalar() + 1
+        rows = [
+            (first, "旧格式", number),
+            *((first + i, f"旧批{i}", n) for i, n in ((1, others[0]), (2, others[1]))),
+        ]
+        for record_id, name, plain in rows:
+            connection.execute(
+                text(
+                    "INSERT INTO member (id, village_id, name, id_number, category, party_member, "
+                    "volunteer, status, join_date) VALUES (:id, :village, :name, :number, "
+                    "'other', :off, :off, 'applied', '2019-03-01')"
+                ),
+                {
+                    "id": record_id,
+                    "village": village_id,
+                    "name": name,
+                    "off": False,
+                    "number": crypto.seal(plain),
+                },
+            )
+        values = {
+            "village_id": village_id,
+            "category": "other",
+            "party_member": False,
+            "volunteer": False,
+            "status": "applied",
+            "join_date": "2019-03-01",
+        }
+        single = {
+            k: [None, v] for k, v in {**values, "name": "旧格式", "id_number": number}.items()
+        }
+        where = {"village_id": village_id}
+        batch = {
+            "fields": ["name", "id_number", *values],
+            "rows": [[i, name, plain, *values.values()] for i, name, plain in rows[1:]],
+        }
+        entries = [
+            audit.make_entry("insert", Member, first, single, where, {}),
+            {
+                **audit.make_entry("insert", Member, first + 1, batch, where, {}),
+                "record_last": first + 2,
+            },
+        ]
+        audit.write_entries(connection, entries)
+        session.commit()
+    result = _verify(app)
+    assert result.exit_code == 0, result.output
+    _sql(app, "UPDATE member SET join_date = '2019-03-02' WHERE id = :id", id=first + 2)
+    result = _verify(app)
+    assert result.exit_code == 1 and f"Member #{first + 2} " in result.output
+
+
+def test_the_listing_stops_at_fifty_records_and_counts_the_rest(app):
+    with app.app_context():
+        members = app.appbuilder.session.query(Member).count()
+    _sql(app, "UPDATE member SET address = '同一地址'")
+    result = _verify(app)
+    assert result.exit_code == 1
+    named = [line for line in result.output.splitlines() if line.startswith("Member #")]
+    assert len(named) == 50
+    assert f"……另有 {members - 50} 条记录" in result.output
+    assert f"{members} 条记录与审计日志不符" in result.output
+
+
+def test_a_prune_entry_that_does_not_say_which_records_still_lets_new_ones_be_named(app):
+    """A prune logged before prunes said which records they covered: records older than the
+    oldest insert entry left are taken as pruned; a row added since is still named."""
+    with app.app_context():
+        audit.record("prune", details={"before": "2020-01-01", "deleted": 5, "anchor": None})
+    assert _verify(app).exit_code == 0
+    source = _member_id(app)
+    _sql(
+        app,
+        "INSERT INTO member (village_id, name, id_number, category, party_member, volunteer, "
+        "status) SELECT village_id, '冒名', id_number, category, :off, :off, 'applied' "
+        "FROM member WHERE id = :id",
+        off=False,
+        id=source,
+    )
+    new_id = _sql(app, "SELECT max(id) FROM member")
+    result = _verify(app)
+    assert result.exit_code == 1
+    assert f"Member #{new_id} 在审计日志中没有记录" in result.output
