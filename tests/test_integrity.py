@@ -22,6 +22,7 @@ from app.models import (
 )
 from tests.helpers import group, village
 
+KEY = "test-id-encryption-key"
 FOREIGN_KEY_ORPHANS = """
 SELECT count(*) FROM {child} c LEFT JOIN {parent} p ON p.id = c.{column}
 WHERE c.{column} IS NOT NULL AND p.id IS NULL
@@ -253,3 +254,105 @@ def test_a_groups_activities_and_their_photos_go_with_nothing_left_pointing(app,
     db_session.delete(activity)
     db_session.commit()
     assert orphans(db_session) == 0
+
+
+# --- Migration 0009: orphans reported, nothing upgraded silently ---
+
+
+def _migrated(tmp_path, revision):
+    from flask_migrate import upgrade
+
+    from app import create_app
+
+    path = tmp_path / "old.db"
+    # The suite's key: create_app sets the process's key, which the other tests' app reads.
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}", "ID_ENCRYPTION_KEY": KEY})
+    with app.app_context():
+        upgrade(revision=revision)
+    return app, path
+
+
+def _sqlite(path, *statements):
+    """Statements run as SQLite ran them before issue 15: without foreign keys."""
+    import sqlite3
+
+    with sqlite3.connect(path) as connection:
+        for statement in statements:
+            connection.execute(statement)
+
+
+def _schema(path, table):
+    import sqlite3
+
+    with sqlite3.connect(path) as connection:
+        return connection.execute(
+            "SELECT sql FROM sqlite_master WHERE name = ?", (table,)
+        ).fetchone()[0]
+
+
+def _revision(path):
+    import sqlite3
+
+    with sqlite3.connect(path) as connection:
+        return connection.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+
+
+def test_upgrading_a_database_with_orphans_names_them_and_changes_nothing(tmp_path, capfd):
+    from flask_migrate import upgrade
+
+    app, path = _migrated(tmp_path, "0008_twofactor")
+    _sqlite(
+        path,
+        "INSERT INTO township (id, name) VALUES (1, '二郎镇')",
+        "INSERT INTO village (id, township_id, name, kind, size_class) "
+        "VALUES (1, 1, '新檀村', 'village', 'standard'), (2, 1, '龙王村', 'village', 'standard')",
+        "INSERT INTO member_group (id, village_id, name) VALUES (7, 2, '第一组')",
+        # A notice of a village deleted long ago, a venue of 新檀村 in 龙王村's group.
+        "INSERT INTO notice (id, village_id, title, kind, published_on) "
+        "VALUES (3, 42, '旧公告', 'other', '2025-01-01')",
+        "INSERT INTO venue (id, village_id, group_id, kind, signage) "
+        "VALUES (5, 1, 7, 'group_home', 1)",
+    )
+    with app.app_context(), pytest.raises(SystemExit):
+        upgrade()
+    # `flask db upgrade` prints it (Flask-Migrate logs "Error: …" and exits with 1).
+    report = capfd.readouterr().err
+    assert "notice 3: village_id = 42, no such village" in report
+    assert "venue 5: village_id = 1 but group_id = 7, a group of village 2" in report
+    assert "Nothing was upgraded" in report
+    assert _revision(path) == "0008_twofactor"
+    assert "AUTOINCREMENT" not in _schema(path, "venue")
+
+    _sqlite(path, "DELETE FROM notice WHERE id = 3", "UPDATE venue SET village_id = 2")
+    with app.app_context():
+        upgrade()
+    assert _revision(path) == "0009_referential_integrity"
+    assert "AUTOINCREMENT" in _schema(path, "venue")
+
+
+def test_0009_numbers_forward_and_downgrades(tmp_path):
+    """After 0009 a deleted group's id is not given again; the downgrade restores the tables."""
+    from flask_migrate import downgrade, upgrade
+
+    app, path = _migrated(tmp_path, "head")
+    assert "PRIMARY KEY AUTOINCREMENT" in _schema(path, "member_group")
+    assert "PRIMARY KEY AUTOINCREMENT" not in _schema(path, "audit_log")
+    _sqlite(
+        path,
+        "INSERT INTO township (id, name) VALUES (1, '二郎镇')",
+        "INSERT INTO village (id, township_id, name, kind, size_class) "
+        "VALUES (1, 1, '新檀村', 'village', 'standard')",
+        "INSERT INTO member_group (village_id, name) VALUES (1, '第一组')",
+        "DELETE FROM member_group",
+        "INSERT INTO member_group (village_id, name) VALUES (1, '第二组')",
+    )
+    import sqlite3
+
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT id FROM member_group").fetchone()[0] == 2
+    with app.app_context():
+        downgrade(revision="0008_twofactor")
+        assert "AUTOINCREMENT" not in _schema(path, "member_group")
+        assert "PRIMARY KEY (id)" in _schema(path, "member_group")
+        upgrade()
+    assert _revision(path) == "0009_referential_integrity"
