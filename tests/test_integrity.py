@@ -12,6 +12,7 @@ from app import audit
 from app.models import (
     Activity,
     Assistance,
+    Branch,
     CouncilTerm,
     Household,
     Meeting,
@@ -183,7 +184,7 @@ def _referenced(session, model, village_name):
     from app import integrity
 
     query = select(model).order_by(model.id)
-    if village_name and model is not Township:
+    if village_name and model not in (Township, Branch):
         place = village(session, village_name)
         query = query.where((model.id if model is Village else model.village_id) == place.id)
     for item in session.scalars(query):
@@ -195,6 +196,7 @@ def _referenced(session, model, village_name):
 # parent register, its API, the account that may delete it, the village it is taken from.
 PARENTS = [
     (Township, "township", "admin", None),
+    (Branch, "branch", "admin", None),
     (Village, "village", "admin", "新檀村"),
     (MemberGroup, "member_group", "admin", "新檀村"),
     (MemberGroup, "member_group", "xintan_president", "新檀村"),
@@ -227,6 +229,30 @@ def test_deleting_a_referenced_record_is_refused_for_every_role(
     with app.app_context():
         session = app.appbuilder.session
         assert session.get(model, pk) is not None
+        assert orphans(session) == 0
+
+
+def test_an_account_that_approved_members_is_not_deleted_but_can_be_deactivated(app, login_as):
+    """Members name the president who approved them: the account stays (its history with it)."""
+    from app.security import ScopedUser
+
+    with app.app_context():
+        session = app.appbuilder.session
+        user = session.scalars(select(ScopedUser).filter_by(username="xintan_president")).one()
+        pk, name = user.id, user.get_full_name()
+        # As the president's approval records it (records.member_errors).
+        applicant = session.scalars(select(Member).filter_by(status="active")).first()
+        applicant.approved_by_id = pk
+        session.commit()
+        approved = count(session, Member, approved_by_id=pk)
+    client = login_as("admin")
+    client.get("/lang/en")
+    page = client.post(f"/users/delete/{pk}", follow_redirects=True).get_data(as_text=True)
+    assert f"{name} cannot be deleted" in page
+    assert f"Members ({approved})" in page
+    with app.app_context():
+        session = app.appbuilder.session
+        assert session.get(ScopedUser, pk) is not None
         assert orphans(session) == 0
 
 
