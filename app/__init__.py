@@ -23,8 +23,9 @@ def create_app(test_config=None):
     if test_config:
         app.config.update(test_config)
 
-    from app import crypto, security, speed
+    from app import crypto, integrity, security, speed
 
+    integrity.install()
     crypto.configure(app.config["ID_ENCRYPTION_KEY"])
     app.config["FAB_ROLES"] = security.fab_roles()
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):

@@ -374,8 +374,16 @@ def allocate_ids(connection, model, count: int) -> list[int]:
                 {"seq": sequence, "n": count},
             ).scalars()
         )
-    # SQLite: the caller holds the write lock, so nobody else can take these numbers.
-    start = connection.execute(select(func.max(table.c.id))).scalar() or 0
+    # SQLite: the caller holds the write lock, so nobody else can take these numbers. They
+    # start past every id the table ever gave (AUTOINCREMENT's sqlite_sequence), not only past
+    # the live rows: a deleted record's id is never given again (issue 15).
+    start = max(
+        connection.execute(select(func.max(table.c.id))).scalar() or 0,
+        connection.execute(
+            text("SELECT seq FROM sqlite_sequence WHERE name = :table"), {"table": table.name}
+        ).scalar()
+        or 0,
+    )
     return list(range(start + 1, start + count + 1))
 
 

@@ -23,11 +23,12 @@ from flask_appbuilder.security.views import AuthDBView, UserDBModelView
 from flask_appbuilder.utils.base import get_safe_redirect
 from flask_babel import lazy_gettext as _l
 from flask_login import user_logged_out
-from sqlalchemy import ForeignKey, false, inspect, select, true
+from sqlalchemy import ForeignKey, and_, false, inspect, select, true
 from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
 from sqlalchemy.orm.util import identity_key
 
 from app import (
+    integrity,
     ratelimit,  # noqa: F401 (registers the sqlite:// limiter storage)
     twofactor,
 )
@@ -288,9 +289,13 @@ def user_scope(user) -> Scope:
         return Scope("township", township_id=user.township_id)
     if level == "village" and user.village_id:
         village = current_app.appbuilder.session.get(Village, user.village_id)
+        if village is None:
+            return NO_SCOPE
         return Scope("village", township_id=village.township_id, village_id=village.id)
     if level == "group" and user.group_id:
         group = current_app.appbuilder.session.get(MemberGroup, user.group_id)
+        if group is None:
+            return NO_SCOPE
         return Scope(
             "group",
             township_id=group.village.township_id,
@@ -358,7 +363,13 @@ def scope_criteria(model, scope: Scope):
         return true()
     binding = _scope_binding(model, scope)
     if binding is not None:
-        return getattr(model, binding[0]) == binding[1]
+        criteria = getattr(model, binding[0]) == binding[1]
+        village_col = _column(model, "village")
+        if scope.level == "group" and village_col is not None and village_col.key != binding[0]:
+            # The group's village too: a group id alone could name another village's rows (a
+            # row written past the checks, an id freed and given again before issue 15).
+            criteria = and_(criteria, village_col == scope.village_id)
+        return criteria
     village_col = _column(model, "village")
     if scope.level == "township" and village_col is not None:
         return village_col.in_(select(Village.id).where(Village.township_id == scope.township_id))
@@ -497,6 +508,12 @@ class ScopedUserView(UserDBModelView):
         done = sum(twofactor.reset(user) for user in items)
         flash(str(_l("Two-factor login reset for %(n)d account(s)", n=done)), "info")
         return redirect(self.get_redirect())
+
+    def pre_delete(self, item):
+        """An account that approved members (or made other accounts) stays; deactivate it."""
+        refused = integrity.refusal(self.datamodel.session, item)
+        if refused:
+            raise integrity.StillReferenced(refused)
 
     def pre_add(self, item):
         super().pre_add(item)

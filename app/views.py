@@ -42,7 +42,7 @@ from werkzeug.exceptions import BadRequest
 from wtforms import BooleanField, SelectField, StringField
 from wtforms.validators import DataRequired, Optional
 
-from app import audit, crypto, records, reminders, security, speed
+from app import audit, crypto, integrity, records, reminders, security, speed
 from app.models import (
     BUSINESS_MODELS,
     FAMILY_TYPE,
@@ -570,6 +570,12 @@ class RecordView(Declared, ModelView):
 
     def pre_update(self, item):
         self._write(item, False)
+
+    def pre_delete(self, item):
+        """A record still referenced stays (FAB flashes the message and deletes nothing)."""
+        refused = integrity.refusal(self.datamodel.session, item)
+        if refused:
+            raise integrity.StillReferenced(refused)
 
     @expose("/action_post", methods=["POST"])
     def action_post(self):
@@ -1290,6 +1296,10 @@ class RecordApi(Declared, ModelRestApi):
     def delete_headless(self, pk):
         if not valid_pk(pk):
             return self.response_404()
+        item = self.datamodel.get(pk, self._base_filters)
+        refused = integrity.refusal(self.datamodel.session, item) if item is not None else None
+        if refused:
+            return self.response(409, message=refused)
         return super().delete_headless(pk)
 
     def pre_add(self, item):

@@ -7,10 +7,14 @@ from sqlalchemy import create_engine, inspect, text
 
 from app import create_app, db
 
+# The suite's key (tests/conftest.py): create_app sets the process's key, and a test of another
+# file reading the demo's encrypted columns after this one would fail under another key.
+KEY = "test-id-encryption-key"
+
 
 def test_upgrade_from_empty_matches_the_models(tmp_path):
     url = f"sqlite:///{tmp_path / 'empty.db'}"
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "ID_ENCRYPTION_KEY": KEY})
     with app.app_context():
         upgrade()
         engine = create_engine(url)
@@ -29,6 +33,8 @@ def test_upgrade_from_empty_matches_the_models(tmp_path):
 
 
 def test_cli_upgrade_from_the_repository_root(tmp_path):
-    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'cli.db'}"})
+    app = create_app(
+        {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'cli.db'}", "ID_ENCRYPTION_KEY": KEY}
+    )
     result = app.test_cli_runner().invoke(args=["db", "upgrade"])
     assert result.exit_code == 0, result.output
