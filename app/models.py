@@ -1190,6 +1190,8 @@ AUDIT_ACTION = Choices(
     ("import", _l("Imported")),
     ("backup", _l("Backup made")),
     ("restore", _l("Restored from a backup")),
+    ("session_ended", _l("Old session refused (signed out elsewhere)")),
+    ("signout_everywhere", _l("Signed out everywhere")),
 )
 
 
