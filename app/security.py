@@ -41,6 +41,8 @@ READ, ADD, EDIT, DELETE, APPROVE = "read", "add", "edit", "delete", "approve"
 ROSTER, IMPORT = "Roster", "import"
 # The compliance dashboard and its API (app/dashboard.py): READ sees it, EXPORT downloads reports.
 COMPLIANCE, EXPORT = "Compliance", "export"
+# Writes the fields a model declares ``__admin_only__`` (a village's figures): only "*" has it.
+ADMIN_ONLY = "admin_only"
 WRITE = (READ, ADD, EDIT)
 ALL = (READ, ADD, EDIT, DELETE)
 
