@@ -512,15 +512,13 @@ class ScopedUserView(UserDBModelView):
     # The user's own "sign out everywhere" needs what the user's own information page needs.
     method_permission_name = {"signout_everywhere": "userinfo"}
 
-    @expose_view("/userinfo/")
-    @has_access
-    def userinfo(self):
-        """FAB's page of one's own account, with the "sign out everywhere" button (a POST)."""
-        self.show_template = "userinfo.html"
-        try:
-            return super().userinfo()
-        finally:
-            self.show_template = type(self).show_template
+    @property
+    def show_template(self):
+        """FAB's page of one's own account gets the "sign out everywhere" button (a POST)."""
+        from flask import request
+
+        own = has_request_context() and request.endpoint == "ScopedUserView.userinfo"
+        return "userinfo.html" if own else UserDBModelView.show_template
 
     @expose_view("/signout-everywhere", methods=["POST"])
     @has_access
@@ -530,7 +528,8 @@ class ScopedUserView(UserDBModelView):
         from flask import flash, redirect
 
         end_sessions(g.user)
-        g.logout_reason = "signout_everywhere"  # audited by the sign-out itself
+        # Audited, and the new epoch committed with it, by the sign-out itself.
+        g.logout_reason = "signout_everywhere"
         flask_login.logout_user()
         _clear_session()
         flash(str(SIGNED_OUT_EVERYWHERE), "info")
@@ -556,6 +555,7 @@ class ScopedUserView(UserDBModelView):
                 model="ScopedUser",
                 record_id=user.id,
                 village_id=user.village_id or (user.group.village_id if user.group else None),
+                group_id=user.group_id,
                 township_id=user.township_id,
                 details={"username": user.username},
                 commit=False,

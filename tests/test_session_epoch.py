@@ -315,3 +315,20 @@ def test_a_bad_refresh_lifetime_is_refused_at_start(monkeypatch, env):
     monkeypatch.setenv("JWT_REFRESH_DAYS", env)
     with pytest.raises(ValueError, match="JWT_REFRESH_DAYS"):
         runpy.run_path(str(ROOT / "config.py"))
+
+
+def test_a_sign_in_waiting_for_its_second_factor_ends_too(app, client, login_as):
+    app.config["TOTP_REQUIRED_ROLES"] = ["Township"]
+    try:
+        response = client.post("/login/", data={"username": "township", "password": TEST_PASSWORD})
+        assert "/twofactor/enrol" in response.headers["Location"]
+        assert client.get("/twofactor/enrol").status_code == 200
+        login_as("admin").post(
+            f"/resetpassword/form?pk={_pk(app, 'township')}",
+            data={"password": NEW, "conf_password": NEW},
+        )
+        # The password it passed is no longer the account's: the sign-in starts again.
+        page = client.get("/twofactor/enrol")
+        assert page.status_code == 302 and "/login/" in page.headers["Location"]
+    finally:
+        app.config["TOTP_REQUIRED_ROLES"] = []
