@@ -259,7 +259,8 @@ SESSION_ENDING_CHANGES = (
 
 @event.listens_for(ScopedUser, "before_update")
 def _end_sessions_on_change(_mapper, _connection, user):
-    """Whatever the door (user form, FAB's password forms, CLI), one place raises the epoch."""
+    """Whatever writes the account (the user form, FAB's password forms, a script), the epoch
+    is raised here."""
     state = inspect(user)
     if any(state.attrs[key].history.has_changes() for key in SESSION_ENDING_CHANGES):
         user.session_epoch = (user.session_epoch or 0) + 1
@@ -720,11 +721,10 @@ class SecurityManager(FabSecurityManager):
 
         user = super().auth_user_db(username, password)
         g.password_user = user
-        if user is not None:
-            g.session_epoch_claim = user.session_epoch  # the tokens about to be made carry it
         if user is None:
             audit.record("login_failed", username=(username or "")[:128])
             return None
+        g.session_epoch_claim = user.session_epoch  # the tokens about to be made carry it
         if not twofactor.needed(user):
             audit.record("login", user=user)
         else:

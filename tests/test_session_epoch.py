@@ -37,11 +37,14 @@ def _signed_in(client):
 
 
 def _api_works(app, tokens):
-    """(access token answers 200, refresh token issues a new one)."""
+    """(access token answers 200, refresh token issues a new one that answers 200)."""
     api = app.test_client()
     access = api.get("/api/v1/member/", headers=_bearer(tokens["access_token"])).status_code
     refresh = api.post("/api/v1/security/refresh", headers=_bearer(tokens["refresh_token"]))
-    return access == 200, refresh.status_code == 200
+    if refresh.status_code != 200:
+        return access == 200, False
+    new = _bearer(refresh.get_json()["access_token"])
+    return access == 200, api.get("/api/v1/member/", headers=new).status_code == 200
 
 
 def _pk(app, username):
