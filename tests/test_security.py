@@ -58,8 +58,6 @@ def throttled_app(_app):
             "WTF_CSRF_ENABLED": False,
             "RATELIMIT_ENABLED": True,
             "AUTH_RATE_LIMIT": "5 per minute",
-            # The key is process-wide (crypto.configure): another one would break later tests.
-            "ID_ENCRYPTION_KEY": _app.config["ID_ENCRYPTION_KEY"],
         }
     )
 
