@@ -122,3 +122,8 @@ PERMANENT_SESSION_LIFETIME = timedelta(hours=8)
 TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
 SESSION_IDLE_TIMEOUT = timedelta(minutes=int(os.environ.get("SESSION_IDLE_MINUTES", "30")))
 JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=30)
+# A refresh token lasts this many days (1 to 30); a sign-out or password change ends it sooner.
+JWT_REFRESH_DAYS = os.environ.get("JWT_REFRESH_DAYS", "7")
+if not (JWT_REFRESH_DAYS.isdigit() and 1 <= int(JWT_REFRESH_DAYS) <= 30):
+    raise ValueError(f"JWT_REFRESH_DAYS: whole days from 1 to 30, not {JWT_REFRESH_DAYS!r}")
+JWT_REFRESH_TOKEN_EXPIRES = timedelta(days=int(JWT_REFRESH_DAYS))

@@ -24,7 +24,7 @@ from sqlalchemy import Boolean, Date, DateTime, event, func, inspect, select, te
 from sqlalchemy.orm import Session
 
 from app import crypto
-from app.models import AuditHead, AuditLog, Township, Village
+from app.models import AuditHead, AuditLog, MemberGroup, Township, Village
 
 GENESIS = "0" * 64
 SYSTEM_USER = "system"
@@ -181,6 +181,11 @@ class _Townships:
             ).scalar()
         return self.cache[village_id]
 
+    def village_of_group(self, group_id):
+        return self.connection.execute(
+            select(MemberGroup.village_id).where(MemberGroup.id == group_id)
+        ).scalar()
+
 
 def _where(model, values: dict, townships) -> dict:
     """The township, village and group a record belongs to, for scoping its entries."""
@@ -189,6 +194,9 @@ def _where(model, values: dict, townships) -> dict:
     scope = getattr(model, "__scope__", {})
     village_id = values.get(scope.get("village", "village_id"))
     group_id = values.get(scope.get("group", "group_id"))
+    if village_id is None and group_id is not None:
+        # Bound to a group alone (a group leader's account): its village and township see it.
+        village_id = townships.village_of_group(group_id)
     township_id = values.get(scope.get("township", "township_id")) or townships(village_id)
     return {"township_id": township_id, "village_id": village_id, "group_id": group_id}
 

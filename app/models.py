@@ -188,6 +188,18 @@ class Village(Model):
     __table_args__ = (UniqueConstraint("township_id", "name"),)
     __scope__ = {"township": "township_id", "village": "id"}
     __audited__ = True
+    # What the township judges the village by (the norms' denominators, SPEC §1): set by the
+    # Admin alone; the village's own roles keep its address and phone up to date.
+    __admin_only__ = (
+        "township_id",
+        "branch_id",
+        "name",
+        "kind",
+        "size_class",
+        "households",
+        "population",
+        "married_women",
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     township_id: Mapped[int] = field(_l("Township"), ForeignKey("township.id"), index=True)
@@ -1192,6 +1204,8 @@ AUDIT_ACTION = Choices(
     ("import_refused", _l("Import refused, nothing written")),
     ("backup", _l("Backup made")),
     ("restore", _l("Restored from a backup")),
+    ("session_ended", _l("Old session refused (signed out elsewhere)")),
+    ("signout_everywhere", _l("Signed out everywhere")),
 )
 
 

@@ -156,8 +156,21 @@ def number_errors(model, values: dict) -> dict:
     return errors
 
 
+def admin_only_errors(model, values: dict, old: dict | None, user) -> dict:
+    """A field the model keeps for the Admin (``__admin_only__``) changed by anyone else."""
+    fields = getattr(model, "__admin_only__", ())
+    if not fields or security.can(user, security.ADMIN_ONLY, model.__name__):
+        return {}
+    before = old or {}
+    return {
+        key: _l("Only the administrator sets this field")
+        for key in fields
+        if values.get(key) != before.get(key)
+    }
+
+
 def _prepare_write(model, values, old, user, session):
-    errors = number_errors(model, values)
+    errors = number_errors(model, values) or admin_only_errors(model, values, old, user)
     if errors:
         return errors
     scope = security.user_scope(user)

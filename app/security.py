@@ -15,15 +15,15 @@ from flask_appbuilder.api import expose, safe
 from flask_appbuilder.baseviews import expose as expose_view
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.security.api import SecurityApi as FabSecurityApi
-from flask_appbuilder.security.decorators import no_cache
+from flask_appbuilder.security.decorators import has_access, no_cache
 from flask_appbuilder.security.forms import LoginForm_db
 from flask_appbuilder.security.sqla.manager import SecurityManager as FabSecurityManager
 from flask_appbuilder.security.sqla.models import User
 from flask_appbuilder.security.views import AuthDBView, UserDBModelView
 from flask_appbuilder.utils.base import get_safe_redirect
 from flask_babel import lazy_gettext as _l
-from flask_login import user_logged_out
-from sqlalchemy import ForeignKey, and_, false, inspect, select, true
+from flask_login import user_logged_in, user_logged_out
+from sqlalchemy import ForeignKey, and_, event, false, inspect, select, true
 from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
 from sqlalchemy.orm.util import identity_key
 
@@ -42,6 +42,8 @@ READ, ADD, EDIT, DELETE, APPROVE = "read", "add", "edit", "delete", "approve"
 ROSTER, IMPORT = "Roster", "import"
 # The compliance dashboard and its API (app/dashboard.py): READ sees it, EXPORT downloads reports.
 COMPLIANCE, EXPORT = "Compliance", "export"
+# Writes the fields a model declares ``__admin_only__`` (a village's figures): only "*" has it.
+ADMIN_ONLY = "admin_only"
 WRITE = (READ, ADD, EDIT)
 ALL = (READ, ADD, EDIT, DELETE)
 
@@ -244,6 +246,41 @@ class ScopedUser(User):
     twofactor_enrolment: Mapped[twofactor.UserTwoFactor | None] = relationship(
         viewonly=True, uselist=False
     )
+    # Every session cookie and JWT carries the value it was issued under, and one that no longer
+    # matches is refused (SPEC §4): raised by a sign-out (end_sessions) and by the changes in
+    # SESSION_ENDING_CHANGES. Read with the account, so the check costs no statement.
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
+    # What raised it is in the log already (the sign-out, the password, the role).
+    __audit_exclude__ = ("session_epoch",)
+
+
+# A new password (own or reset), another role or scope, and (de)activation end every session
+# and token of the account; the scope's relationships as well as its columns, as forms set those.
+SESSION_ENDING_CHANGES = (
+    "password",
+    "active",
+    "roles",
+    "township_id",
+    "village_id",
+    "group_id",
+    "township",
+    "village",
+    "group",
+)
+
+
+@event.listens_for(ScopedUser, "before_update")
+def _end_sessions_on_change(_mapper, _connection, user):
+    """Whatever writes the account (the user form, FAB's password forms, a script), the epoch
+    is raised here."""
+    state = inspect(user)
+    if any(state.attrs[key].history.has_changes() for key in SESSION_ENDING_CHANGES):
+        user.session_epoch = (user.session_epoch or 0) + 1
+
+
+def end_sessions(user) -> None:
+    """End every session cookie and JWT of ``user`` (committed by the caller)."""
+    user.session_epoch = (user.session_epoch or 0) + 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -495,6 +532,61 @@ class ScopedUserView(UserDBModelView):
         "group": _l("Member group"),
     }
 
+    # The user's own "sign out everywhere" needs what the user's own information page needs.
+    method_permission_name = {"signout_everywhere": "userinfo"}
+
+    @property
+    def show_template(self):
+        """FAB's page of one's own account gets the "sign out everywhere" button (a POST)."""
+        from flask import request
+
+        own = has_request_context() and request.endpoint == "ScopedUserView.userinfo"
+        return "userinfo.html" if own else UserDBModelView.show_template
+
+    @expose_view("/signout-everywhere", methods=["POST"])
+    @has_access
+    def signout_everywhere(self):
+        """End every session and token of one's own account, this one included."""
+        import flask_login
+        from flask import flash, redirect
+
+        end_sessions(g.user)
+        # Audited, and the new epoch committed with it, by the sign-out itself.
+        g.logout_reason = "signout_everywhere"
+        flask_login.logout_user()
+        _clear_session()
+        flash(str(SIGNED_OUT_EVERYWHERE), "info")
+        return redirect(self.appbuilder.get_url_for_login)
+
+    @action(
+        "signout_everywhere",
+        _l("Sign out everywhere"),
+        _l("End every session and token of the selected accounts?"),
+        "fa-sign-out",
+    )
+    def signout_accounts(self, items):
+        from flask import flash, redirect
+
+        from app import audit
+
+        items = items if isinstance(items, list) else [items]
+        session = self.datamodel.session
+        for user in items:
+            end_sessions(user)
+            audit.record(
+                "signout_everywhere",
+                model="ScopedUser",
+                record_id=user.id,
+                village_id=user.village_id or (user.group.village_id if user.group else None),
+                group_id=user.group_id,
+                township_id=user.township_id,
+                details={"username": user.username},
+                commit=False,
+            )
+        session.commit()
+        flash(str(_l("Signed out everywhere: %(n)d account(s)", n=len(items))), "info")
+        return redirect(self.get_redirect())
+
     @action(
         "reset_twofactor",
         _l("Reset two-factor login"),
@@ -660,6 +752,7 @@ class SecurityManager(FabSecurityManager):
         if user is None:
             audit.record("login_failed", username=(username or "")[:128])
             return None
+        g.session_epoch_claim = user.session_epoch  # the tokens about to be made carry it
         if not twofactor.needed(user):
             audit.record("login", user=user)
         else:
@@ -726,8 +819,17 @@ class SecurityManager(FabSecurityManager):
 
     def create_jwt_manager(self, app):
         jwt_manager = super().create_jwt_manager(app)
-        jwt_manager.additional_claims_loader(twofactor.claims)
+        jwt_manager.additional_claims_loader(_token_claims)
+        # Flask-JWT-Extended asks this of every token it verifies, the refresh token included.
+        jwt_manager.token_in_blocklist_loader(_token_ended)
+        jwt_manager.revoked_token_loader(_token_ended_answer)
         return jwt_manager
+
+    def on_user_logout(self, user):
+        """Signing out (FAB's logout page) ends every session and token of the account."""
+        super().on_user_logout(user)
+        end_sessions(user)
+        self.session.commit()
 
     def _has_access_builtin_roles(self, role, permission_name, view_name):
         """FAB matches the role's regular expressions on every check, some 40 per page (menu,
@@ -799,6 +901,11 @@ class SecurityManager(FabSecurityManager):
         if user is not None:
             user.password_change_required = not own
         super().reset_password(userid, password)
+        if own and user is not None and has_request_context():
+            # The new password ended every other session and token; this one goes on.
+            from flask import session
+
+            session[SESSION_EPOCH_KEY] = user.session_epoch
 
     def create_limiter(self, app):
         limiter = super().create_limiter(app)
@@ -820,6 +927,89 @@ class SecurityManager(FabSecurityManager):
 
 
 user_logged_out.connect(_audit_logout)
+
+
+# --- A session ends when its user says so (SPEC §4; issue 15) ---
+
+SESSION_EPOCH_KEY = "session_epoch"
+EPOCH_CLAIM = "epoch"
+SESSION_ENDED = _l(
+    "You were signed out: you signed out elsewhere, or your password, role or scope changed. "
+    "Please sign in again"
+)
+SIGNED_OUT_EVERYWHERE = _l("You are signed out everywhere: every session and token has ended")
+
+
+def _stamp_session(_app, user):
+    """A new session records the account's epoch (every login_user, the second factor's too)."""
+    from flask import session
+
+    session[SESSION_EPOCH_KEY] = user.session_epoch
+
+
+user_logged_in.connect(_stamp_session)
+
+
+def _clear_session():
+    """Forget the browser's session, keeping its language for the login page."""
+    from flask import session
+
+    locale = session.get("locale")
+    session.clear()
+    if locale:
+        session["locale"] = locale
+
+
+def end_superseded_session():
+    """Before every request: a session cookie from before the account's last sign-out,
+    password, role or scope change is signed out, and the login page says why."""
+    import flask_login
+    from flask import flash, jsonify, redirect, request, session
+
+    if "_user_id" not in session or request.endpoint in ("static", "appbuilder.static"):
+        return None
+    user = flask_login.current_user
+    if not getattr(user, "is_authenticated", False):
+        return None
+    if session.get(SESSION_EPOCH_KEY, 0) == user.session_epoch:
+        return None
+    g.logout_reason = "session_ended"
+    flask_login.logout_user()
+    _clear_session()
+    g.user = flask_login.current_user._get_current_object()
+    if request.path.startswith("/api/"):
+        return jsonify(message=str(SESSION_ENDED)), 401
+    flash(str(SESSION_ENDED), "warning")
+    return redirect(current_app.appbuilder.get_url_for_login)
+
+
+def _token_claims(identity) -> dict:
+    """The claims of a new JWT: the second factor it passed and the account's epoch, as the
+    login (auth_user_db) or the refresh token (_token_ended) that led to it recorded them."""
+    claims = twofactor.claims(identity)
+    epoch = g.get("session_epoch_claim")
+    if epoch is not None:
+        claims[EPOCH_CLAIM] = epoch
+    return claims
+
+
+def _token_ended(_header, data) -> bool:
+    """Whether a JWT was issued before the account's epoch moved (a token without the claim
+    dates from before epochs and counts as 0). The account is the request's, read once."""
+    user = current_app.appbuilder.sm.get_user_by_id(data.get("sub"))
+    if user is None:
+        return False  # FAB's user lookup refuses it
+    epoch = data.get(EPOCH_CLAIM, 0)
+    if epoch != user.session_epoch:
+        return True
+    g.session_epoch_claim = epoch  # a token refreshed from this one keeps it
+    return False
+
+
+def _token_ended_answer(_header, _data):
+    from flask import jsonify
+
+    return jsonify(message=str(SESSION_ENDED)), 401
 
 
 # --- Response headers and the idle session (issue 7, item 6) ---
@@ -868,10 +1058,7 @@ def expire_idle_session():
     if seen is not None and now - seen > timeout.total_seconds():
         g.logout_reason = "session_expired"
         flask_login.logout_user()
-        locale = session.get("locale")
-        session.clear()
-        if locale:
-            session["locale"] = locale  # the login page keeps the user's language
+        _clear_session()
         g.user = flask_login.current_user._get_current_object()
         if request.path.startswith("/api/") or request.endpoint == "static":
             return None
@@ -937,6 +1124,7 @@ def require_password_change():
 def install_web_security(app) -> None:
     """Hook the headers and the idle check into ``app`` (after AppBuilder, which sets g.user)."""
     app.before_request(expire_idle_session)
+    app.before_request(end_superseded_session)
     app.before_request(twofactor.check_request)
     app.before_request(require_password_change)
     app.after_request(security_headers)

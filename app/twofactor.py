@@ -285,7 +285,13 @@ def start(user, next_url: str):
         login_user(user, remember=False)
         session[SESSION_KEY] = stamp(user)
         return redirect(next_url)
-    session[PENDING_KEY] = {"user_id": user.id, "next": next_url, "at": time.time()}
+    # The epoch (security.ScopedUser.session_epoch): a reset meanwhile ends the pending login.
+    session[PENDING_KEY] = {
+        "user_id": user.id,
+        "next": next_url,
+        "at": time.time(),
+        "epoch": user.session_epoch,
+    }
     session.pop(ENROL_KEY, None)
     if enrolment(user) is None:
         return redirect(url_for("TwoFactorView.enrol"))
@@ -297,7 +303,11 @@ def _pending_user():
     if not pending or time.time() - pending["at"] > PENDING_SECONDS:
         session.pop(PENDING_KEY, None)
         return None, None
-    return current_app.appbuilder.sm.get_user_by_id(pending["user_id"]), pending
+    user = current_app.appbuilder.sm.get_user_by_id(pending["user_id"])
+    if user is None or pending.get("epoch", 0) != user.session_epoch:
+        session.pop(PENDING_KEY, None)
+        return None, None
+    return user, pending
 
 
 def _finish(user, pending, step="web"):

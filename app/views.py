@@ -538,6 +538,32 @@ class RecordView(Declared, ModelView):
         search.template_args["include_cols"] = self._unmasked(search.template_args["include_cols"])
         return widgets
 
+    def _admin_only_fields(self, form) -> list:
+        """The form's fields of the model's ``__admin_only__`` columns when the user may not
+        set them: not shown, and their stored values kept whatever is posted."""
+        model = self.datamodel.obj
+        keys = getattr(model, "__admin_only__", ())
+        if not keys or security.can(security.current_user(), security.ADMIN_ONLY, model.__name__):
+            return []
+        names = [key[:-3] if key.endswith("_id") and key[:-3] in form else key for key in keys]
+        return [name for name in names if name in form]
+
+    def _get_edit_widget(self, form, exclude_cols=None, widgets=None):
+        hidden = self._admin_only_fields(form)
+        return super()._get_edit_widget(form, list(exclude_cols or []) + hidden, widgets)
+
+    def _fill_form_exclude_cols(self, exclude_cols, form):
+        super()._fill_form_exclude_cols(exclude_cols, form)
+        pk = request.view_args.get("pk")
+        hidden = self._admin_only_fields(form)
+        if pk is not None and hidden:
+            item = self.datamodel.get(pk, self._base_filters)
+            for name in hidden:
+                value = getattr(item, name)
+                form[name].data = value
+                # As if posted: InputRequired reads the raw input.
+                form[name].raw_data = [] if value is None else [str(value)]
+
     def prefill_form(self, form, pk):
         """A field the user sees masked shows its masked value, or nothing where the field
         cannot hold one (a birth date shown as its year): either way, sent back it keeps the

@@ -66,10 +66,12 @@ def _app(_database):
 @pytest.fixture
 def app(_app, _database):
     """The app, its database restored to the freshly loaded demo township."""
-    from app import db
+    from app import crypto, db
 
     close_connections(_app)
     _database.restore("template")
+    # The key is process-wide: a test that built another app (throttling, migrations) set its own.
+    crypto.configure(_app.config["ID_ENCRYPTION_KEY"])
     _app.config["WTF_CSRF_ENABLED"] = False
     yield _app
     with _app.app_context():

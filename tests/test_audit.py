@@ -184,7 +184,9 @@ def test_cli_writes_are_audited_as_the_system_user(app):
     )
     assert result.exit_code == 0, result.output
     entries = _new_entries(app, since)
-    assert {e["action"] for e in entries} == {"insert", "update"}
+    # One entry: the account is inserted with its scope (issue 15).
+    assert [e["action"] for e in entries] == ["insert"]
+    assert entries[0]["township_id"] is not None
     assert all(
         e["username"] == "system" and e["endpoint"].endswith("users create") for e in entries
     )

@@ -95,3 +95,33 @@ def test_admin_user_form_checks_the_binding(app, login_as, role_name, binding, c
         assert (user is not None) == created
         if created:
             assert user.village_id == village_id
+
+
+def test_an_account_made_on_the_form_is_one_entry_the_township_sees(app, login_as):
+    from tests.helpers import group
+
+    with app.app_context():
+        session = app.appbuilder.session
+        role_id = app.appbuilder.sm.find_role("GroupLeader").id
+        second = group(session, "新檀村", "第二组")
+        where = (second.village.township_id, second.village_id, second.id)
+    response = login_as("admin").post(
+        "/users/add",
+        data={
+            "first_name": "新",
+            "last_name": "组长",
+            "username": "form_made",
+            "email": "form_made@example.org",
+            "active": "y",
+            "roles": [role_id],
+            "group": where[2],
+            "password": "GoodPass#2026",
+            "conf_password": "GoodPass#2026",
+        },
+    )
+    assert response.status_code == 302
+    from tests.test_cli import _account_entries, _township_sees
+
+    pk, entries = _account_entries(app, "form_made")
+    assert entries == [("insert", *where)]
+    assert _township_sees(app, pk)
