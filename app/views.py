@@ -41,7 +41,7 @@ from werkzeug.exceptions import BadRequest
 from wtforms import BooleanField, SelectField
 from wtforms.validators import DataRequired, Optional
 
-from app import audit, crypto, records, reminders, security, speed
+from app import audit, crypto, inputs, records, reminders, security, speed
 from app.models import (
     BUSINESS_MODELS,
     FAMILY_TYPE,
@@ -155,17 +155,27 @@ def write_errors(model, values: dict, old, user, session) -> dict:
 class Declared:
     """What views and APIs derive from a model's column declarations."""
 
+    # A computed list column sorted by a column of the database: list column → what to order by.
+    sort_by: dict = {}
+
     def _get_list_widget(self, filters, **kwargs):
-        """A whole number no database column holds is a bad request on every list page, the
-        audit log's included (PostgreSQL refuses the query; FAB would redirect home)."""
-        for flt, value in zip(filters.filters, filters.values, strict=True):
-            column = flt.column_name
-            if self.datamodel.is_integer(column) or self.datamodel.is_relation(column):
-                for text in value if isinstance(value, list) else [value]:
-                    text = str(text).strip()
-                    if text.lstrip("-").isdigit() and abs(int(text)) > MAX_PK:
-                        abort(400)
+        """A page holds at most ``inputs.MAX_PAGE_SIZE`` rows, whatever psize_… asks: one
+        request must not render and decrypt every row in scope (issue 15). Search values are
+        checked before the view runs (``inputs.check_request``)."""
+        if kwargs.get("page_size"):
+            kwargs["page_size"] = min(kwargs["page_size"], inputs.MAX_PAGE_SIZE)
+        if kwargs.get("order_column") in self.sort_by:
+            kwargs["order_column"] = self.sort_by[kwargs["order_column"]]
         return super()._get_list_widget(filters, **kwargs)
+
+    def _init_properties(self):
+        """Sort links only on columns the database can order by (a computed one answered 500)."""
+        super()._init_properties()
+        self.order_columns = [
+            column
+            for column in self.order_columns
+            if column in self.sort_by or inputs.sortable(self.datamodel, column)
+        ]
 
     def _declare(self):
         model = self.datamodel.obj
@@ -1047,6 +1057,7 @@ class TaskAssignmentView(RecordView):
     base_order = ("id", "desc")
     label_columns = {"task": _l("Task"), "due_date": _l("Due date"), "overdue": _l("Overdue")}
     formatters_columns = {"overdue": lambda v: flag(v, _l("Overdue"))}
+    sort_by = {"due_date": "task.due_date"}
 
 
 class TaskView(RecordView):
@@ -1790,6 +1801,7 @@ class AuditLogView(Declared, ModelView):
     search_columns = ["ts", "username", "action", "model", "record_id"]
     base_order = ("id", "desc")
     page_size = 50
+    sort_by = {"records": "record_id"}
 
     def __init__(self, **kwargs):
         self._declare()
@@ -1926,6 +1938,7 @@ def register(appbuilder):
     """Every screen and API, in one block by menu category."""
     app = current_app
     speed.install(app)
+    inputs.install(app)
 
     @app.url_value_preprocessor
     def unknown_pk_is_not_found(_endpoint, values):
