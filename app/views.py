@@ -77,7 +77,8 @@ from app.validation import mask_id_number, mask_phone
 
 
 def hide_special_type(value):
-    return _("Not disclosed") if value in SPECIAL_FAMILY_TYPES else FAMILY_TYPE.label(value)
+    # Plain text, not a lazy label: the audit API puts it into JSON (a LazyString was a 500).
+    return _("Not disclosed") if value in SPECIAL_FAMILY_TYPES else str(FAMILY_TYPE.label(value))
 
 
 def hide_text(value):

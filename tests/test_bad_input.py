@@ -308,3 +308,18 @@ def test_sort_link_pattern_matches_fab_markup():
     assert SORT_LINK.findall(markup) == [
         "/complaintview/list/?_oc_ComplaintView=status&amp;_od_ComplaintView=asc"
     ]
+
+
+def test_audit_api_shows_household_entries_to_a_masked_role(app, client, api_token):
+    """The fuzzer found it: a household's family type, masked for the township, was put into
+    the entry's JSON as a lazy label (500)."""
+    headers = api_token("township")
+    listed = client.get(
+        "/api/v1/audit_log/?q=(filters:!((col:model,opr:eq,value:Household)),page_size:100)",
+        headers=headers,
+    )
+    assert listed.status_code == 200
+    ids = listed.get_json()["ids"]
+    assert ids
+    for pk in ids:
+        assert client.get(f"/api/v1/audit_log/{pk}", headers=headers).status_code == 200, pk
