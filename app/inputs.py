@@ -77,7 +77,7 @@ def _check_json_body():
         return
     data = request.get_json(silent=True)
     if data is None and request.get_data().strip() != b"null":
-        return  # not JSON at all: FAB answers that with a 400 itself
+        raise BadInput(_l("The request body is not valid JSON"))
     if not isinstance(data, dict):
         raise BadInput(_l('The request body must be a JSON object: {"field": value, …}'))
     _check_values(data)

@@ -91,7 +91,7 @@ def test_good_filters_still_answer(app, client, api_token):
 # --- REST: bodies ---
 
 
-@pytest.mark.parametrize("body", ["[1, 2]", '"text"', "null", "5"])
+@pytest.mark.parametrize("body", ["[1, 2]", '"text"', "null", "5", "{bad", b"\xff\xfe"])
 @pytest.mark.parametrize("method", ["post", "put"])
 def test_json_body_that_is_not_an_object_is_a_400(app, client, api_token, body, method):
     with app.app_context():
