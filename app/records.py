@@ -76,6 +76,10 @@ def value_errors(model, values: dict, filled: set) -> dict:
             value = value.strip()
             values[key] = value or None
             value = values[key]
+        if isinstance(value, str) and "\x00" in value:
+            # PostgreSQL stores no NUL in text (a 500 there): refused on every database.
+            errors[key] = _l("Text may not contain the NUL character (\\0)")
+            continue
         if value is None:
             if (
                 not column.nullable

@@ -42,7 +42,7 @@ from werkzeug.exceptions import BadRequest
 from wtforms import BooleanField, SelectField, StringField
 from wtforms.validators import DataRequired, Optional
 
-from app import audit, crypto, integrity, records, reminders, security, speed
+from app import audit, crypto, inputs, integrity, records, reminders, security, speed
 from app.models import (
     BUSINESS_MODELS,
     FAMILY_TYPE,
@@ -78,7 +78,8 @@ from app.validation import mask_birth_date, mask_id_number, mask_phone
 
 
 def hide_special_type(value):
-    return _("Not disclosed") if value in SPECIAL_FAMILY_TYPES else FAMILY_TYPE.label(value)
+    # Plain text, not a lazy label: the audit API puts it into JSON (a LazyString was a 500).
+    return _("Not disclosed") if value in SPECIAL_FAMILY_TYPES else str(FAMILY_TYPE.label(value))
 
 
 def hide_text(value):
@@ -175,9 +176,14 @@ def write_errors(model, values: dict, old, user, session) -> dict:
 class Declared:
     """What views and APIs derive from a model's column declarations."""
 
+    # A computed list column sorted by a column of the database: list column → what to order by.
+    sort_by: dict = {}
+
     def _get_list_widget(self, filters, **kwargs):
-        """A whole number no database column holds is a bad request on every list page, the
-        audit log's included (PostgreSQL refuses the query; FAB would redirect home)."""
+        """A page holds at most ``inputs.MAX_PAGE_SIZE`` rows, whatever psize_… asks: one
+        request must not render and decrypt every row in scope (issue 15). Search values are
+        checked before the view runs (``inputs.check_request``); a whole number no database
+        column holds is a bad request here too, the audit log's included."""
         for flt, value in zip(filters.filters, filters.values, strict=True):
             column = flt.column_name
             if self.datamodel.is_integer(column) or self.datamodel.is_relation(column):
@@ -185,14 +191,27 @@ class Declared:
                     text = str(text).strip()
                     if text.lstrip("-").isdigit() and abs(int(text)) > MAX_PK:
                         abort(400)
+        if kwargs.get("page_size"):
+            kwargs["page_size"] = min(kwargs["page_size"], inputs.MAX_PAGE_SIZE)
         # FAB sorts by any column the URL names (_oc_): only those the list offers, less the
         # masked ones, are sorted by; anything else gets the list's own order.
         orderable = self._unmasked(self.order_columns)
         if kwargs.get("order_column") and kwargs["order_column"] not in orderable:
             kwargs["order_column"], kwargs["order_direction"] = "", ""
+        if kwargs.get("order_column") in self.sort_by:
+            kwargs["order_column"] = self.sort_by[kwargs["order_column"]]
         widgets = super()._get_list_widget(filters, **kwargs)
         widgets["list"].template_args["order_columns"] = orderable
         return widgets
+
+    def _init_properties(self):
+        """Sort links only on columns the database can order by (a computed one answered 500)."""
+        super()._init_properties()
+        self.order_columns = [
+            column
+            for column in self.order_columns
+            if column in self.sort_by or inputs.sortable(self.datamodel, column)
+        ]
 
     def _declare(self):
         model = self.datamodel.obj
@@ -1124,6 +1143,7 @@ class TaskAssignmentView(RecordView):
     base_order = ("id", "desc")
     label_columns = {"task": _l("Task"), "due_date": _l("Due date"), "overdue": _l("Overdue")}
     formatters_columns = {"overdue": lambda v: flag(v, _l("Overdue"))}
+    sort_by = {"due_date": "task.due_date"}
 
 
 class TaskView(RecordView):
@@ -1899,9 +1919,10 @@ class AuditLogView(Declared, ModelView):
     show_columns = [*audit.HASHED_FIELDS, "record_last", "prev_hash", "hash"]
     search_columns = ["ts", "username", "action", "model", "record_id"]
     # Not by the changes: they hold values a reader may see masked (a birth date).
-    order_columns = ["ts", "username", "role", "action", "model", "village_id"]
+    order_columns = ["ts", "username", "role", "action", "model", "records", "village_id"]
     base_order = ("id", "desc")
     page_size = 50
+    sort_by = {"records": "record_id"}
 
     def __init__(self, **kwargs):
         self._declare()
@@ -2038,6 +2059,7 @@ def register(appbuilder):
     """Every screen and API, in one block by menu category."""
     app = current_app
     speed.install(app)
+    inputs.install(app)
 
     @app.url_value_preprocessor
     def unknown_pk_is_not_found(_endpoint, values):
