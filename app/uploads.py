@@ -32,7 +32,7 @@ from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from app import records, security
+from app import records, security, untrusted
 from app.models import BUSINESS_MODELS, Attachment
 from app.views import valid_pk
 
@@ -142,6 +142,15 @@ def file_problem(file) -> tuple[str | None, bytes, str | None]:
             b"",
             None,
         )
+    # Never decoded here, but shown to browsers and opened by users: a decompression bomb is
+    # refused by what its header or zip directory says (app.untrusted).
+    if content_type in (JPEG, PNG):
+        problem = untrusted.image_problem(data, current_app.config)
+    else:
+        problem = untrusted.zip_problem(data, current_app.config)
+    if problem:
+        name = clean_filename(file.filename)
+        return _("%(name)s is refused: %(problem)s", name=name, problem=problem), b"", None
     return None, data, content_type
 
 
