@@ -172,8 +172,12 @@ def read_table(filename: str, raw: bytes) -> pd.DataFrame:
 
 
 def _parse(suffix: str, payload, limits: Limits):
-    """In the child process: the cells of a CSV text or of a workbook's first sheet, as text,
-    packed for the way back."""
+    """In the child process: the cells, packed for the way back."""
+    return _pack(_cells(suffix, payload, limits))
+
+
+def _cells(suffix: str, payload, limits: Limits) -> pd.DataFrame:
+    """The cells of a CSV text or of a workbook's first sheet, as text."""
     if suffix in (".csv", ".txt"):
         frame = _read_csv(payload, limits)
         if "'" in payload:
@@ -182,7 +186,7 @@ def _parse(suffix: str, payload, limits: Limits):
         frame = _read_workbook(payload, limits)
     _check_size(*frame.shape, limits)
     # Object columns: pandas' string methods run several times faster on them.
-    return _pack(frame.astype(object).fillna(""))
+    return frame.astype(object).fillna("")
 
 
 def _check_size(rows: int, columns: int, limits: Limits | None) -> None:

@@ -7,6 +7,7 @@ memory and a CPU-time limit and a wall-clock timeout: whatever the file does to 
 web worker only waits for an answer, and a dead or stalled child is a message, not a crash.
 """
 
+import gc
 import io
 import multiprocessing
 import os
@@ -189,6 +190,9 @@ def run_limited(function, args: tuple, seconds: int, memory_mb: int):
 
 def _child(sender, function, args, seconds, memory_mb):
     """In the child: set the limits, run, send back ("ok", result) or ("raised", exception)."""
+    # The objects inherited from the parent are left out of the child's garbage collections:
+    # a collection would otherwise touch, and so copy, every page of the parent's heap.
+    gc.freeze()
     start = _address_space()
     _limit(resource.RLIMIT_AS, start + memory_mb * MB if start and memory_mb else None)
     # SIGXCPU at the soft limit, SIGKILL a second later.

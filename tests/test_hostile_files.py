@@ -6,18 +6,28 @@ attachments through a document's upload form. The messages are checked in Chines
 language a village user sees by default.
 """
 
+import http.cookiejar
 import io
+import os
+import re
 import struct
+import subprocess
+import sys
 import time
+import urllib.parse
+import urllib.request
 import zipfile
 import zlib
+from pathlib import Path
 
 import pytest
 import xlwt
 
 from app import importer, untrusted
 from app.models import Attachment, Document, Member
+from tests.conftest import TEST_PASSWORD, close_connections
 from tests.test_import import HEADER, roster_rows, write_csv
+from tests.test_serving import GUNICORN, ROOT, _free_port
 from tests.test_uploads import make, png_bytes
 from tests.test_uploads import upload as upload_attachment
 
@@ -384,3 +394,103 @@ def test_image_sizes_are_read_from_the_header():
     assert untrusted.image_size(png_bytes()) == (1, 1)
     assert untrusted.image_size(png_of(2000, 1500)) == (2000, 1500)
     assert untrusted.image_size(jpeg_of(6000, 4000)) == (6000, 4000)
+
+
+# --- A real server: the process that reads is not the process that serves ---
+
+
+class Browser:
+    """A signed-in browser on a running server, CSRF tokens and all (urllib only)."""
+
+    def __init__(self, base):
+        self.base = base
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+
+    def get(self, path) -> tuple[int, str]:
+        with self.opener.open(self.base + path, timeout=30) as response:
+            return response.status, response.read().decode()
+
+    def token(self, path) -> str:
+        return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', self.get(path)[1]).group(1)
+
+    def sign_in(self, username):
+        form = {
+            "username": username,
+            "password": TEST_PASSWORD,
+            "csrf_token": self.token("/login/"),
+        }
+        self.opener.open(self.base + "/login/", urllib.parse.urlencode(form).encode(), timeout=30)
+
+    def upload_roster(self, data: bytes, filename: str) -> tuple[int, str]:
+        fields = {"kind": "members", "mode": "insert", "csrf_token": self.token("/roster/")}
+        boundary = "----hostile" + "0" * 16
+        body = b"".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+            for k, v in fields.items()
+        )
+        body += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"'
+            "\r\nContent-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        body += data + f"\r\n--{boundary}--\r\n".encode()
+        request = urllib.request.Request(
+            self.base + "/roster/preview",
+            data=body,
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+        with self.opener.open(request, timeout=30) as response:
+            return response.status, response.read().decode()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[sys.executable, "run.py"], [str(GUNICORN), "-c", "gunicorn.conf.py"]],
+    ids=["make run", "make serve"],
+)
+def test_a_running_server_answers_the_huge_workbook_and_keeps_serving(app, tmp_path, command):
+    """Before: `make run` aborted at the first such upload (calamine asks for 512 GB)."""
+    if not Path(command[0]).exists():
+        pytest.skip(f"{command[0]} is not installed")
+    close_connections(app)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "ID_ENCRYPTION_KEY": app.config["ID_ENCRYPTION_KEY"],
+        "INSTANCE_DIR": str(tmp_path),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "1",
+        "RATELIMIT_STORAGE_URI": f"sqlite:///{tmp_path}/rl.db",
+        "GUNICORN_ACCESS_LOG": "",
+    }
+    server = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        browser = Browser(f"http://127.0.0.1:{port}")
+        deadline = time.time() + 90
+        while True:
+            try:
+                browser.get("/login/")
+                break
+            except OSError:
+                assert server.poll() is None and time.time() < deadline, "the server did not start"
+                time.sleep(0.5)
+        browser.sign_in("xintan_secretary")
+        for data, filename, message in (
+            (far_cell_xlsx("A1:XFD1048576"), "花名册.xlsx", TOO_LARGE),
+            (far_cell_xlsx(None), "花名册.xlsx", LIMITS),
+            (zip_bomb_xlsx(), "花名册.xlsx", ZIP_BOMB),
+        ):
+            started = time.monotonic()
+            status, page = browser.upload_roster(data, filename)
+            assert time.monotonic() - started < SECONDS
+            assert status == 200 and message in page
+        assert server.poll() is None
+        assert browser.get("/roster/")[0] == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
