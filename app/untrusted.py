@@ -39,9 +39,31 @@ def _size(number: int) -> str:
     return f"{number / MB:,.0f} MB" if number >= MB else f"{number:,d} B"
 
 
+def zip_entries(data: bytes) -> int | None:
+    """How many parts an archive's end record declares, read without its directory (which
+    takes a second or two to parse at 100,000 parts); None when there is no end record."""
+    end = data.rfind(b"PK\x05\x06", max(0, len(data) - 22 - 0xFFFF))
+    if end < 0 or end + 22 > len(data):
+        return None
+    (count,) = struct.unpack("<H", data[end + 10 : end + 12])
+    if count == 0xFFFF:  # ZIP64: the count is in the ZIP64 end record before the locator
+        start = data.rfind(b"PK\x06\x06", max(0, end - 20 - 0xFFFF), end)
+        if start < 0 or start + 40 > len(data):
+            return None
+        (count,) = struct.unpack("<Q", data[start + 32 : start + 40])
+    return count
+
+
 def zip_problem(data: bytes, config, depth: int = 0) -> str | None:
     """Why a zip archive would be dangerous to open (its expanded size, a part's compression
     ratio, its number of parts, archives nested in it), from its directory; None if it is not."""
+    count = zip_entries(data)
+    if count is not None and count > config["ZIP_MAX_ENTRIES"]:
+        return _(
+            "The archive holds %(count)d parts (at most %(limit)d)",
+            count=count,
+            limit=config["ZIP_MAX_ENTRIES"],
+        )
     try:
         entries = zipfile.ZipFile(io.BytesIO(data)).infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
@@ -76,6 +98,15 @@ def zip_problem(data: bytes, config, depth: int = 0) -> str | None:
             return _(
                 "The archive holds archives nested more than %(limit)d deep",
                 limit=ZIP_MAX_DEPTH - 1,
+            )
+        # An archive is compressed already: one inside that is larger than an upload may be
+        # was made to expand.
+        if entry.file_size > config["UPLOAD_MAX_BYTES"]:
+            return _(
+                "The archive would expand to %(size)s (at most %(limit)s): "
+                "it looks like a zip bomb",
+                size=_size(entry.file_size),
+                limit=_size(config["UPLOAD_MAX_BYTES"]),
             )
         # Bounded: the declared sizes passed above, and zipfile reads no more than declared.
         with zipfile.ZipFile(io.BytesIO(data)) as archive:

@@ -138,6 +138,18 @@ def long_cell_csv() -> bytes:
     return ("姓名,性别\n" + "张" * 200_000 + ",男\n").encode()
 
 
+def tall_csv() -> bytes:
+    """A header, then 400,000 lines of one cell: more rows than a roster may have."""
+    return "姓名,性别\n".encode() + b"x\n" * 400_000
+
+
+def many_parts_docx() -> bytes:
+    """A Word document of 10,001 empty parts: a directory slow to parse, for nothing."""
+    parts = {"[Content_Types].xml": "<Types/>", "word/document.xml": "<w:document/>"}
+    parts.update({f"word/media/{i}.xml": "" for i in range(9_999)})
+    return zipped(parts)
+
+
 def malformed_gb18030() -> bytes:
     """GB18030 cut short in the middle of its four-byte sequences, neither UTF-8 nor GBK."""
     return "姓名,性别\n张三,男\n".encode("gb18030") + b"\x81\x30\x81" + b"\xff\xfe\x81\x30"
@@ -201,6 +213,7 @@ HOSTILE_ROSTERS = {
     "huge dimensions, false claim": (lambda: far_cell_xlsx("A1:I2"), "花名册.xlsx", LIMITS),
     "huge dimensions, .xls": (far_cell_xls, "花名册.xls", TOO_LARGE),
     "huge width": (wide_csv, "花名册.csv", TOO_LARGE),
+    "huge height": (tall_csv, "花名册.csv", TOO_LARGE),
     "zip bomb": (zip_bomb_xlsx, "花名册.xlsx", ZIP_BOMB),
     "malformed GB18030": (malformed_gb18030, "花名册.csv", "既不是 UTF-8 也不是 GBK"),
     "NULs": (nul_csv, "花名册.csv", "不是 CSV"),
@@ -223,6 +236,7 @@ HOSTILE_ATTACHMENTS = {
     "zip bomb, .docx": (docx_bomb, "工作计划.docx", ZIP_BOMB),
     "zip bomb, .xlsx": (zip_bomb_xlsx, "花名册.xlsx", ZIP_BOMB),
     "nested zip bomb, .docx": (nested_docx_bomb, "工作计划.docx", ZIP_BOMB),
+    "too many parts, .docx": (many_parts_docx, "工作计划.docx", "10001 个部分"),
 }
 
 
