@@ -10,6 +10,7 @@ web worker only waits for an answer, and a dead or stalled child is a message, n
 import gc
 import io
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import resource
 import struct
@@ -187,6 +188,13 @@ def start_method() -> str:
     other threads run (make run's threaded server), since a fork copies no thread but may copy
     a lock one of them held."""
     return "fork" if threading.active_count() == 1 else "forkserver"
+
+
+def start_forkserver(modules: list) -> None:
+    """Start the fork server now, importing ``modules`` (a threaded server, at start-up): the
+    first upload then does not wait for a new interpreter to import the reader."""
+    multiprocessing.get_context("forkserver").set_forkserver_preload(modules)
+    multiprocessing.forkserver.ensure_running()
 
 
 def run_limited(function, args: tuple, seconds: int, memory_mb: int):
