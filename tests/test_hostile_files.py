@@ -459,11 +459,17 @@ class Browser:
 
 
 @pytest.mark.parametrize(
-    "command",
-    [[sys.executable, "run.py"], [str(GUNICORN), "-c", "gunicorn.conf.py"]],
-    ids=["make run", "make serve"],
+    "command,threads",
+    [
+        ([sys.executable, "run.py"], "1"),
+        ([str(GUNICORN), "-c", "gunicorn.conf.py"], "1"),
+        ([str(GUNICORN), "-c", "gunicorn.conf.py"], "2"),
+    ],
+    ids=["make run", "make serve", "make serve, 2 threads"],
 )
-def test_a_running_server_answers_the_huge_workbook_and_keeps_serving(app, tmp_path, command):
+def test_a_running_server_answers_the_huge_workbook_and_keeps_serving(
+    app, tmp_path, command, threads
+):
     """Before: `make run` aborted at the first such upload (calamine asks for 512 GB)."""
     if not Path(command[0]).exists():
         pytest.skip(f"{command[0]} is not installed")
@@ -477,6 +483,7 @@ def test_a_running_server_answers_the_huge_workbook_and_keeps_serving(app, tmp_p
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "WEB_CONCURRENCY": "1",
+        "GUNICORN_THREADS": threads,
         "RATELIMIT_STORAGE_URI": f"sqlite:///{tmp_path}/rl.db",
         "GUNICORN_ACCESS_LOG": "",
     }
