@@ -52,6 +52,22 @@ UPLOAD_FOLDER = os.environ.get("UPLOAD_FOLDER") or os.path.join(INSTANCE_DIR, "u
 UPLOAD_MAX_BYTES = int(os.environ.get("UPLOAD_MAX_BYTES", str(10 * 1024 * 1024)))
 # A body well past one upload is cut off before it is read (app.uploads explains the 413).
 MAX_CONTENT_LENGTH = UPLOAD_MAX_BYTES + 1024 * 1024
+# No file may take the server down (app.untrusted): a photo is refused past this many pixels
+# (read from its header), an .xlsx or .docx past these sizes (read from its zip directory).
+UPLOAD_MAX_PIXELS = int(os.environ.get("UPLOAD_MAX_PIXELS", str(50_000_000)))
+ZIP_MAX_UNCOMPRESSED_MB = int(os.environ.get("ZIP_MAX_UNCOMPRESSED_MB", "512"))
+ZIP_MAX_RATIO = int(os.environ.get("ZIP_MAX_RATIO", "200"))
+ZIP_MAX_ENTRIES = int(os.environ.get("ZIP_MAX_ENTRIES", "10000"))
+
+# --- Roster import: the largest table read, and the reader's limits (app.importer) ---
+# A roster of 100,000 members (bench/import_roster.py) is 100,002 rows of 9 columns.
+IMPORT_MAX_ROWS = int(os.environ.get("IMPORT_MAX_ROWS", str(300_000)))
+IMPORT_MAX_COLUMNS = int(os.environ.get("IMPORT_MAX_COLUMNS", "200"))
+IMPORT_MAX_CELLS = int(os.environ.get("IMPORT_MAX_CELLS", str(5_000_000)))
+# The cells are read in a child process: this much memory beyond its start, this long (CPU
+# and wall clock), or it is stopped and the user told the file is too large or malformed.
+IMPORT_PARSE_SECONDS = int(os.environ.get("IMPORT_PARSE_SECONDS", "30"))
+IMPORT_PARSE_MEMORY_MB = int(os.environ.get("IMPORT_PARSE_MEMORY_MB", "2048"))
 
 APP_NAME = "计生协工作管理系统"
 APP_ICON = ""

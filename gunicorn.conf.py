@@ -36,3 +36,12 @@ def on_starting(_server):
     from app import create_app, crypto
 
     crypto.refuse_wrong_key(create_app())
+
+
+def post_worker_init(_worker):
+    """A worker with threads reads roster files in children of a fork server (app.untrusted):
+    start it now rather than at the worker's first upload."""
+    if threads > 1:
+        from app import untrusted
+
+        untrusted.start_forkserver(["app.importer"])

@@ -2,7 +2,7 @@
 
 import gc
 
-from app import create_app, crypto
+from app import create_app, crypto, untrusted
 from app.demo import DEMO_ACCOUNTS
 
 app = create_app()
@@ -18,4 +18,7 @@ if __name__ == "__main__":
     for username, role, scope in DEMO_ACCOUNTS:
         print(f"  {username:<20} {role:<12} {scope}")
     print()
+    # Threaded: roster files are read in children of a fork server (app.untrusted), started
+    # now rather than at the first upload.
+    untrusted.start_forkserver(["app.importer"])
     app.run(host=host, port=port, threaded=True, debug=False)

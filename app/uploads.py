@@ -32,7 +32,7 @@ from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from app import records, security
+from app import records, security, untrusted
 from app.models import BUSINESS_MODELS, Attachment
 from app.views import valid_pk
 
@@ -55,6 +55,7 @@ INLINE = {JPEG, PNG}
 # Office archives identified by their main part; a macro project makes it another kind of file.
 OFFICE_PARTS = {"word/document.xml": DOCX, "xl/workbook.xml": XLSX}
 MACROS = re.compile(r"(^|/)vbaProject\.bin$", re.IGNORECASE)
+ZIP = b"PK\x03\x04"
 
 MAX_NAME = 100
 # Path separators and what Windows refuses in a file name.
@@ -76,7 +77,10 @@ def detect_type(data: bytes) -> str | None:
         return JPEG
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
         return PNG
-    if data.startswith(b"PK\x03\x04"):
+    if data.startswith(ZIP):
+        entries = untrusted.zip_entries(data)
+        if entries is not None and entries > current_app.config["ZIP_MAX_ENTRIES"]:
+            return None  # a directory too long to be worth parsing (file_problem says so)
         try:
             # Only the archive's directory is read: nothing is decompressed.
             names = zipfile.ZipFile(io.BytesIO(data)).namelist()
@@ -131,7 +135,16 @@ def file_problem(file) -> tuple[str | None, bytes, str | None]:
         return too_large_message(), b"", None
     if not data:
         return _("The file %(name)s is empty", name=clean_filename(file.filename)), b"", None
-    content_type = detect_type(data)
+    # What its headers say about its size comes first (app.untrusted): an archive's directory
+    # (detect_type would refuse one of too many parts unexplained), then a photo's pixels.
+    # Nothing here is decoded, but browsers show photos and people open documents.
+    problem = untrusted.zip_problem(data, current_app.config) if data.startswith(ZIP) else None
+    content_type = None if problem else detect_type(data)
+    if content_type in (JPEG, PNG):
+        problem = untrusted.image_problem(data, current_app.config)
+    if problem:
+        name = clean_filename(file.filename)
+        return _("%(name)s is refused: %(problem)s", name=name, problem=problem), b"", None
     if content_type is None:
         return (
             _(

@@ -8,7 +8,9 @@ databases:
     time, and the pipeline time inside the command (read, check, write, audit, commit),
     which the command prints when ROSTER_TIMING=1;
 (c) the same rows as .xlsx through the same command;
-(d) the subprocesses' peak memory (RUSAGE_CHILDREN ru_maxrss).
+(d) the subprocesses' peak memory (RUSAGE_CHILDREN ru_maxrss);
+(e) reading alone (file → cells), as the importer does it — in a child process with memory and
+    time limits (issue 15) — against the same reading in this process, interleaved.
 
     .venv/bin/python bench/import_roster.py [--rows 100000]
 
@@ -233,6 +235,33 @@ def cli_import(filename):
     return wall, timing, done.stdout.strip()
 
 
+def reading(paths, repeat):
+    """{path: (median seconds read through the child process, median seconds in-process)}."""
+    from app import create_app, importer
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    times = {path: ([], []) for path in paths}
+    with app.app_context():
+        config = app.config
+        limits = importer.Limits(
+            config["IMPORT_MAX_ROWS"], config["IMPORT_MAX_COLUMNS"], config["IMPORT_MAX_CELLS"]
+        )
+        for _ in range(repeat):
+            for path in paths:
+                with open(path, "rb") as fh:
+                    raw = fh.read()
+                suffix = os.path.splitext(path)[1]
+                start = time.perf_counter()
+                importer.read_table(path, raw)
+                child = time.perf_counter() - start
+                start = time.perf_counter()
+                payload = importer.decode_csv(raw) if suffix == ".csv" else raw
+                importer._cells(suffix, payload, limits)
+                times[path][0].append(child)
+                times[path][1].append(time.perf_counter() - start)
+    return {path: tuple(sorted(t)[len(t) // 2] for t in pair) for path, pair in times.items()}
+
+
 def seconds(timing: str, name: str) -> float:
     return float(re.search(rf"{name} ([\d.]+) s", timing).group(1))
 
@@ -271,6 +300,11 @@ def main():
             f"(cpu {seconds(timing, 'cpu') / base_cpu:.1f}x); whole process {wall:.3f} s"
         )
     print(f"(d) peak memory of the import processes: {peak:.0f} MB")
+    for path, (child, here) in reading([csv_path, xlsx_path], args.repeat).items():
+        print(
+            f"(e) reading {os.path.basename(path)}: {child:.3f} s in a child process, "
+            f"{here:.3f} s in-process ({child / here:.2f}x)"
+        )
 
 
 if __name__ == "__main__":
