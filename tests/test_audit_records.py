@@ -367,3 +367,22 @@ def test_a_prune_entry_that_does_not_say_which_records_still_lets_new_ones_be_na
     result = _verify(app)
     assert result.exit_code == 1
     assert f"Member #{new_id} 在审计日志中没有记录" in result.output
+
+
+def test_sign_outs_and_sign_ins_leave_the_records_matching(app, login_as):
+    """A sign-out raises the account's session epoch and a sign-in its login count: bookkeeping
+    the log does not copy (issue 15), so the accounts still match their entries."""
+    web = login_as("xintan_secretary")
+    web.get("/logout/")
+    login_as("xintan_president").post("/users/signout-everywhere", data={})
+    result = _verify(app)
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        from app.security import ScopedUser
+
+        epochs = app.appbuilder.session.scalars(
+            select(ScopedUser.session_epoch).where(
+                ScopedUser.username.in_(["xintan_secretary", "xintan_president"])
+            )
+        ).all()
+    assert min(epochs) >= 1
