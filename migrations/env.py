@@ -87,7 +87,9 @@ def run_migrations_online():
                 logger.info("No changes in schema detected.")
 
     conf_args = current_app.extensions["migrate"].configure_args
-    # SQLite alters tables by copying them: let Alembic do that for us.
+    # SQLite alters tables by copying them: let Alembic do that for us. The copy is made from
+    # the table's reflection, which loses AUTOINCREMENT (0009): give a batch on a table numbered
+    # by id table_kwargs={"sqlite_autoincrement": True}, as 0010's downgrade does.
     conf_args.setdefault("render_as_batch", True)
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives

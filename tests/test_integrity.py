@@ -382,3 +382,26 @@ def test_0009_numbers_forward_and_downgrades(tmp_path):
         assert "PRIMARY KEY (id)" in _schema(path, "member_group")
         upgrade(revision="0009_referential_integrity")
     assert _revision(path) == "0009_referential_integrity"
+
+
+def test_every_table_numbered_by_id_keeps_autoincrement_at_head_and_after_0010s_downgrade(
+    tmp_path,
+):
+    """The tables the models number forward are AUTOINCREMENT in a migrated database too. A
+    batch migration rebuilds a SQLite table from its reflection, which drops AUTOINCREMENT:
+    0010's downgrade did, and ab_user gave a deleted account's id again."""
+    from flask_appbuilder import Model
+    from flask_migrate import downgrade
+
+    app, path = _migrated(tmp_path, "head")
+    numbered = sorted(
+        name
+        for name, table in Model.metadata.tables.items()
+        if table.dialect_options["sqlite"].get("autoincrement")
+    )
+    assert "ab_user" in numbered and "member_group" in numbered
+    assert "audit_log" not in numbered
+    assert [t for t in numbered if "PRIMARY KEY AUTOINCREMENT" not in _schema(path, t)] == []
+    with app.app_context():
+        downgrade(revision="0009_referential_integrity")
+    assert [t for t in numbered if "PRIMARY KEY AUTOINCREMENT" not in _schema(path, t)] == []

@@ -25,5 +25,7 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table("ab_user") as batch_op:
+    # Batch mode rebuilds the table from its reflection, which does not carry SQLite's
+    # AUTOINCREMENT (0009): without it, ab_user would give a deleted account's id again.
+    with op.batch_alter_table("ab_user", table_kwargs={"sqlite_autoincrement": True}) as batch_op:
         batch_op.drop_column("session_epoch")
