@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from app.models import Complaint, Member, TaskAssignment
+from app.models import AuditLog, Complaint, Member, TaskAssignment
 from app.views import Declared
 from tests.helpers import member, village
 
@@ -267,19 +267,34 @@ def test_task_assignments_sort_by_their_due_date(app, login_as):
 
 
 def test_audit_log_sorts_by_record(app, login_as):
-    response = login_as("admin").get(
-        "/auditlogview/list/?_oc_AuditLogView=records&_od_AuditLogView=asc"
-    )
-    assert response.status_code == 200
+    client = login_as("admin")
+    for direction in ("asc", "desc"):
+        response = client.get(
+            f"/auditlogview/list/?_oc_AuditLogView=records&_od_AuditLogView={direction}"
+        )
+        assert response.status_code == 200
+        shown = re.findall(r"/auditlogview/show/(\d+)", response.get_data(as_text=True))
+        with app.app_context():
+            session = app.appbuilder.session
+            numbers = [session.get(AuditLog, int(pk)).record_id for pk in dict.fromkeys(shown)]
+        numbers = [n for n in numbers if n is not None]  # sign-ins name no record
+        assert len(set(numbers)) > 1
+        assert numbers == sorted(numbers, reverse=direction == "desc")
 
 
 def test_complaint_sort_headers_still_sort(app, login_as):
-    response = login_as("xintan_secretary").get(
-        "/complaintview/list/?_oc_ComplaintView=received_on&_od_ComplaintView=asc"
-    )
-    assert response.status_code == 200
-    with app.app_context():
-        assert app.appbuilder.session.query(Complaint).count() > 0
+    client = login_as("xintan_secretary")
+    for direction in ("asc", "desc"):
+        response = client.get(
+            f"/complaintview/list/?_oc_ComplaintView=received_on&_od_ComplaintView={direction}"
+        )
+        assert response.status_code == 200
+        shown = re.findall(r"/complaintview/show/(\d+)", response.get_data(as_text=True))
+        with app.app_context():
+            session = app.appbuilder.session
+            dates = [session.get(Complaint, int(pk)).received_on for pk in dict.fromkeys(shown)]
+        assert len(set(dates)) > 1
+        assert dates == sorted(dates, reverse=direction == "desc")
 
 
 # --- Every sort header of every list, as every role ---
