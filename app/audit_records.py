@@ -35,6 +35,7 @@ from flask_babel import gettext as _
 from sqlalchemy import Boolean, Date, DateTime, Integer, Numeric, inspect, text
 
 from app import audit, crypto
+from app.security import MASKED_FIELDS
 
 # What a finding says of a record: its values differ from the log's, it has no entry, the log
 # has it and the database not, the log deleted it and the database still has it.
@@ -213,8 +214,6 @@ class _Register:
 
 def _masked(model_name, keys) -> set:
     """Fields some role sees masked: their values are not printed either."""
-    from app.security import MASKED_FIELDS
-
     return {k for k in keys if k in MASKED_FIELDS or f"{model_name}.{k}" in MASKED_FIELDS}
 
 

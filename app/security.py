@@ -9,7 +9,9 @@ through ``scope_errors``. Fail closed: an account without a scope sees nothing.
 import dataclasses
 import time
 
-from flask import current_app, g, has_request_context
+import flask_login
+from flask import current_app, flash, g, has_request_context, jsonify, redirect, request, url_for
+from flask import session as web_session
 from flask_appbuilder.actions import action
 from flask_appbuilder.api import expose, safe
 from flask_appbuilder.baseviews import expose as expose_view
@@ -21,13 +23,16 @@ from flask_appbuilder.security.sqla.manager import SecurityManager as FabSecurit
 from flask_appbuilder.security.sqla.models import User
 from flask_appbuilder.security.views import AuthDBView, UserDBModelView
 from flask_appbuilder.utils.base import get_safe_redirect
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
+from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
 from flask_login import user_logged_in, user_logged_out
 from sqlalchemy import ForeignKey, and_, event, false, inspect, select, true
 from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
 from sqlalchemy.orm.util import identity_key
 
 from app import (
+    audit,
     integrity,
     ratelimit,  # noqa: F401 (registers the sqlite:// limiter storage)
     twofactor,
@@ -538,8 +543,6 @@ class ScopedUserView(UserDBModelView):
     @property
     def show_template(self):
         """FAB's page of one's own account gets the "sign out everywhere" button (a POST)."""
-        from flask import request
-
         own = has_request_context() and request.endpoint == "ScopedUserView.userinfo"
         return "userinfo.html" if own else UserDBModelView.show_template
 
@@ -547,9 +550,6 @@ class ScopedUserView(UserDBModelView):
     @has_access
     def signout_everywhere(self):
         """End every session and token of one's own account, this one included."""
-        import flask_login
-        from flask import flash, redirect
-
         end_sessions(g.user)
         # Audited, and the new epoch committed with it, by the sign-out itself.
         g.logout_reason = "signout_everywhere"
@@ -565,10 +565,6 @@ class ScopedUserView(UserDBModelView):
         "fa-sign-out",
     )
     def signout_accounts(self, items):
-        from flask import flash, redirect
-
-        from app import audit
-
         items = items if isinstance(items, list) else [items]
         session = self.datamodel.session
         for user in items:
@@ -594,8 +590,6 @@ class ScopedUserView(UserDBModelView):
         "fa-mobile",
     )
     def reset_twofactor(self, items):
-        from flask import flash, redirect
-
         items = items if isinstance(items, list) else [items]
         done = sum(twofactor.reset(user) for user in items)
         flash(str(_l("Two-factor login reset for %(n)d account(s)", n=done)), "info")
@@ -642,17 +636,11 @@ class ScopedUserView(UserDBModelView):
 
 def _audit_throttled(_limit):
     """A sign-in refused by the rate limit is audited with the username it tried."""
-    from flask import request
-
-    from app import audit
-
     data = request.get_json(silent=True) or request.form
     audit.record("login_throttled", username=str(data.get("username") or "")[:128])
 
 
 def _audit_logout(_app, user):
-    from app import audit
-
     if user is not None and getattr(user, "is_authenticated", False):
         # An idle session ended by the server reads as such, not as a sign-out.
         audit.record(g.pop("logout_reason", "logout"), user=user)
@@ -690,8 +678,6 @@ class TwoFactorAuthDBView(AuthDBView):
     @expose_view("/login/", methods=["GET", "POST"])
     @no_cache
     def login(self):
-        from flask import flash, redirect, request
-
         if g.user is not None and g.user.is_authenticated:
             return redirect(self._get_safe_next_url())
         form = LoginForm_db()
@@ -713,8 +699,6 @@ class SecurityApi(FabSecurityApi):
     @expose("/login", methods=["POST"])
     @safe
     def login(self):
-        from flask import request
-
         payload = request.get_json(silent=True)
         # FAB's schema refuses unknown fields: the code is taken out before it reads the body.
         code = payload.pop("totp", None) if isinstance(payload, dict) else None
@@ -745,8 +729,6 @@ class SecurityManager(FabSecurityManager):
 
     def auth_user_db(self, username, password):
         """Every sign-in attempt is audited, unknown usernames included (FAB's hook misses them)."""
-        from app import audit
-
         user = super().auth_user_db(username, password)
         g.password_user = user
         if user is None:
@@ -799,8 +781,6 @@ class SecurityManager(FabSecurityManager):
             # The session's identity map holds its objects weakly: kept for the request, the
             # account is found there by the next lookup (the 2FA check, then Flask-Login or
             # the JWT loader, then the password-change check) instead of read again.
-            from flask import request
-
             request._get_current_object().__dict__.setdefault("jsx_users", []).append(user)
         return user
 
@@ -868,9 +848,6 @@ class SecurityManager(FabSecurityManager):
         outlive a request) for the request's user object."""
         if not has_request_context() or g.get("_api_key_user", False):
             return None
-        import flask_login
-        from flask import request
-
         here = request._get_current_object()
         kept = here.__dict__.get("jsx_roles")
         user = g.get("user")
@@ -903,9 +880,7 @@ class SecurityManager(FabSecurityManager):
         super().reset_password(userid, password)
         if own and user is not None and has_request_context():
             # The new password ended every other session and token; this one goes on.
-            from flask import session
-
-            session[SESSION_EPOCH_KEY] = user.session_epoch
+            web_session[SESSION_EPOCH_KEY] = user.session_epoch
 
     def create_limiter(self, app):
         limiter = super().create_limiter(app)
@@ -913,10 +888,8 @@ class SecurityManager(FabSecurityManager):
         return limiter
 
     def register_views(self):
-        from app.twofactor import TwoFactorView
-
         super().register_views()
-        twofactor_view = self.appbuilder.add_view_no_menu(TwoFactorView())
+        twofactor_view = self.appbuilder.add_view_no_menu(twofactor.TwoFactorView())
         if self.is_auth_limited:
             # FAB throttles only the HTML login form; the JWT login and the second factor are
             # just as guessable.
@@ -942,9 +915,7 @@ SIGNED_OUT_EVERYWHERE = _l("You are signed out everywhere: every session and tok
 
 def _stamp_session(_app, user):
     """A new session records the account's epoch (every login_user, the second factor's too)."""
-    from flask import session
-
-    session[SESSION_EPOCH_KEY] = user.session_epoch
+    web_session[SESSION_EPOCH_KEY] = user.session_epoch
 
 
 user_logged_in.connect(_stamp_session)
@@ -952,26 +923,21 @@ user_logged_in.connect(_stamp_session)
 
 def _clear_session():
     """Forget the browser's session, keeping its language for the login page."""
-    from flask import session
-
-    locale = session.get("locale")
-    session.clear()
+    locale = web_session.get("locale")
+    web_session.clear()
     if locale:
-        session["locale"] = locale
+        web_session["locale"] = locale
 
 
 def end_superseded_session():
     """Before every request: a session cookie from before the account's last sign-out,
     password, role or scope change is signed out, and the login page says why."""
-    import flask_login
-    from flask import flash, jsonify, redirect, request, session
-
-    if "_user_id" not in session or request.endpoint in ("static", "appbuilder.static"):
+    if "_user_id" not in web_session or request.endpoint in ("static", "appbuilder.static"):
         return None
     user = flask_login.current_user
     if not getattr(user, "is_authenticated", False):
         return None
-    if session.get(SESSION_EPOCH_KEY, 0) == user.session_epoch:
+    if web_session.get(SESSION_EPOCH_KEY, 0) == user.session_epoch:
         return None
     g.logout_reason = "session_ended"
     flask_login.logout_user()
@@ -1007,8 +973,6 @@ def _token_ended(_header, data) -> bool:
 
 
 def _token_ended_answer(_header, _data):
-    from flask import jsonify
-
     return jsonify(message=str(SESSION_ENDED)), 401
 
 
@@ -1046,14 +1010,10 @@ def expire_idle_session():
     The last-seen time lives in the signed session cookie: the client cannot move it, and a
     cookie copied away stops working once it is older than the timeout.
     """
-    import flask_login
-    from flask import flash, redirect, request, session
-    from flask_babel import gettext
-
-    if "_user_id" not in session:
+    if "_user_id" not in web_session:
         return None
     now = int(time.time())
-    seen = session.get(SESSION_SEEN_KEY)
+    seen = web_session.get(SESSION_SEEN_KEY)
     timeout = current_app.config["SESSION_IDLE_TIMEOUT"]
     if seen is not None and now - seen > timeout.total_seconds():
         g.logout_reason = "session_expired"
@@ -1073,7 +1033,7 @@ def expire_idle_session():
         appbuilder = current_app.appbuilder
         return redirect(appbuilder.get_url_for_login_with(request.full_path.rstrip("?")))
     if seen is None or now - seen >= SESSION_SEEN_RESOLUTION:
-        session[SESSION_SEEN_KEY] = now
+        web_session[SESSION_SEEN_KEY] = now
     return None
 
 
@@ -1088,8 +1048,6 @@ API_PASSWORD_CHANGE_MESSAGE = _l(
 
 def _api_user():
     """The account a JWT names, or None (FAB itself answers a missing or bad token)."""
-    from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
-
     try:
         verify_jwt_in_request(optional=True)
         identity = get_jwt_identity()
@@ -1100,8 +1058,6 @@ def _api_user():
 
 def require_password_change():
     """Nothing but choosing a new password (or signing out) until a temporary one is replaced."""
-    from flask import flash, jsonify, redirect, request, url_for
-
     if request.endpoint in ("static", "appbuilder.static") or request.blueprint in (
         "ResetMyPasswordView",
         "LocaleView",
