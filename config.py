@@ -25,6 +25,15 @@ def _instance_secret(name: str) -> str:
         return fh.read().strip()
 
 
+def _limit(name: str, default: int) -> int:
+    """A size or time limit from the environment: a whole number from 1. Refused at start
+    otherwise, since 0 or less would refuse every file (or stop every reader as it starts)."""
+    value = os.environ.get(name, str(default))
+    if not (value.isdigit() and int(value) >= 1):
+        raise ValueError(f"{name}: a whole number from 1, not {value!r}")
+    return int(value)
+
+
 SECRET_KEY = os.environ.get("SECRET_KEY") or _instance_secret("secret_key")
 # Encrypts ID numbers and sensitive household fields at rest (app/crypto.py). Not in the
 # database: back it up with the database, or every encrypted field is lost.
@@ -54,20 +63,20 @@ UPLOAD_MAX_BYTES = int(os.environ.get("UPLOAD_MAX_BYTES", str(10 * 1024 * 1024))
 MAX_CONTENT_LENGTH = UPLOAD_MAX_BYTES + 1024 * 1024
 # No file may take the server down (app.untrusted): a photo is refused past this many pixels
 # (read from its header), an .xlsx or .docx past these sizes (read from its zip directory).
-UPLOAD_MAX_PIXELS = int(os.environ.get("UPLOAD_MAX_PIXELS", str(50_000_000)))
-ZIP_MAX_UNCOMPRESSED_MB = int(os.environ.get("ZIP_MAX_UNCOMPRESSED_MB", "512"))
-ZIP_MAX_RATIO = int(os.environ.get("ZIP_MAX_RATIO", "200"))
-ZIP_MAX_ENTRIES = int(os.environ.get("ZIP_MAX_ENTRIES", "10000"))
+UPLOAD_MAX_PIXELS = _limit("UPLOAD_MAX_PIXELS", 50_000_000)
+ZIP_MAX_UNCOMPRESSED_MB = _limit("ZIP_MAX_UNCOMPRESSED_MB", 512)
+ZIP_MAX_RATIO = _limit("ZIP_MAX_RATIO", 200)
+ZIP_MAX_ENTRIES = _limit("ZIP_MAX_ENTRIES", 10_000)
 
 # --- Roster import: the largest table read, and the reader's limits (app.importer) ---
 # A roster of 100,000 members (bench/import_roster.py) is 100,002 rows of 9 columns.
-IMPORT_MAX_ROWS = int(os.environ.get("IMPORT_MAX_ROWS", str(300_000)))
-IMPORT_MAX_COLUMNS = int(os.environ.get("IMPORT_MAX_COLUMNS", "200"))
-IMPORT_MAX_CELLS = int(os.environ.get("IMPORT_MAX_CELLS", str(5_000_000)))
+IMPORT_MAX_ROWS = _limit("IMPORT_MAX_ROWS", 300_000)
+IMPORT_MAX_COLUMNS = _limit("IMPORT_MAX_COLUMNS", 200)
+IMPORT_MAX_CELLS = _limit("IMPORT_MAX_CELLS", 5_000_000)
 # The cells are read in a child process: this much memory beyond its start, this long (CPU
 # and wall clock), or it is stopped and the user told the file is too large or malformed.
-IMPORT_PARSE_SECONDS = int(os.environ.get("IMPORT_PARSE_SECONDS", "30"))
-IMPORT_PARSE_MEMORY_MB = int(os.environ.get("IMPORT_PARSE_MEMORY_MB", "2048"))
+IMPORT_PARSE_SECONDS = _limit("IMPORT_PARSE_SECONDS", 30)
+IMPORT_PARSE_MEMORY_MB = _limit("IMPORT_PARSE_MEMORY_MB", 2048)
 
 APP_NAME = "计生协工作管理系统"
 APP_ICON = ""

@@ -10,6 +10,7 @@ import http.cookiejar
 import io
 import os
 import re
+import runpy
 import struct
 import subprocess
 import sys
@@ -326,6 +327,29 @@ def test_the_limits_come_from_config(app):
     assert app.config["IMPORT_MAX_CELLS"] >= 100_000 * 9
     assert app.config["IMPORT_PARSE_SECONDS"] > 0 and app.config["IMPORT_PARSE_MEMORY_MB"] > 0
     assert app.config["UPLOAD_MAX_PIXELS"] == 50_000_000
+
+
+@pytest.mark.parametrize("env", ["0", "-1", "2.5"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "UPLOAD_MAX_PIXELS",
+        "ZIP_MAX_UNCOMPRESSED_MB",
+        "ZIP_MAX_RATIO",
+        "ZIP_MAX_ENTRIES",
+        "IMPORT_MAX_ROWS",
+        "IMPORT_MAX_COLUMNS",
+        "IMPORT_MAX_CELLS",
+        "IMPORT_PARSE_SECONDS",
+        "IMPORT_PARSE_MEMORY_MB",
+    ],
+)
+def test_a_limit_below_one_is_refused_at_start(monkeypatch, name, env):
+    """0 would refuse every roster or attachment, or stop every reader as it starts: the
+    server does not start with it, and says which setting is wrong."""
+    monkeypatch.setenv(name, env)
+    with pytest.raises(ValueError, match=name):
+        runpy.run_path(str(ROOT / "config.py"))
 
 
 def test_a_table_past_a_configured_limit_is_refused(app, monkeypatch, tmp_path):
