@@ -30,9 +30,15 @@ from sqlalchemy.orm import ColumnProperty
 from werkzeug.exceptions import BadRequest
 
 MAX_PK = 2**63 - 1
-# An HTML list shows at most this many rows a page, whatever psize_… asks (FAB_API_MAX_PAGE_SIZE
-# for the API): one request must not render and decrypt every row in scope.
+# An HTML list shows at most as many rows a page as the API (FAB_API_MAX_PAGE_SIZE, this when
+# unset), whatever psize_… asks: one request must not render and decrypt every row in scope.
 MAX_PAGE_SIZE = 100
+
+
+def max_page_size() -> int:
+    return current_app.config.get("FAB_API_MAX_PAGE_SIZE") or MAX_PAGE_SIZE
+
+
 # Beyond any list; page × page size stays far inside a 64-bit OFFSET.
 MAX_PAGE = 10**9
 LIST_OPERATORS = {"in", "not_in"}

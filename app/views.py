@@ -179,12 +179,12 @@ class Declared:
     sort_by: dict = {}
 
     def _get_list_widget(self, filters, **kwargs):
-        """A page holds at most ``inputs.MAX_PAGE_SIZE`` rows, whatever psize_… asks: one
+        """A page holds at most ``inputs.max_page_size()`` rows, whatever psize_… asks: one
         request must not render and decrypt every row in scope (issue 15). The list arguments
         were checked before the view ran (``inputs.check_request``): search values a column
         holds, and a sort column the list offers and the user does not see masked."""
         if kwargs.get("page_size"):
-            kwargs["page_size"] = min(kwargs["page_size"], inputs.MAX_PAGE_SIZE)
+            kwargs["page_size"] = min(kwargs["page_size"], inputs.max_page_size())
         if kwargs.get("order_column") in self.sort_by:
             kwargs["order_column"] = self.sort_by[kwargs["order_column"]]
         widgets = super()._get_list_widget(filters, **kwargs)
