@@ -7,6 +7,7 @@ memory and a CPU-time limit and a wall-clock timeout: whatever the file does to 
 web worker only waits for an answer, and a dead or stalled child is a message, not a crash.
 """
 
+import faulthandler
 import gc
 import io
 import multiprocessing
@@ -232,6 +233,9 @@ def _child(sender, function, args, seconds, memory_mb):
     # The objects inherited from the parent are left out of the child's garbage collections:
     # a collection would otherwise touch, and so copy, every page of the parent's heap.
     gc.freeze()
+    # A reader that aborts (a native allocation refused) is expected here and reported by the
+    # parent: no Python traceback dump of every thread and module on the server's stderr.
+    faulthandler.disable()
     start = _address_space()
     _limit(resource.RLIMIT_AS, start + memory_mb * MB if start and memory_mb else None)
     # SIGXCPU at the soft limit, SIGKILL a second later.
