@@ -38,13 +38,16 @@ serve: translations
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 
+# Test processes (pytest-xdist): one per core by default; TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= auto
+
 test: $(VENV)/.installed-dev translations lint
-	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 1; fi; exit $$rc
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS); rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 1; fi; exit $$rc
 
 # The suite again on PostgreSQL: TEST_DATABASE_URL names a server (see .ci/postgres.sh).
 test-pg: $(VENV)/.installed-dev translations
 	@test -n "$$TEST_DATABASE_URL" || { echo "test-pg: set TEST_DATABASE_URL (eval \"\$$(.ci/postgres.sh)\")"; exit 2; }
-	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 1; fi; exit $$rc
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS); rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 1; fi; exit $$rc
 
 # Extract our strings and merge them into the catalogue (run after changing user-facing text).
 babel-extract: $(VENV)/.installed

@@ -77,5 +77,12 @@ def open_databases(folder):
     """PostgreSQL when TEST_DATABASE_URL is set, SQLite files in ``folder`` otherwise."""
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
+        worker = os.environ.get("PYTEST_XDIST_WORKER")
+        if worker:
+            # pytest -n: each worker its own database and templates on the one server.
+            url_object = make_url(url)
+            url = url_object.set(database=f"{url_object.database}_{worker}").render_as_string(
+                hide_password=False
+            )
         return PostgresDatabases(url)
     return SqliteDatabases(folder)
