@@ -77,10 +77,9 @@ class Result:
     committed: bool = False
     # Inserted rows whose status the importer may not decide: they enter as applications.
     applied_instead: int = 0
-    # Rows not compared with the stored records (the user sees their key masked): that is
-    # done when the file is imported, and a refusal then names no row (``refused``).
+    # Rows not compared with the stored records (the user sees their key masked): each is
+    # added as a new row, and the president or secretary settles a clash.
     deferred: bool = False
-    refused: str = ""
 
     @property
     def counts(self) -> dict:
@@ -795,8 +794,8 @@ def import_roster(
     if group is not None and "group" not in getattr(model, "__scope__", {}):
         raise ImportUsageError(_("This register is kept by the village, not by a group"))
     # One who sees the key masked neither updates by it (which rows would update tells which
-    # numbers are stored) nor learns row by row in a dry run whether a number is stored: the
-    # rows meet the stored records only on import, and a refusal then names no row.
+    # numbers are stored) nor learns, in a dry run or on import, whether a number is stored:
+    # their rows are never compared with the stored records (see ``existing`` below).
     blind = blind_to_stored(resource, user)
     if blind and upsert:
         raise ImportUsageError(
@@ -844,21 +843,20 @@ def import_roster(
     _duplicates(rows, resource, labels)
     step(len(rows) * (stages - 1) // stages)
 
+    # A blind import adds every row as a new one, whatever is stored, as the API does: a
+    # refusal of the file when one row meets a stored number confirmed a guessed number by a
+    # binary search over files. A member enters as an application and a clash is met by the
+    # president on approving it (records.member_errors); a household register has no
+    # uniqueness (a second row is what the API writes too), and the database's one active
+    # row per ID number holds, since a masked role never decides.
     result.deferred = blind
-    existing = {} if blind and dry_run else _existing(session, resource, rows, village)
+    existing = {} if blind else _existing(session, resource, rows, village)
     plan = _Plan(resource, labels, village, group, upsert, user, result)
     inserts, updates, before = plan.run(rows, existing)
     step(len(rows))
     result.rejected = rows.rejected()
     result.inserted, result.updated = _count(inserts), len(updates)
-    if blind and result.rejected and not dry_run:
-        result.rejected, result.inserted, result.applied_instead = [], 0, 0
-        result.refused = _(
-            "Nothing was imported: a row meets a record already stored (an ID number already "
-            "registered). You see ID numbers masked, so the row is not named: the president "
-            "or secretary can find it"
-        )
-    if result.rejected or result.refused or dry_run:
+    if result.rejected or dry_run:
         # Every check that writes nothing is in the audit log too (issue 15): a preview tells
         # what a file would do.
         _audit_check(session, resource, filename, result, village, user, dry_run)

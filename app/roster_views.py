@@ -293,8 +293,6 @@ class RosterView(BaseView):
             discard(token)
         if problem:
             return self._refused(problem)
-        if result.refused:
-            return self._refused(result.refused)
         if result.committed:
             flash(_("The roster was imported"), "success")
         return self._result_page(resource, meta, result, done=True)

@@ -11,6 +11,7 @@ import json
 from flask import abort, current_app, flash, g, has_request_context, redirect, request, url_for
 from flask_appbuilder import IndexView, ModelRestApi, ModelView, expose
 from flask_appbuilder.actions import action
+from flask_appbuilder.const import API_RESULT_RES_KEY
 from flask_appbuilder.exceptions import InvalidOrderByColumnFABException
 from flask_appbuilder.fields import QuerySelectMultipleField
 from flask_appbuilder.fieldwidgets import Select2Widget
@@ -1384,12 +1385,15 @@ class RecordApi(Declared, ModelRestApi):
             if key in row and row[key] and security.masks(key, model=self.datamodel.obj):
                 row[key] = masker(row[key])
 
-    def pre_get(self, data):
-        self._mask(data.get("result", {}))
-
-    def pre_get_list(self, data):
-        for row in data.get("result", []):
-            self._mask(row)
+    def response(self, code, **kwargs):
+        """Every answer that carries records is masked here, in one place: a GET's, and the
+        dump of the stored row that FAB's POST and PUT answer with (it holds the full ID
+        number and birth date after ``records.unmask``; issue 15)."""
+        result = kwargs.get(API_RESULT_RES_KEY)
+        for row in result if isinstance(result, list) else [result]:
+            if isinstance(row, dict):
+                self._mask(row)
+        return super().response(code, **kwargs)
 
 
 def api(model, name, columns, search=None, read_only=(), routes=None):

@@ -26,3 +26,15 @@ def member(session, village_name, status="active", group_name=None):
     if group_name:
         query = query.filter_by(group_id=group(session, village_name, group_name).id)
     return query.order_by(Member.id).first()
+
+
+def wrong_guess(number):
+    """Another valid ID of the same area, birth year and last four digits as ``number``: what
+    a masked role sees (first 6, last 4, the year) leaves it as likely as the right one."""
+    for month in range(1, 13):
+        for day in range(1, 29):
+            body = number[:10] + f"{month:02d}{day:02d}" + number[14:17]
+            candidate = body + id_check_char(body)
+            if candidate != number and candidate[-1] == number[-1]:
+                return candidate
+    raise AssertionError(number)

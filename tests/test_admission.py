@@ -150,3 +150,79 @@ def test_the_database_refuses_two_active_rows_for_one_person(app):
         with pytest.raises(IntegrityError):
             session.commit()
         session.rollback()
+
+
+def _guess(client, headers, number, group_id):
+    response = client.post(
+        "/api/v1/member/",
+        headers=headers,
+        json={"name": "猜测", "group_id": group_id, "id_number": number},
+    )
+    body = response.get_json()
+    return response.status_code, body.pop("id", None), body
+
+
+def test_a_group_leaders_application_does_not_tell_whether_the_id_is_stored(
+    app, client, api_token, login_as
+):
+    """The group leader sees 510525********1234 and the birth year: about 33 checksum-valid
+    candidates. An application with the stored number is filed like any other (no "already a
+    member" to confirm the guess); the president, who sees the number, meets the clash."""
+    from app.models import AuditLog
+    from tests.helpers import wrong_guess
+
+    with app.app_context():
+        stored = member(app.appbuilder.session, "新檀村", group_name="第一组")
+        number, group_id = stored.id_number, stored.group_id
+    headers = api_token("xintan_group1")
+    right = _guess(client, headers, number, group_id)
+    wrong = _guess(client, headers, wrong_guess(number), group_id)
+    assert right[0] == wrong[0] == 201, (right, wrong)
+    assert right[2] == wrong[2]  # the answers differ by their id only
+    right_pk, wrong_pk = right[1], wrong[1]
+    assert _get(app, right_pk).status == _get(app, wrong_pk).status == "applied"
+    with app.app_context():
+        filed = app.appbuilder.session.query(AuditLog).filter(
+            AuditLog.model == "Member", AuditLog.record_id.in_((right_pk, wrong_pk))
+        )
+        assert {(e.username, e.action) for e in filed} == {("xintan_group1", "insert")}
+
+    president = login_as("xintan_president")
+    president.get("/lang/en")
+    president.post("/memberview/action_post", data={"action": "approve", "rowid": [right_pk]})
+    page = president.get("/memberview/list/").get_data(as_text=True)
+    assert "猜测: This person is already a member, or has applied" in page
+    assert _get(app, right_pk).status == "applied"
+    refused = client.put(
+        f"/api/v1/member/{right_pk}",
+        headers=api_token("xintan_president"),
+        json={"status": "active"},
+    )
+    assert refused.status_code == 400 and "id_number" in refused.get_json()["message"]
+    approved = client.put(
+        f"/api/v1/member/{wrong_pk}",
+        headers=api_token("xintan_president"),
+        json={"status": "active"},
+    )
+    assert approved.status_code == 200 and _get(app, wrong_pk).status == "active"
+
+
+def test_a_group_leaders_reapplication_does_not_tell_whether_the_id_is_stored(
+    app, client, api_token
+):
+    """Withdrawn, then applied again: the edit of a row holding a guessed number answers the
+    same, right or wrong."""
+    from tests.helpers import wrong_guess
+
+    with app.app_context():
+        stored = member(app.appbuilder.session, "新檀村", group_name="第一组")
+        number, group_id = stored.id_number, stored.group_id
+    headers = api_token("xintan_group1")
+    answers = []
+    for guess in (number, wrong_guess(number)):
+        _status, pk, _body = _guess(client, headers, guess, group_id)
+        left = {"status": "withdrawn", "left_on": dt.date.today().isoformat()}
+        first = client.put(f"/api/v1/member/{pk}", headers=headers, json=left)
+        again = client.put(f"/api/v1/member/{pk}", headers=headers, json={"status": "applied"})
+        answers.append((first.status_code, again.status_code))
+    assert answers[0] == answers[1] == (200, 200), answers

@@ -466,3 +466,65 @@ def test_the_audit_log_is_not_sorted_by_its_changes(app, login_as):
         assert ids.findall(asked.get_data(as_text=True)) == []
     assert ids.findall(plain.get_data(as_text=True))
     assert "_oc_AuditLogView=changes" not in plain.get_data(as_text=True)
+
+
+def _own_record(app, resource):
+    """A member, or a household with a head's ID number, of the group leader's group."""
+    from app.models import Household
+    from tests.helpers import group
+
+    with app.app_context():
+        session = app.appbuilder.session
+        if resource == "member":
+            row = member(session, "新檀村", group_name="第一组")
+        else:
+            row = (
+                session.query(Household)
+                .filter(Household.group_id == group(session, "新檀村", "第一组").id)
+                .filter(Household.id_number.isnot(None))
+                .order_by(Household.id)
+                .first()
+            )
+        return row.id, row.id_number, getattr(row, "birth_date", None)
+
+
+@pytest.mark.parametrize("resource", ["member", "household"])
+def test_a_group_leaders_put_answer_is_masked(app, client, api_token, resource):
+    """FAB answers a PUT with the stored row (the full ID number and birth date after the masked
+    values were put back): masked as a GET is, or one harmless PUT gives the number back."""
+    pk, number, birth = _own_record(app, resource)
+    headers = api_token("xintan_group1")
+    shown = client.get(f"/api/v1/{resource}/{pk}", headers=headers).get_json()["result"]
+    response = client.put(f"/api/v1/{resource}/{pk}", headers=headers, json={"address": "1号"})
+    assert response.status_code == 200, response.get_json()
+    text = response.get_data(as_text=True)
+    assert number not in text and not FULL_ID.search(text)
+    answer = response.get_json()["result"]
+    assert answer["id_number"] == mask_id_number(number) == shown["id_number"]
+    if birth is not None:
+        assert birth.isoformat() not in text
+        assert answer["birth_date"] == shown["birth_date"] == str(birth.year)
+
+
+@pytest.mark.parametrize("resource", ["member", "household"])
+def test_a_group_leaders_post_answer_is_masked(app, client, api_token, resource):
+    from tests.helpers import valid_id
+
+    number = valid_id(birth="19660512", seq="77")
+    body = {"name": "新会员", "id_number": number}
+    if resource == "household":
+        body = {"head_name": "新户主", "id_number": number}
+    response = client.post(f"/api/v1/{resource}/", headers=api_token("xintan_group1"), json=body)
+    assert response.status_code == 201, response.get_json()
+    text = response.get_data(as_text=True)
+    assert number not in text and "1966-05-12" not in text
+    assert response.get_json()["result"]["id_number"] == mask_id_number(number)
+
+
+def test_the_secretarys_put_answer_is_in_full(app, client, api_token):
+    pk, number, birth = _own_record(app, "member")
+    response = client.put(
+        f"/api/v1/member/{pk}", headers=api_token("xintan_secretary"), json={"address": "1号"}
+    )
+    answer = response.get_json()["result"]
+    assert (answer["id_number"], answer["birth_date"]) == (number, birth.isoformat())
