@@ -77,6 +77,9 @@ IMPORT_MAX_CELLS = _limit("IMPORT_MAX_CELLS", 5_000_000)
 # and wall clock), or it is stopped and the user told the file is too large or malformed.
 IMPORT_PARSE_SECONDS = _limit("IMPORT_PARSE_SECONDS", 30)
 IMPORT_PARSE_MEMORY_MB = _limit("IMPORT_PARSE_MEMORY_MB", 2048)
+# At most this many readers at once per server process; one more upload is refused ("busy,
+# try again"), not queued: each reader may take IMPORT_PARSE_MEMORY_MB for IMPORT_PARSE_SECONDS.
+IMPORT_PARSE_CONCURRENCY = _limit("IMPORT_PARSE_CONCURRENCY", 2)
 
 APP_NAME = "计生协工作管理系统"
 APP_ICON = ""

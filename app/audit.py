@@ -6,9 +6,14 @@ through ``bulk_insert`` / ``bulk_update``, which write their audit rows themselv
 statement on an audited model that bypasses them is refused. Sign-ins, exports and reveals call
 ``record()``.
 
-Each entry carries a SHA-256 hash over its content and the previous entry's hash. Writers
-first lock the single ``audit_head`` row (an UPDATE: a row lock on PostgreSQL, the write lock
-on SQLite), so concurrent writers queue and the chain stays linear.
+Each entry carries an HMAC-SHA256 over its content and the previous entry's hash, keyed from
+``ID_ENCRYPTION_KEY`` (``crypto.audit_mac``): a key that is not in the database, so someone with
+the database file alone cannot append or rewrite an entry that verifies (issue 15, class 8).
+Entries written before the key (migration 0011) carry a plain SHA-256 (``entry_hash``); they
+verify as such only before the chain's first keyed entry, and the migration writes one
+(``chain_keyed``) right after them, whose HMAC covers their last hash. Writers first lock the
+single ``audit_head`` row (an UPDATE: a row lock on PostgreSQL, the write lock on SQLite), so
+concurrent writers queue and the chain stays linear.
 """
 
 import datetime as dt
@@ -28,7 +33,7 @@ from app.models import AuditHead, AuditLog, MemberGroup, Township, Village
 
 GENESIS = "0" * 64
 SYSTEM_USER = "system"
-# Never copied into the log.
+# Never copied into the log: a keyed fingerprint of the value is (``crypto.fingerprint``).
 SECRET_FIELDS = {"password"}
 # Bookkeeping that changes on every sign-in: not a change anyone made.
 NOISE_FIELDS = {"last_login", "login_count", "fail_login_count", "changed_on", "created_on"}
@@ -72,8 +77,8 @@ def _text(value) -> str:
     return str(value)
 
 
-def entry_hash(entry: dict, prev_hash: str) -> str:
-    """SHA-256 over the entry's fields (unit-separated, None marked) and the previous hash.
+def _payload(entry: dict, prev_hash: str) -> bytes:
+    """The entry's fields (unit-separated, None marked) and the previous hash.
 
     A batch entry's ``record_last`` joins the hashed fields; entries written before batches
     existed (no ``record_last``) hash exactly as they did then.
@@ -81,8 +86,21 @@ def entry_hash(entry: dict, prev_hash: str) -> str:
     fields = [_text(entry.get(name)) for name in HASHED_FIELDS]
     if entry.get("record_last") is not None:
         fields.append(_text(entry["record_last"]))
-    payload = "\x1f".join(fields + [prev_hash])
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    return "\x1f".join(fields + [prev_hash]).encode("utf-8")
+
+
+def entry_hash(entry: dict, prev_hash: str) -> str:
+    """The unkeyed SHA-256 of entries written before migration 0011: anyone can compute it,
+    so it is accepted only for the entries before the chain's first keyed one."""
+    return hashlib.sha256(_payload(entry, prev_hash)).hexdigest()
+
+
+def entry_mac(entry: dict, prev_hash: str, keyed=None) -> str:
+    """The HMAC-SHA256 every entry carries since migration 0011 (``keyed``: a fresh
+    ``crypto.audit_mac()`` to copy, fetched once by a caller hashing many entries)."""
+    digest = (keyed or crypto.audit_mac()).copy()
+    digest.update(_payload(entry, prev_hash))
+    return digest.hexdigest()
 
 
 # --- Who is acting ---
@@ -133,11 +151,12 @@ def write_entries(connection, entries: list[dict]) -> None:
         select(AuditHead.last_id, AuditHead.last_hash).where(AuditHead.id == 1)
     ).one()
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    keyed = crypto.audit_mac()
     rows = []
     for entry in entries:
         last_id += 1
         entry = {**entry, "id": last_id, "ts": entry.get("ts") or now}
-        digest = entry_hash(entry, prev)
+        digest = entry_mac(entry, prev, keyed)
         row = tuple(entry.get(name) for name in HASHED_FIELDS)
         rows.append(row + (entry.get("record_last"), prev, digest))
         prev = digest
@@ -226,7 +245,9 @@ def _kept(model, key) -> bool:
 
 def _redacted(key, value, model=None):
     if key in SECRET_FIELDS and value is not None:
-        return "***"
+        # A keyed fingerprint of the stored hash, never the hash: ``verify --records`` can
+        # tell a password hash written behind the app's back (entries before: "***").
+        return crypto.fingerprint(value)
     if model is not None and key in crypto.encrypted_columns(model):
         # Encrypted in the log as in the register: never a plain ID number (issue 7).
         return crypto.audit_value(value)
@@ -259,6 +280,17 @@ def _diff(obj) -> dict:
     return changes
 
 
+def _lists(obj) -> dict:
+    """Each many-to-many list of a new record (an account's roles): ids, sorted, [] too, so
+    that ``verify --records`` knows what the record was inserted with."""
+    model = type(obj)
+    return {
+        rel.key: [None, sorted(o.id for o in getattr(obj, rel.key))]
+        for rel in inspect(model).relationships
+        if rel.secondary is not None and _kept(model, rel.key)
+    }
+
+
 def after_flush(session, _flush_context):
     """Audit every insert, update and delete of an audited model in this flush."""
     pending = [("insert", o) for o in session.new] + [("update", o) for o in session.dirty]
@@ -279,6 +311,7 @@ def after_flush(session, _flush_context):
                 for k, v in values.items()
                 if v is not None and _kept(model, k) and k != "id"
             }
+            changes.update(_lists(obj))
         elif action == "delete":
             changes = {
                 k: [_redacted(k, v, model), None]
@@ -581,7 +614,7 @@ def batch_entries(
             for key in fields:
                 chunk = iso.get(key, columns[key])[start:end]
                 if key in SECRET_FIELDS:
-                    chunk = [None if v is None else "***" for v in chunk]
+                    chunk = list(map(crypto.fingerprint, chunk))
                 elif key in sealed:
                     chunk = list(map(crypto.audit_value, chunk))
                 if chunk.count(chunk[0]) == len(chunk):
@@ -630,8 +663,20 @@ def bulk_update(session, model, rows: list[dict], before: dict) -> None:
 # --- Verification and retention ---
 
 
+KEY_HINT = (
+    "not keyed with this program's ID_ENCRYPTION_KEY (or instance/id_encryption_key): the log "
+    "was written under another key, or changed"
+)
+
+
 def verify(session) -> tuple[bool, str]:
-    """Walk the chain; (True, summary) when intact, (False, the first bad entry) otherwise."""
+    """Walk the chain; (True, summary) when intact, (False, the first bad entry) otherwise.
+
+    Every entry must carry its HMAC under this program's key, except a run of unkeyed
+    (SHA-256) entries before the first keyed one: those written before migration 0011, which
+    the migration's ``chain_keyed`` entry seals. A log with entries and no keyed one at all
+    does not verify: it was written under another key, or rewritten by someone without it.
+    """
     anchors = set()
     for changes in session.execute(
         select(AuditLog.changes).where(AuditLog.action == "prune")
@@ -640,7 +685,9 @@ def verify(session) -> tuple[bool, str]:
         if anchor:
             anchors.add(anchor)
     prev = None
-    count = 0
+    count = unkeyed = 0
+    keyed_seen = False
+    keyed = crypto.audit_mac()
     query = select(AuditLog).order_by(AuditLog.id).execution_options(yield_per=2000)
     for row in session.execute(query).scalars():
         values = {name: getattr(row, name) for name in HASHED_FIELDS}
@@ -650,11 +697,19 @@ def verify(session) -> tuple[bool, str]:
                 return False, f"#{row.id}: the chain does not start at the beginning nor at a prune"
         elif row.prev_hash != prev.hash:
             return False, f"#{row.id}: previous hash does not match entry #{prev.id}"
-        if entry_hash(values, row.prev_hash) != row.hash:
+        if entry_mac(values, row.prev_hash, keyed) == row.hash:
+            keyed_seen = True
+        elif not keyed_seen and entry_hash(values, row.prev_hash) == row.hash:
+            unkeyed += 1  # written before migration 0011
+        elif keyed_seen:
             return False, f"#{row.id}: content does not match its hash"
+        else:
+            return False, f"#{row.id}: content does not match its hash, or {KEY_HINT}"
         prev = row
         count += 1
         session.expunge(row)
+    if count and not keyed_seen:
+        return False, f"#{prev.id}: no entry of the chain is keyed: {KEY_HINT}"
     head = session.execute(select(AuditHead.last_id, AuditHead.last_hash)).one_or_none()
     if (
         prev is not None
@@ -662,6 +717,8 @@ def verify(session) -> tuple[bool, str]:
         and (head.last_id, head.last_hash) != (prev.id, prev.hash)
     ):
         return False, f"#{head.last_id}: entries after #{prev.id} are missing"
+    if unkeyed:
+        return True, f"{count} entries, chain intact ({unkeyed} from before the chain was keyed)"
     return True, f"{count} entries, chain intact"
 
 

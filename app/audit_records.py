@@ -7,9 +7,13 @@ batch entry: each of its rows — gives what each record should hold now. Each r
 checked on its own, as three streams merged in record id order (the table, the per-record
 entries, the batch entries one batch at a time), so memory stays flat at a million members.
 
-What is compared: every column the log keeps. Not compared, and said so: secrets the log
-never copies (passwords), bookkeeping it leaves out (``NOISE_FIELDS``, lookup hashes), columns
-computed by the database, and many-to-many lists (kept in their own tables). Encrypted fields
+What is compared: every column the log keeps; a password hash through the keyed fingerprint
+the log keeps of it (``crypto.fingerprint``; an entry written before, "***", names no value);
+and the many-to-many lists (an account's roles and groups, a meeting's attendees) a record's
+entries name: an insert entry names them all since the chain was keyed, an update entry the
+ones it changed; a list no entry names is not compared. Not compared, and said so:
+bookkeeping the log leaves out (``NOISE_FIELDS``, lookup hashes) and columns computed by the
+database. Encrypted fields
 are compared as their plain text (an entry holds its own ciphertext, or plain text from
 before migration 0006); values as the listener writes them (dates as ISO text, decimals as
 text, booleans) are compared by their column's type.
@@ -32,7 +36,7 @@ import orjson
 from cryptography.exceptions import InvalidTag
 from flask_appbuilder import Model
 from flask_babel import gettext as _
-from sqlalchemy import Boolean, Date, DateTime, Integer, Numeric, inspect, text
+from sqlalchemy import Boolean, Date, DateTime, Integer, Numeric, inspect, select, text
 
 from app import audit, crypto
 from app.security import MASKED_FIELDS
@@ -161,26 +165,37 @@ class _Register:
                 continue
             if column.computed is not None:
                 self.skipped.append((key, "computed"))
-            elif key in audit.SECRET_FIELDS or not audit._kept(model, key):
-                # Never copied (passwords), or bookkeeping (sign-in counts, lookup hashes).
+            elif not audit._kept(model, key):
+                # Bookkeeping (sign-in counts, lookup hashes).
                 self.skipped.append((key, "not kept"))
             else:
                 self.keys.append(key)
                 self.columns.append(column)
-        # Many-to-many lists: their own tables; an update entry names them, an insert does not.
-        self.skipped += [
-            (rel.key, "list") for rel in mapper.relationships if rel.secondary is not None
-        ]
         # (key, canonical form, default) of each compared column, in the order of ``rows``.
         self.fields = [
             (
                 key,
-                _canonical(c),
+                _fingerprinted if key in audit.SECRET_FIELDS else _canonical(c),
                 c.default.arg if c.default is not None and c.default.is_scalar else None,
             )
             for key, c in zip(self.keys, self.columns, strict=True)
         ]
-        self.private = set(crypto.encrypted_columns(model)) | _masked(self.name, self.keys)
+        # Many-to-many lists: (key, table, its column of this record, its column of the other).
+        self.lists = [
+            (
+                rel.key,
+                rel.secondary,
+                rel.synchronize_pairs[0][1],
+                rel.secondary_synchronize_pairs[0][1],
+            )
+            for rel in mapper.relationships
+            if rel.secondary is not None and audit._kept(model, rel.key)
+        ]
+        self.private = (
+            set(crypto.encrypted_columns(model))
+            | _masked(self.name, self.keys)
+            | (audit.SECRET_FIELDS & set(self.keys))
+        )
         self.derive = getattr(model, "derive_columns", None)
         self.sealed = set(crypto.encrypted_columns(model))
 
@@ -202,6 +217,18 @@ class _Register:
         while chunk := result.fetchmany(CHUNK):
             yield from map(tuple, chunk)
 
+    def list_rows(self, connection) -> dict:
+        """key → {record id: [other ids, sorted]} of each many-to-many list (small tables)."""
+        found = {}
+        for key, table, mine, other in self.lists:
+            lists: dict = {}
+            for record_id, other_id in connection.execute(
+                select(mine, other).select_from(table).order_by(mine, other)
+            ):
+                lists.setdefault(record_id, []).append(other_id)
+            found[key] = lists
+        return found
+
     def expected_defaults(self, state: dict) -> dict:
         """What a field never named by a record's entries holds: None, its default, or (a
         derived column, ``special``) what the record's other values give."""
@@ -210,6 +237,18 @@ class _Register:
         values = {k: [_unseal(v) if k in self.sealed else v] for k, v in state.items()}
         self.derive(values)
         return {k: v[0] for k, v in values.items() if k not in state}
+
+
+def _fingerprinted(value):
+    """A stored password hash as the log keeps it (its keyed fingerprint); the log's own
+    value (a fingerprint, or "***" from before fingerprints) as it is."""
+    if value is None or value == UNNAMED or str(value).startswith(crypto.FINGERPRINT):
+        return value
+    return crypto.fingerprint(value)
+
+
+# What entries written before fingerprints hold for a password: a change, no value.
+UNNAMED = "***"
 
 
 def _masked(model_name, keys) -> set:
@@ -369,8 +408,10 @@ def _fold(register, events) -> tuple[bool, bool, dict]:
     return exists, complete, state
 
 
-def _compare(register: _Register, state: dict, complete: bool, row) -> list:
-    """The fields of ``row`` that differ from the log's ``state``."""
+def _compare(register: _Register, state: dict, complete: bool, row, lists=None) -> list:
+    """The fields of ``row`` (and its many-to-many ``lists``) that differ from the log's
+    ``state``."""
+    lists = lists or {}
     differ = []
     derived = None
     for position, (key, canon, default) in enumerate(register.fields, 1):
@@ -379,6 +420,8 @@ def _compare(register: _Register, state: dict, complete: bool, row) -> list:
             expected = state[key]
             if expected == found or canon(expected) == canon(found):
                 continue
+            if expected == UNNAMED and key in audit.SECRET_FIELDS:
+                continue  # an entry from before fingerprints: a change, no value
         elif complete:
             if found is None:
                 continue
@@ -390,6 +433,13 @@ def _compare(register: _Register, state: dict, complete: bool, row) -> list:
         else:
             continue  # never named by what is left of the log (its insert pruned)
         differ.append((key, canon(expected), canon(found), key in register.private))
+    for key, *_table in register.lists:
+        if key not in state:
+            continue  # named by no entry left (an insert from before the chain was keyed)
+        expected = sorted(state[key] or [])
+        found = lists.get(key, {}).get(row[0], [])
+        if expected != found:
+            differ.append((key, expected, found, False))
     return differ
 
 
@@ -397,6 +447,7 @@ def _check_register(connection, register: _Register, report: RecordsReport, prun
     mark = pruned.get(register.name, pruned.get(None, 0))
     logged = _merged(_row_entries(connection, register.name), _batch_entries(connection, register))
     rows = register.rows(connection)
+    lists = register.list_rows(connection)
     row, entry = next(rows, None), next(logged, None)
     seen = row is not None
     while row is not None or entry is not None:
@@ -429,7 +480,7 @@ def _check_register(connection, register: _Register, report: RecordsReport, prun
             report.add(Finding(register.name, record_id, "deleted"))
         else:
             report.checked += 1
-            differ = _compare(register, state, complete, found)
+            differ = _compare(register, state, complete, found, lists)
             if differ:
                 report.add(Finding(register.name, record_id, "differs", differ))
     if seen:
@@ -516,7 +567,6 @@ def report_lines(report: RecordsReport) -> list[str]:
     reasons = {
         "not kept": _("Not compared (the log does not keep them): %(fields)s"),
         "computed": _("Not compared (computed by the database): %(fields)s"),
-        "list": _("Not compared (lists kept in tables of their own): %(fields)s"),
     }
     for why, message in reasons.items():
         fields = [f"{model}.{key}" for model, key, reason in report.skipped if reason == why]

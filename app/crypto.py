@@ -13,7 +13,9 @@ filters drop them the way they drop filters on masked fields.
 
 The key comes from ``ID_ENCRYPTION_KEY`` (config or environment); the embedded default is
 generated once under ``instance/`` with mode 0600. Both derived keys (encryption and lookup)
-come from it by HKDF. It is not in the database: back it up with the database.
+come from it by HKDF, and so do the audit chain's HMAC key and the key of the log's password
+fingerprints (``audit_mac``, ``fingerprint``). It is not in the database: back it up with the
+database.
 """
 
 import base64
@@ -57,6 +59,14 @@ def _keys_for(secret) -> dict:
             "aead": AESGCM(_derive(raw, b"jsx id encryption v1")),
             # Keyed once; each hash copies it (half the cost of a new HMAC per value).
             "lookup": hmac.new(_derive(raw, b"jsx id lookup v1"), digestmod=hashlib.sha256),
+            # The audit chain's key (issue 15, class 8): an entry forged with the sqlite3
+            # shell cannot be chained without it, and it is not in the database.
+            "audit": hmac.new(_derive(raw, b"jsx audit chain v1"), digestmod=hashlib.sha256),
+            # Fingerprints of stored password hashes, so the log can say a hash changed
+            # without holding it.
+            "fingerprint": hmac.new(
+                _derive(raw, b"jsx audit password v1"), digestmod=hashlib.sha256
+            ),
         }
         _keys[secret] = keys
     return keys
@@ -124,6 +134,24 @@ def lookup_hashes(values) -> list:
         digest.update(str(value).strip().upper().encode())
         out.append(digest.hexdigest())
     return out
+
+
+def audit_mac():
+    """A fresh HMAC-SHA256 keyed with the audit chain's key (update it, then hexdigest)."""
+    return _key("audit").copy()
+
+
+FINGERPRINT = "hmac:"
+
+
+def fingerprint(value):
+    """What the log keeps of a stored password hash: a keyed digest, never the hash itself
+    (None stays None). Equal hashes give equal fingerprints, under this key only."""
+    if value is None:
+        return None
+    digest = _key("fingerprint").copy()
+    digest.update(str(value).encode())
+    return FINGERPRINT + digest.hexdigest()
 
 
 def hash_name(key: str) -> str:

@@ -138,7 +138,18 @@ def read_table(filename: str, raw: bytes) -> pd.DataFrame:
         raise ImportUsageError(_("Give a .csv, .xlsx or .xls file"))
     seconds, memory = config["IMPORT_PARSE_SECONDS"], config["IMPORT_PARSE_MEMORY_MB"]
     try:
-        packed = untrusted.run_limited(_parse, (suffix, payload, limits), seconds, memory)
+        packed = untrusted.run_limited(
+            _parse,
+            (suffix, payload, limits),
+            seconds,
+            memory,
+            concurrency=config["IMPORT_PARSE_CONCURRENCY"],
+        )
+    except untrusted.Busy:
+        current_app.logger.warning("roster reader refused: %d readers running", untrusted._running)
+        raise ImportUsageError(
+            _("The server is busy reading other files: try again in a minute")
+        ) from None
     except TooLarge as exc:
         rows, columns = exc.args
         raise ImportUsageError(
@@ -797,15 +808,20 @@ def import_roster(
     # numbers are stored) nor learns, in a dry run or on import, whether a number is stored:
     # their rows are never compared with the stored records (see ``existing`` below).
     blind = blind_to_stored(resource, user)
-    if blind and upsert:
-        raise ImportUsageError(
-            _(
-                "You see ID numbers masked: an import of yours adds new rows only; the "
-                "president or secretary updates rows by ID number"
+    try:
+        if blind and upsert:
+            raise ImportUsageError(
+                _(
+                    "You see ID numbers masked: an import of yours adds new rows only; the "
+                    "president or secretary updates rows by ID number"
+                )
             )
-        )
-    frame = read_table(filename, raw)
-    header_index, header_map = find_header(frame, resource)
+        frame = read_table(filename, raw)
+        header_index, header_map = find_header(frame, resource)
+    except ImportUsageError as exc:
+        # A file refused unread (too large, malformed, busy) is in the log too (issue 15).
+        audit_refused(session, str(exc), resource, filename, raw, village, user)
+        raise
     header_cells = list(frame.iloc[header_index])
     result = Result(header=header_cells, sha256=hashlib.sha256(raw).hexdigest())
     labels = {c.name: str(header_cells[p]).strip() for p, c in header_map.items()}
@@ -1225,6 +1241,28 @@ def _audit_check(session, resource, filename, result, village, user, dry_run) ->
             "sha256": result.sha256,
             **result.counts,
         },
+        session=session,
+    )
+
+
+def audit_refused(
+    session, reason, resource=None, filename=None, raw=None, village=None, user=None
+) -> None:
+    """The audit entry of an upload refused before its rows were checked: unreadable, too
+    large, the reader busy, or not a table at all; what is known of the file, and why."""
+    details = {"reason": str(reason)[:500]}
+    if resource is not None:
+        details["kind"] = resource.kind
+    if filename:
+        details["file"] = os.path.basename(filename)[:200]
+    if raw is not None:
+        details.update(size=len(raw), sha256=hashlib.sha256(raw).hexdigest())
+    audit.record(
+        "import_refused",
+        user=user,
+        model=resource.model if resource is not None else None,
+        village_id=village.id if village is not None else None,
+        details=details,
         session=session,
     )
 

@@ -1206,6 +1206,7 @@ AUDIT_ACTION = Choices(
     ("restore", _l("Restored from a backup")),
     ("session_ended", _l("Old session refused (signed out elsewhere)")),
     ("signout_everywhere", _l("Signed out everywhere")),
+    ("chain_keyed", _l("Audit chain keyed (entries before it: unkeyed SHA-256)")),
 )
 
 

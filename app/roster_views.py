@@ -238,7 +238,7 @@ class RosterView(BaseView):
         try:
             form, file = request.form, request.files.get("file")
         except RequestEntityTooLarge:
-            return self._refused(uploads.too_large_message())
+            return self._refused_file(uploads.too_large_message())
         resource = RESOURCES.get(form.get("kind", ""))
         if resource is None or resource not in importable(user):
             return self._refused(_("Choose a register you may import into"))
@@ -247,15 +247,19 @@ class RosterView(BaseView):
             return self._refused(_("Choose the village the rows belong to"))
         problem, data = self._read(file)
         if problem:
-            return self._refused(problem)
+            return self._refused_file(problem, resource, place, file, data)
         name = reading_name(file.filename, data)
         if name is None:
-            return self._refused(
+            return self._refused_file(
                 _(
                     "%(name)s is not a CSV, .xlsx or .xls file "
                     "(the content is checked, not the name)",
                     name=uploads.clean_filename(file.filename),
-                )
+                ),
+                resource,
+                place,
+                file,
+                data,
             )
         upsert = form.get("mode") == "upsert"
         result, problem = self._run(resource, name, data, place, upsert, dry_run=True)
@@ -329,6 +333,20 @@ class RosterView(BaseView):
         flash(str(message), "danger")
         return redirect(url_for(".index"))
 
+    def _refused_file(self, message, resource=None, place=None, file=None, data=None):
+        """Refuse an upload before its rows are read, with an audit entry (issue 15): every
+        refused import is in the log, not only those whose rows were checked."""
+        importer.audit_refused(
+            self.appbuilder.session,
+            message,
+            resource,
+            uploads.clean_filename(file.filename) if file is not None and file.filename else None,
+            data or None,
+            place[0] if place else None,
+            self._user(),
+        )
+        return self._refused(message)
+
     @staticmethod
     def _read(file) -> tuple[str | None, bytes]:
         if file is None or not file.filename:
@@ -371,7 +389,12 @@ class RosterView(BaseView):
         except ValueError as exc:
             # pandas' CSV parser and empty files end here: the file is not a table.
             current_app.logger.info("roster file refused: %s", exc)
-            return None, _("The file could not be read as a table: %(problem)s", problem=exc)
+            message = _("The file could not be read as a table: %(problem)s", problem=exc)
+            self.appbuilder.session.rollback()
+            importer.audit_refused(
+                self.appbuilder.session, message, resource, name, data, village, self._user()
+            )
+            return None, message
         return result, None
 
     def _result_page(self, resource, meta, result, token=None, done=False):

@@ -17,6 +17,7 @@ import resource
 import struct
 import threading
 import zipfile
+from contextlib import contextmanager
 
 from flask_babel import gettext as _
 
@@ -198,10 +199,41 @@ def start_forkserver(modules: list) -> None:
     multiprocessing.forkserver.ensure_running()
 
 
-def run_limited(function, args: tuple, seconds: int, memory_mb: int):
+class Busy(LimitExceeded):
+    """Every reader this process may run at once is running: refused at once, not queued."""
+
+
+# Readers running in this process (each child may use its whole memory allowance).
+_running = 0
+_running_lock = threading.Lock()
+
+
+@contextmanager
+def reader_slot(limit: int | None):
+    """One of ``limit`` reader slots of this process, or Busy when all are taken (None: no
+    limit). A web worker waits for its child: queued uploads would hold their workers too."""
+    global _running
+    with _running_lock:
+        if limit is not None and _running >= limit:
+            raise Busy(f"{_running} readers running, at most {limit}")
+        _running += 1
+    try:
+        yield
+    finally:
+        with _running_lock:
+            _running -= 1
+
+
+def run_limited(function, args: tuple, seconds: int, memory_mb: int, concurrency=None):
     """``function(*args)`` in a child process that may use ``memory_mb`` more address space
     than it starts with and ``seconds`` of CPU and of wall-clock time. Its result, or the
-    exception it raised; LimitExceeded when it died or overran."""
+    exception it raised; LimitExceeded when it died or overran; Busy when ``concurrency``
+    children of this process are running already."""
+    with reader_slot(concurrency):
+        return _run_limited(function, args, seconds, memory_mb)
+
+
+def _run_limited(function, args: tuple, seconds: int, memory_mb: int):
     context = multiprocessing.get_context(start_method())
     if context.get_start_method() == "forkserver":
         # The fork server imports the function's module once; every child then starts ready.

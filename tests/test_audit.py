@@ -191,7 +191,18 @@ def test_cli_writes_are_audited_as_the_system_user(app):
         e["username"] == "system" and e["endpoint"].endswith("users create") for e in entries
     )
     inserted = next(e for e in entries if e["action"] == "insert")
-    assert inserted["changes"]["password"] == [None, "***"]
+    # A keyed fingerprint of the stored hash, never the hash itself; the roles it was made with.
+    before, after = inserted["changes"]["password"]
+    assert before is None and after.startswith("hmac:") and len(after) == len("hmac:") + 64
+    with app.app_context():
+        session = app.appbuilder.session
+        stored = session.execute(
+            text("SELECT password FROM ab_user WHERE username = 'cli_made'")
+        ).scalar()
+        township = session.execute(text("SELECT id FROM ab_role WHERE name = 'Township'")).scalar()
+        assert after == crypto.fingerprint(stored)
+    assert stored not in json.dumps(inserted)
+    assert inserted["changes"]["roles"] == [None, [township]]
 
 
 def _bulk_members(session, village_name, count, group_name=None):
@@ -628,3 +639,18 @@ def test_a_record_number_beyond_64_bits_is_a_bad_request(login_as):
     client = login_as("admin")
     response = client.get(f"/auditlogview/list/?_flt_0_record_id={2**70}")
     assert response.status_code == 400
+
+
+def test_entries_are_keyed_not_a_plain_sha256(app):
+    """Issue 15, class 8: an entry's hash is an HMAC under a key derived from ID_ENCRYPTION_KEY
+    (not in the database), so the public SHA-256 of its content is not what it carries."""
+    with app.app_context():
+        session = app.appbuilder.session
+        member(session, "新檀村")
+        row = session.execute(select(AuditLog).order_by(AuditLog.id.desc()).limit(1)).scalar()
+        values = {name: getattr(row, name) for name in audit.HASHED_FIELDS}
+        values["record_last"] = row.record_last
+        assert row.hash == audit.entry_mac(values, row.prev_hash)
+        assert row.hash != audit.entry_hash(values, row.prev_hash)
+        other = crypto._keys_for("another host's key")["audit"]
+        assert row.hash != audit.entry_mac(values, row.prev_hash, other)

@@ -2,6 +2,7 @@
 verify` name every audited record changed, added or removed behind the app's back."""
 
 import datetime as dt
+import json
 import types
 
 from sqlalchemy import create_engine, func, select, text
@@ -39,8 +40,10 @@ def test_the_demo_matches_its_log(app):
     assert "chain intact" in result.output
     checked = int(result.output.split("个登记簿中的 ")[1].split(" ")[0])
     assert checked > members
-    # What the log does not keep is named, not silently passed over.
-    assert "ScopedUser.password" in result.output and "Survey.rate" in result.output
+    # What the log does not keep is named, not silently passed over; the password hash and
+    # the account's roles are compared (through the log's keyed fingerprint, and its lists).
+    assert "ScopedUser.session_epoch" in result.output and "Survey.rate" in result.output
+    assert "ScopedUser.password" not in result.output and "ScopedUser.roles" not in result.output
 
 
 def test_a_name_changed_in_the_database_file_is_named(app):
@@ -386,3 +389,182 @@ def test_sign_outs_and_sign_ins_leave_the_records_matching(app, login_as):
             )
         ).all()
     assert min(epochs) >= 1
+
+
+# --- A keyed chain (issue 15, class 8, second review) ---
+
+
+def _append_entry(app, changes, record_id, sign):
+    """Append an entry as someone with the database file would: ``sign(entry, prev_hash)``
+    gives its hash (the public SHA-256, or an HMAC under a key they guessed)."""
+    engine = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    with engine.begin() as connection:
+        last_id, prev = connection.execute(
+            text("SELECT last_id, last_hash FROM audit_head WHERE id = 1")
+        ).one()
+        place = connection.execute(
+            text(
+                "SELECT m.village_id, m.group_id, v.township_id FROM member m "
+                "JOIN village v ON v.id = m.village_id WHERE m.id = :id"
+            ),
+            {"id": record_id},
+        ).one()
+        entry = {
+            "id": last_id + 1,
+            "ts": dt.datetime(2026, 1, 5, 9, 30),
+            "user_id": None,
+            "username": "xintan_secretary",
+            "role": "Secretary",
+            "scope": f"village:{place.village_id}",
+            "ip": "10.0.0.8",
+            "endpoint": f"PUT /api/v1/member/{record_id}",
+            "action": "update",
+            "model": "Member",
+            "record_id": record_id,
+            "township_id": place.township_id,
+            "village_id": place.village_id,
+            "group_id": place.group_id,
+            "changes": json.dumps(changes, ensure_ascii=False),
+        }
+        digest = sign(entry, prev)
+        columns = list(entry) + ["prev_hash", "hash"]
+        connection.execute(
+            text(
+                f"INSERT INTO audit_log ({', '.join(columns)}) "
+                f"VALUES ({', '.join(':' + c for c in columns)})"
+            ),
+            {**entry, "prev_hash": prev, "hash": digest},
+        )
+        connection.execute(
+            text("UPDATE audit_head SET last_id = :i, last_hash = :h WHERE id = 1"),
+            {"i": last_id + 1, "h": digest},
+        )
+    engine.dispose()
+    return last_id + 1
+
+
+def test_a_row_changed_with_a_forged_unkeyed_entry_is_still_named(app):
+    """The sqlite3 shell changes a name and appends the entry the app would have written,
+    hashed with the public SHA-256: the chain no longer verifies, and says where."""
+    member_id = _member_id(app)
+    with app.app_context():
+        before = app.appbuilder.session.get(Member, member_id).name
+    _sql(app, "UPDATE member SET name = '冒改' WHERE id = :id", id=member_id)
+    forged = _append_entry(app, {"name": [before, "冒改"]}, member_id, audit.entry_hash)
+    for args in (["audit", "verify"], ["audit", "verify", "--records"]):
+        result = app.test_cli_runner().invoke(args=args)
+        assert result.exit_code != 0, result.output
+        assert f"#{forged}: content does not match its hash" in result.output
+
+
+def test_an_entry_keyed_with_another_key_is_refused(app):
+    member_id = _member_id(app)
+    other = crypto._keys_for("a guessed key")["audit"]
+    forged = _append_entry(
+        app,
+        {"name": ["x", "y"]},
+        member_id,
+        lambda entry, prev: audit.entry_mac(entry, prev, other),
+    )
+    result = app.test_cli_runner().invoke(args=["audit", "verify"])
+    assert result.exit_code != 0 and f"#{forged}:" in result.output, result.output
+
+
+def _account(app, username):
+    return _sql(app, "SELECT id FROM ab_user WHERE username = :u", u=username)
+
+
+def test_a_role_granted_behind_the_apps_back_is_named(app):
+    """`INSERT INTO ab_user_role` makes a group leader an Admin: the account's roles are in its
+    insert entry, and compared."""
+    user_id = _account(app, "xintan_group1")
+    admin = _sql(app, "SELECT id FROM ab_role WHERE name = 'Admin'")
+    _sql(
+        app,
+        "INSERT INTO ab_user_role (id, user_id, role_id) "
+        "SELECT max(id) + 1, :u, :r FROM ab_user_role",
+        u=user_id,
+        r=admin,
+    )
+    result = _verify(app)
+    assert result.exit_code == 1, result.output
+    line = next(line for line in result.output.splitlines() if f"ScopedUser #{user_id} " in line)
+    assert "roles" in line and str(admin) in line
+
+
+def test_a_password_hash_written_behind_the_apps_back_is_named_without_it(app):
+    """A known password's hash copied over an Admin's: the log keeps a keyed fingerprint of
+    each stored hash, so the account is named; neither hash nor fingerprint is printed."""
+    admin = _account(app, "admin")
+    known = _sql(app, "SELECT password FROM ab_user WHERE username = 'xintan_group1'")
+    _sql(app, "UPDATE ab_user SET password = :p WHERE id = :id", p=known, id=admin)
+    result = _verify(app)
+    assert result.exit_code == 1, result.output
+    line = next(line for line in result.output.splitlines() if f"ScopedUser #{admin} " in line)
+    assert "password" in line and "hmac:" not in result.output and known not in result.output
+
+
+def test_roles_and_passwords_changed_through_the_app_still_match(app):
+    from werkzeug.security import generate_password_hash
+
+    with app.app_context():
+        session = app.appbuilder.session
+        security = app.appbuilder.sm
+        user = security.find_user(username="xintan_group1")
+        user.roles = [*user.roles, security.find_role("Secretary")]
+        user.password = generate_password_hash("Another#Pass2026")
+        session.commit()
+        user.roles = user.roles[:1]
+        session.commit()
+    result = _verify(app)
+    assert result.exit_code == 0, result.output
+
+
+class _Unkeyed:
+    """Entries written as before migration 0011: the plain SHA-256."""
+
+    @staticmethod
+    def entry_mac(entry, prev_hash, keyed=None):
+        return audit.entry_hash(entry, prev_hash)
+
+
+def test_an_upgraded_database_keeps_its_unkeyed_entries_and_refuses_new_ones(tmp_path, monkeypatch):
+    """Entries written before the chain was keyed still verify after `flask db upgrade`
+    (0011 seals them with a keyed entry); an unkeyed entry appended after does not; and a log
+    with no keyed entry at all (rewritten by someone without the key) does not either."""
+    from flask_migrate import upgrade
+
+    from app import create_app
+
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'old.db'}",
+            "ID_ENCRYPTION_KEY": "test-id-encryption-key",
+        }
+    )
+    with app.app_context():
+        upgrade(revision="0010_session_epoch")
+        with monkeypatch.context() as old_program:
+            old_program.setattr(audit, "entry_mac", _Unkeyed.entry_mac)
+            township = Township(name="旧镇")
+            village = Village(township=township, name="旧村")
+            old = Member(village=village, name="旧", id_number=valid_id(seq="01"))
+            app.appbuilder.session.add_all([township, village, old])
+            app.appbuilder.session.commit()
+            member_id = old.id
+    before = app.test_cli_runner().invoke(args=["audit", "verify"])
+    assert before.exit_code != 0 and "no entry of the chain is keyed" in before.output
+    with app.app_context():
+        upgrade()
+    result = _verify(app)
+    assert result.exit_code == 0, result.output
+    assert "3 from before the chain was keyed" in result.output
+    with app.app_context():
+        marker = app.appbuilder.session.execute(
+            select(audit.AuditLog).order_by(audit.AuditLog.id.desc()).limit(1)
+        ).scalar()
+        assert marker.action == "chain_keyed" and json.loads(marker.changes)["keyed_from"] == 4
+    _sql(app, "UPDATE member SET name = '冒改' WHERE id = :id", id=member_id)
+    forged = _append_entry(app, {"name": ["旧", "冒改"]}, member_id, audit.entry_hash)
+    result = _verify(app)
+    assert result.exit_code != 0 and f"#{forged}:" in result.output, result.output

@@ -244,6 +244,19 @@ def test_a_backup_under_another_key_is_refused(app, backup_file, monkeypatch):
     assert _state(app) == changed
 
 
+def test_a_backup_whose_log_is_keyed_with_another_key_is_refused(app, backup_file, monkeypatch):
+    """A copy with no encrypted value to try the key on (a new installation): its audit chain's
+    HMAC is what tells the key (issue 15, class 8), and the report names it."""
+    from app import crypto
+
+    monkeypatch.setattr(crypto, "key_mismatch", lambda *_args: None)
+    monkeypatch.setitem(app.config, "ID_ENCRYPTION_KEY", "another host's key")
+    verified = _run(app, "verify", str(backup_file))
+    monkeypatch.undo()
+    assert verified.exit_code == 1, verified.output
+    assert "其审计链校验未通过" in verified.output and "ID_ENCRYPTION_KEY" in verified.output
+
+
 def test_restored_members_read_back(app, backup_file):
     """What the app shows after a restore: the same member, ID number and all."""
     with app.app_context():

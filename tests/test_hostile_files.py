@@ -8,6 +8,7 @@ language a village user sees by default.
 
 import http.cookiejar
 import io
+import json
 import os
 import re
 import runpy
@@ -25,7 +26,7 @@ import pytest
 import xlwt
 
 from app import importer, untrusted
-from app.models import Attachment, Document, Member
+from app.models import Attachment, AuditLog, Document, Member
 from tests.conftest import TEST_PASSWORD, close_connections
 from tests.test_import import HEADER, roster_rows, write_csv
 from tests.test_serving import GUNICORN, ROOT, _free_port
@@ -35,6 +36,7 @@ from tests.test_uploads import upload as upload_attachment
 SECONDS = 5
 TOO_LARGE = "表格太大"
 LIMITS = "文件太大或结构异常"
+BUSY = "服务器正忙"
 ZIP_BOMB = "疑似压缩炸弹"
 
 # --- Making hostile files ---
@@ -241,6 +243,13 @@ HOSTILE_ATTACHMENTS = {
 }
 
 
+def write_csv_bytes(rows) -> bytes:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        return write_csv(Path(folder) / "r.csv", rows).read_bytes()
+
+
 def upload_roster(client, data: bytes, filename: str):
     form = {"kind": "members", "mode": "insert", "file": (io.BytesIO(data), filename)}
     return client.post("/roster/preview", data=form, content_type="multipart/form-data")
@@ -280,6 +289,83 @@ def test_a_hostile_roster_is_answered_quickly_with_a_message(app, login_as, case
     assert member_count(app) == before
     # The server keeps serving: another page, then a good file.
     assert client.get("/").status_code == 200
+
+
+def refusals(app) -> list:
+    """The details of every import_refused entry, oldest first."""
+    with app.app_context():
+        query = app.appbuilder.session.query(AuditLog).filter_by(action="import_refused")
+        return [json.loads(e.changes) | {"_user": e.username} for e in query.order_by(AuditLog.id)]
+
+
+REFUSED_UNREAD = {
+    **{case: (make_file, filename) for case, (make_file, filename, _m) in HOSTILE_ROSTERS.items()},
+    "empty": (lambda: b"  \n", "花名册.csv"),
+    "not a table": (lambda: b"%PDF-1.4\n" + b"x" * 100, "花名册.csv.pdf"),
+}
+
+
+@pytest.mark.parametrize("case", [*REFUSED_UNREAD, "too large"])
+def test_every_refused_roster_is_an_audit_entry(app, login_as, monkeypatch, case):
+    """Issue 15, class 8 (second review): a file refused unread (too large, malformed, past a
+    limit, not a table) is an import_refused entry naming the file and why, as a file
+    refused for its rows already was."""
+    client = login_as("xintan_secretary")
+    if case == "too large":
+        monkeypatch.setitem(app.config, "UPLOAD_MAX_BYTES", 100)
+        data, filename = wide_csv()[:500], "花名册.csv"
+    else:
+        make_file, filename = REFUSED_UNREAD[case]
+        data = make_file()
+    before = len(refusals(app))
+    response = upload_roster(client, data, filename)
+    assert response.status_code == 302
+    entries = refusals(app)
+    assert len(entries) == before + 1, entries
+    entry = entries[-1]
+    assert entry["_user"] == "xintan_secretary" and entry["reason"]
+    flashed = client.get("/roster/").get_data(as_text=True)
+    assert entry["reason"][:20] in flashed
+
+
+def test_a_reader_past_the_concurrency_cap_is_refused_not_queued(app, login_as, monkeypatch):
+    """Issue 15, second review: each reader may take IMPORT_PARSE_MEMORY_MB for
+    IMPORT_PARSE_SECONDS; past IMPORT_PARSE_CONCURRENCY readers in one process, an upload is
+    answered at once ("busy, try again"), audited, and the next one is read."""
+    assert app.config["IMPORT_PARSE_CONCURRENCY"] == 2
+    monkeypatch.setitem(app.config, "IMPORT_PARSE_CONCURRENCY", 1)
+    client = login_as("xintan_secretary")
+    data = write_csv_bytes(roster_rows(3))
+    with untrusted.reader_slot(1):  # another upload's reader, still running
+        started = time.monotonic()
+        response = upload_roster(client, data, "good.csv")
+        assert time.monotonic() - started < SECONDS
+    assert response.status_code == 302
+    assert BUSY in client.get("/roster/").get_data(as_text=True)
+    assert BUSY in refusals(app)[-1]["reason"]
+    assert upload_roster(client, data, "good.csv").status_code == 200
+
+
+def test_the_concurrency_cap_counts_running_children():
+    """Two readers at once in one process with a cap of 1: the second is refused while the
+    first runs, and the slot is free again once it is done."""
+    import threading
+
+    outcome = {}
+
+    def first():
+        outcome["first"] = untrusted.run_limited(time.sleep, (1.5,), 10, 256, concurrency=1)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while untrusted._running == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with pytest.raises(untrusted.Busy):
+        untrusted.run_limited(time.sleep, (0,), 10, 256, concurrency=1)
+    thread.join()
+    assert "first" in outcome and untrusted._running == 0
+    assert untrusted.run_limited(abs, (-3,), 10, 256, concurrency=1) == 3
 
 
 def test_a_good_roster_still_imports_after_the_hostile_ones(app, login_as, tmp_path):
@@ -342,6 +428,7 @@ def test_the_limits_come_from_config(app):
         "IMPORT_MAX_CELLS",
         "IMPORT_PARSE_SECONDS",
         "IMPORT_PARSE_MEMORY_MB",
+        "IMPORT_PARSE_CONCURRENCY",
     ],
 )
 def test_a_limit_below_one_is_refused_at_start(monkeypatch, name, env):

@@ -695,7 +695,8 @@ def test_a_file_that_is_no_roster_is_a_usage_error(app, tmp_path, name):
     before = counts(app)
     result = run(app, path)
     assert result.exit_code == 2
-    assert counts(app) == before
+    # Refused unread, and the refusal is in the log too (issue 15, second review).
+    assert counts(app) == refused(before)
 
 
 def test_an_upsert_that_changes_a_row_checks_it_against_the_models_rules(app, tmp_path):
