@@ -1736,6 +1736,8 @@ def _shown(key, value):
     value = crypto.unseal(value)
     if value is None or value == "":
         return ""
+    if key in audit.SECRET_FIELDS:
+        return "***"  # the log's keyed fingerprint of a password hash: for verify, not readers
     if key in MASKERS and security.masks(key):
         return MASKERS[key](value)
     if isinstance(value, list):
@@ -1843,6 +1845,9 @@ def masked_changes(value):
     for key in MASKERS:
         if key in changes and security.masks(key) and isinstance(changes[key], list):
             changes[key] = [MASKERS[key](v) if v else v for v in changes[key]]
+    for key in audit.SECRET_FIELDS & changes.keys():
+        if isinstance(changes[key], list):
+            changes[key] = ["***" if v else v for v in changes[key]]
     return json.dumps(changes, ensure_ascii=False, sort_keys=True)
 
 

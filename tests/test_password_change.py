@@ -121,3 +121,27 @@ def test_signing_out_is_still_possible(client, new_account):
     client.post("/login/", data={"username": new_account, "password": TEMPORARY})
     response = client.get("/logout/")
     assert response.status_code == 302 and "resetmypassword" not in response.headers["Location"]
+
+
+def test_the_audit_log_shows_a_password_change_as_stars(app, login_as, api_token):
+    """The fingerprints are for `verify --records`: readers of the log see *** (page and API)."""
+    admin = login_as("admin")
+    with app.app_context():
+        pk = app.appbuilder.sm.find_user(username="xintan_secretary").id
+    admin.post(
+        f"/resetpassword/form?pk={pk}", data={"password": TEMPORARY, "conf_password": TEMPORARY}
+    )
+    listing = admin.get("/auditlogview/list/?_flt_0_model=ScopedUser&psize_AuditLogView=100")
+    assert listing.status_code == 200
+    assert "hmac:" not in listing.get_data(as_text=True)
+    with app.app_context():
+        entry = app.appbuilder.session.scalars(
+            select(AuditLog.id)
+            .where(AuditLog.model == "ScopedUser", AuditLog.record_id == pk)
+            .order_by(AuditLog.id.desc())
+        ).first()
+    shown = admin.get(f"/auditlogview/show/{entry}").get_data(as_text=True)
+    assert "***" in shown and "hmac:" not in shown
+    api = app.test_client().get(f"/api/v1/audit_log/{entry}", headers=api_token("admin"))
+    changes = json.loads(api.get_json()["result"]["changes"])
+    assert changes["password"] == ["***", "***"]
