@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from app import compliance, reports, security
+from app import compliance, inputs, reports, security
 from app.models import BUSINESS_MODELS, MEETING_TYPE, Branch
 
 LABELS = {model.__name__: model.__label__ for model in BUSINESS_MODELS}
@@ -36,8 +36,7 @@ def _period():
 
 def _branch():
     """The branch (分会) the villages are narrowed to, if one is asked for (issue 9)."""
-    value = request.args.get("branch", "")
-    return int(value) if value.isdigit() and int(value) < 2**63 else None
+    return request.args.get("branch", type=inputs.record_id)
 
 
 def _branches(scope):
@@ -184,7 +183,7 @@ class DashboardView(BaseView):
         period = _period()
         user = security.current_user()
         scope = security.current_scope()
-        village_id = request.args.get("village", type=int)
+        village_id = request.args.get("village", type=inputs.record_id)
         half = request.args.get("half", 1, type=int)
         if kind == "archive" and village_id is None:
             abort(404)

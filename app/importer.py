@@ -21,7 +21,7 @@ from flask_babel import gettext as _
 from python_calamine import CalamineWorkbook
 from sqlalchemy import inspect, select
 
-from app import audit, security, untrusted, validation
+from app import audit, inputs, security, untrusted, validation
 
 HEADER_SCAN_ROWS = 10
 EXCEL_EPOCH = np.datetime64("1899-12-30", "D")
@@ -677,10 +677,12 @@ def read_column(column, texts: pd.Series, lookups: Lookups, model_columns) -> tu
         problems = _messages(
             texts, ~fine, lambda text: _("%(value)s is not a whole number", value=text)
         )
+        problems = _past_column(texts, values, problems, model_columns[column.name])
     elif kind == "decimal":
         fine = texts.str.fullmatch(DECIMAL_PATTERN)
         values = texts.where(fine).map(decimal.Decimal, na_action="ignore").astype(object)
         problems = _messages(texts, ~fine, lambda text: _("%(value)s is not an amount", value=text))
+        problems = _past_column(texts, values, problems, model_columns[column.name])
     else:
         values = texts
         length = getattr(model_columns[column.name].type, "length", None)
@@ -689,6 +691,25 @@ def read_column(column, texts: pd.Series, lookups: Lookups, model_columns) -> tu
             problems[too_long] = _("At most %(n)d characters", n=length)
     values = values.astype(object).where(problems.isna(), None)
     return values, problems
+
+
+def _past_column(texts, values, problems, model_column) -> pd.Series:
+    """The problems, and a message for each number past what its column holds on every
+    database (an int4 count, a Numeric(12, 2) amount: PostgreSQL refused the whole import with
+    a 500). Only cells as long as the limit are looked at."""
+    limit = inputs.number_limit(model_column.type)
+    if limit is None:
+        return problems
+    long = problems.isna() & (texts.str.len() >= len(str(int(limit))))
+    past = values[long].map(lambda value: inputs.number_problem(model_column.type, value))
+    return problems.where(
+        ~long,
+        _messages(
+            texts,
+            long & past.reindex(texts.index).notna(),
+            lambda text: _("%(value)s is more than %(n)s", value=text, n=limit),
+        ),
+    )
 
 
 def _messages(texts, mask, message) -> pd.Series:

@@ -9,12 +9,18 @@ here, once for every view and API:
   body (PostgreSQL stores no NUL in text); a REST ``q`` that parses and is an object, its page
   numbers and whole numbers within what a database holds, each filter's value of the type its
   column and operator take; a JSON body that is an object; the HTML list arguments
-  (``page_…``, ``psize_…``, ``_flt_N_…``, ``_oc_…``) as FAB will read them. FAB's own views
-  (accounts, roles) included.
-- ``bad_request``: the 400 answer — JSON under ``/api/``, else a page in the user's language.
+  (``page_…``, ``psize_…``, ``_flt_N_…``, ``_oc_…``) as FAB will read them; a list action
+  and its rows. FAB's own views (accounts, roles) included.
+- ``number_limit``: what a number column holds on every database. Ids and references are
+  ``Integer`` — int4 on PostgreSQL — and amounts ``Numeric(p, s)``; SQLite stores more, but a
+  number past the column is refused alike on both (PostgreSQL answered a 500): a path id is
+  not found (``valid_pk``), a field or a search value a 400 naming the limit.
+- ``bad_request``: the 400 answer — JSON under ``/api/``, else a page in the user's language;
+  ``value_refused``: a database that refuses a value anyway (``DataError``) is a 400 too.
 """
 
 import datetime as dt
+import decimal
 import json
 import math
 import re
@@ -26,10 +32,15 @@ from flask import current_app, jsonify, render_template, request
 from flask_appbuilder.api import BaseApi
 from flask_appbuilder.models.filters import FilterRelation
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import BigInteger, Float, Integer, Numeric, SmallInteger, inspect
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import ColumnProperty
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, NotFound
 
-MAX_PK = 2**63 - 1
+# Every id and reference is an Integer column: int4 on PostgreSQL.
+MAX_PK = 2**31 - 1
+# A number in a field no column holds (FAB drops it): within what a driver binds.
+MAX_BIGINT = 2**63 - 1
 # An HTML list shows at most as many rows a page as the API (FAB_API_MAX_PAGE_SIZE, this when
 # unset), whatever psize_… asks: one request must not render and decrypt every row in scope.
 MAX_PAGE_SIZE = 100
@@ -43,6 +54,50 @@ def max_page_size() -> int:
 MAX_PAGE = 10**9
 LIST_OPERATORS = {"in", "not_in"}
 TEXT_OPERATORS = {"sw", "nsw", "ew", "new", "ct", "nct"}
+
+
+def valid_pk(pk) -> bool:
+    """An id an id column holds; anything else is simply not found (404)."""
+    text = str(pk)
+    return text.isascii() and text.isdigit() and 0 < int(text) <= MAX_PK
+
+
+def record_id(text) -> int:
+    """An id argument, as ``request.args.get(name, type=record_id)`` reads it: one no id
+    column holds is a ValueError, so the argument reads as absent."""
+    if not valid_pk(text):
+        raise ValueError(text)
+    return int(text)
+
+
+def number_limit(column_type):
+    """The largest magnitude a number column holds on every database, or None."""
+    if isinstance(column_type, BigInteger):
+        return MAX_BIGINT
+    if isinstance(column_type, SmallInteger):
+        return 2**15 - 1
+    if isinstance(column_type, Integer):
+        return MAX_PK
+    if isinstance(column_type, Numeric) and not isinstance(column_type, Float):
+        if column_type.precision is not None:
+            ten, scale = decimal.Decimal(10), column_type.scale or 0
+            return ten ** (column_type.precision - scale) - ten**-scale  # Numeric(8, 1): 9999999.9
+    return None
+
+
+def number_problem(column_type, value):
+    """Why a number is past what its column holds (the limit), or None; not a number: None."""
+    limit = number_limit(column_type)
+    if (
+        limit is None
+        or isinstance(value, bool)
+        or not isinstance(value, (int, float, decimal.Decimal))
+    ):
+        return None
+    number = decimal.Decimal(value)
+    if number.is_finite() and abs(number) <= limit:
+        return None
+    return _l("At most %(n)s", n=limit)
 
 
 class BadInput(BadRequest):
@@ -68,6 +123,7 @@ def check_request():
         _check_json_body()
     elif view is not None:
         _check_list_args(view)
+        _check_action(view)
 
 
 def _no_nul():
@@ -84,7 +140,11 @@ def _check_json_body():
     body = request.get_data().strip()
     if not body:
         return  # nothing sent (a token refresh): the endpoint says if it needs a body
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:
+        # Nested past Python's recursion limit: get_json catches only ValueError.
+        data = None
     if data is None and body != b"null":
         raise BadInput(_l("The request body is not valid JSON"))
     if not isinstance(data, dict):
@@ -94,20 +154,33 @@ def _check_json_body():
 
 def _check_values(value):
     """Every string without NUL, every number one a database column can hold."""
+    try:
+        _check_value(value)
+    except RecursionError:
+        raise BadInput(_l("The request body is not valid JSON")) from None
+
+
+def _check_value(value):
     if isinstance(value, dict):
         for key, item in value.items():
-            _check_values(key)
-            _check_values(item)
+            _check_value(key)
+            _check_value(item)
     elif isinstance(value, list):
         for item in value:
-            _check_values(item)
+            _check_value(item)
     elif isinstance(value, str):
         if "\x00" in value:
             raise BadInput(_l("Text may not contain the NUL character (\\0)"))
+        if not value.isascii():
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                # JSON's "\ud800": a lone surrogate no database or log can store.
+                raise BadInput(_l("Text that is not valid Unicode (a lone surrogate)")) from None
     elif isinstance(value, bool):
         return
     elif isinstance(value, int):
-        if abs(value) > MAX_PK:
+        if abs(value) > MAX_BIGINT:
             raise BadInput(_l("A number too large: %(value).20s…", value=str(value)))
     elif isinstance(value, float) and not math.isfinite(value):
         raise BadInput(_l("Not a finite number"))
@@ -187,7 +260,7 @@ def _check_list_args(view):
             if _whole(request.args.get(arg), 0, MAX_PAGE) is None:
                 raise BadInput(_l("No such page"))
         if PSIZE_ARG.findall(arg):
-            if _whole(request.args.get(arg), 0, MAX_PK) is None:
+            if _whole(request.args.get(arg), 0, MAX_BIGINT) is None:
                 raise BadInput(_l("Not a valid page size"))
         found = FILTER_ARG.findall(arg)
         filters = getattr(view, "_filters", None)
@@ -211,6 +284,18 @@ def _check_list_args(view):
                 offered = target._unmasked(offered)
             if column not in offered:
                 raise BadInput(_l("This list cannot be sorted by that column"))
+
+
+def _check_action(view):
+    """FAB's own list actions (accounts, roles, groups) run on what ``datamodel.get`` finds: an
+    action the view has not, or a row that is no record, answered 500. Not found instead."""
+    if not (request.endpoint or "").endswith(".action_post"):
+        return
+    if request.form.get("action") not in (getattr(view, "actions", None) or {}):
+        raise NotFound()
+    for pk in request.form.getlist("rowid"):
+        if not valid_pk(pk) or view.datamodel.get(int(pk)) is None:
+            raise NotFound()
 
 
 def list_views() -> dict:
@@ -266,7 +351,7 @@ def value_problem(datamodel, flt, column, value):
     if isinstance(value, (dict, list)):
         return _l("A search value is a single value")
     if isinstance(flt, FilterRelation) or datamodel.is_relation(column):
-        if value == "" or (str(value).isdigit() and 0 < int(value) <= MAX_PK):
+        if value == "" or valid_pk(value):
             return None
         return _l("No such record")
     if flt.arg_name in TEXT_OPERATORS or datamodel.is_string(column) or datamodel.is_text(column):
@@ -283,9 +368,9 @@ def value_problem(datamodel, flt, column, value):
             if not re.fullmatch(r"[-+]?\d{1,19}", value):
                 return _l("Not a whole number")
             value = int(value)
-        if not isinstance(value, int) or abs(value) > MAX_PK:
+        if not isinstance(value, int) or abs(value) > MAX_BIGINT:
             return _l("Not a whole number")
-        return None
+        return _past_column(datamodel, column, value)
     if datamodel.is_float(column) or datamodel.is_numeric(column):
         try:
             number = float(value)
@@ -293,7 +378,7 @@ def value_problem(datamodel, flt, column, value):
             return _l("Not a number")
         if not math.isfinite(number) or abs(number) > 1e15:
             return _l("Not a number")
-        return None
+        return _past_column(datamodel, column, decimal.Decimal(str(value).strip()))
     if datamodel.is_date(column) or datamodel.is_datetime(column):
         if not isinstance(value, str):
             return _l("Not a valid date (use 2024-03-05)")
@@ -301,6 +386,14 @@ def value_problem(datamodel, flt, column, value):
             return None
         return _l("Not a valid date (use 2024-03-05)")
     return None
+
+
+def _past_column(datamodel, column, value):
+    """A search value past what the column holds (PostgreSQL refuses to bind it: a 500)."""
+    mapped = inspect(datamodel.obj).columns.get(column)
+    if mapped is None or number_problem(mapped.type, value) is None:
+        return None
+    return _l("A search of %(column)s is at most %(n)s", column=column, n=number_limit(mapped.type))
 
 
 def _date(text):
@@ -338,7 +431,16 @@ def bad_request(error):
     return page, 400
 
 
+def value_refused(error):
+    """A value the database refuses (past its column, not its type): the checks above should
+    have refused it first; a 400 with a message all the same, not a 500."""
+    current_app.logger.warning("the database refused a value: %s", error.orig)
+    current_app.appbuilder.session.rollback()
+    return bad_request(BadInput(_l("A value is past what its field holds")))
+
+
 def install(app):
     """Check every request; answer 400s as above."""
     app.before_request(check_request)
     app.register_error_handler(BadRequest, bad_request)
+    app.register_error_handler(DataError, value_refused)

@@ -7,12 +7,10 @@ field errors in the user's language; nothing is written unless it returns none.
 import datetime as dt
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Integer, String, inspect, select
+from sqlalchemy import String, inspect, select
 
-from app import security
+from app import inputs, security
 from app.models import DECISION_STATUSES, Member
-
-MAX_INT = 2**63 - 1
 
 
 def columns(model):
@@ -153,15 +151,14 @@ def prepare_write(model, values: dict, old: dict | None, user, session) -> dict:
 
 
 def number_errors(model, values: dict) -> dict:
-    """Whole numbers beyond 64 bits: the database cannot even look them up (a 500 otherwise)."""
+    """Numbers past what their column holds on every database — an int4 id, reference or
+    count, a Numeric(12, 2) amount — refused before any lookup or write (PostgreSQL answered
+    a 500; SQLite stored them)."""
     errors = {}
     for key, column in columns(model).items():
-        value = values.get(key)
-        if isinstance(column.type, Integer) and isinstance(value, int) and abs(value) > MAX_INT:
-            if column.foreign_keys:
-                errors[key] = _l("No such record in your scope")
-            else:
-                errors[key] = _l("Not a whole number")
+        problem = inputs.number_problem(column.type, values.get(key))
+        if problem:
+            errors[key] = _l("No such record in your scope") if column.foreign_keys else problem
     return errors
 
 

@@ -22,7 +22,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from app import exporter, importer, security, uploads
+from app import exporter, importer, inputs, security, uploads
 from app.models import MemberGroup, Village
 from app.resources import RESOURCES
 
@@ -213,7 +213,7 @@ class RosterView(BaseView):
         if resource not in exportable(user):
             abort(403)
         villages = villages_in_scope(security.user_scope(user))
-        village_id = request.args.get("village", type=int)
+        village_id = request.args.get("village", type=inputs.record_id)
         if village_id is None and len(villages) == 1:
             village_id = villages[0].id
         village = next((v for v in villages if v.id == village_id), None)
@@ -242,7 +242,7 @@ class RosterView(BaseView):
         resource = RESOURCES.get(form.get("kind", ""))
         if resource is None or resource not in importable(user):
             return self._refused(_("Choose a register you may import into"))
-        place = target(user, form.get("village", type=int))
+        place = target(user, form.get("village", type=inputs.record_id))
         if place is None:
             return self._refused(_("Choose the village the rows belong to"))
         problem, data = self._read(file)

@@ -31,9 +31,10 @@ from sqlalchemy import select
 from wtforms import BooleanField
 
 from app import records, security, uploads
+from app.inputs import record_id, valid_pk
 from app.models import Attachment, Branch, Task, TaskAssignment, Village
 from app.speed import SQLAInterface
-from app.views import FieldErrors, RecordApi, valid_pk
+from app.views import FieldErrors, RecordApi
 
 # --- Assigning ---
 
@@ -435,8 +436,7 @@ class TaskProgressView(BaseView):
     @expose("/progress")
     @has_access
     def progress(self):
-        branch = request.args.get("branch", "")
-        branch_id = int(branch) if branch.isdigit() and valid_pk(branch) else None
+        branch_id = request.args.get("branch", type=record_id)
         table = progress(security.current_scope(), dt.date.today(), branch_id)
         return self.render_template(
             "task_progress.html",

@@ -166,7 +166,7 @@ def _totp(secret: str) -> pyotp.TOTP:
 def _matching_step(secret: str, code: str, after: int) -> int | None:
     """The time step (now, or one either side) whose code is ``code``, if later than ``after``."""
     code = code.strip().replace(" ", "")
-    if not (code.isdigit() and len(code) == 6):
+    if not (code.isascii() and code.isdigit() and len(code) == 6):
         return None
     totp = _totp(secret)
     now = int(time.time()) // STEP

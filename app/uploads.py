@@ -33,8 +33,8 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app import records, security, untrusted
+from app.inputs import valid_pk
 from app.models import BUSINESS_MODELS, Attachment
-from app.views import valid_pk
 
 # The registers whose records take attachments (``__attachments__ = True`` on the model).
 OWNERS = {m.__name__: m for m in BUSINESS_MODELS if getattr(m, "__attachments__", False)}

@@ -38,12 +38,13 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from werkzeug.exceptions import BadRequest
 from wtforms import BooleanField, SelectField, StringField
 from wtforms.validators import DataRequired, Optional
 
 from app import audit, crypto, inputs, integrity, records, reminders, security, speed
+from app.inputs import valid_pk
 from app.models import (
     BUSINESS_MODELS,
     FAMILY_TYPE,
@@ -113,11 +114,6 @@ def masked_edit_errors(model, sent: dict, old: dict | None) -> dict:
         if sent[key] not in (None, "") and sent[key] != masker(old[key]):
             errors[key] = MASKED_CHANGE_MESSAGE
     return errors
-
-
-def valid_pk(pk) -> bool:
-    """A primary key the database can hold; anything else is simply not found (404)."""
-    return str(pk).isdigit() and 0 < int(pk) <= inputs.MAX_PK
 
 
 class FieldErrors(BadRequest):
@@ -1301,6 +1297,10 @@ class RecordApi(Declared, ModelRestApi):
             # Checked before writing (unique_errors); this is a write that raced another.
             self.datamodel.session.rollback()
             return self.response_400(message=str(_l("A record with these values already exists")))
+        except DataError:
+            # Checked before writing too (records.number_errors): a last line of defence.
+            self.datamodel.session.rollback()
+            return self.response_400(message=str(_l("A value is past what its field holds")))
 
     def post_headless(self):
         self._old = None
@@ -1748,7 +1748,7 @@ def _shown(key, value):
 def _record_filter():
     """The record the audit list is filtered to (a record's history), if any."""
     value = request.args.get(f"_flt_{reminders.NUMBER_EQUAL}_record_id", "")
-    return int(value) if value.isdigit() else None
+    return int(value) if valid_pk(value) else None
 
 
 def changes_table(value):
@@ -2056,9 +2056,10 @@ def register(appbuilder):
 
     @app.url_value_preprocessor
     def unknown_pk_is_not_found(_endpoint, values):
-        # A record number no database could hold is simply not found (not a 500).
-        if values and "pk" in values and not valid_pk(values["pk"]):
-            abort(404)
+        # A record number no id column holds is simply not found (not a 500): pk, owner_id…
+        for key, value in (values or {}).items():
+            if (key == "pk" or key.endswith("_id")) and not valid_pk(value):
+                abort(404)
 
     for view, name, icon, category in MENU:
         appbuilder.add_view(

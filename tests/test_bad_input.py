@@ -359,3 +359,334 @@ def test_audit_api_shows_household_entries_to_a_masked_role(app, client, api_tok
     assert ids
     for pk in ids:
         assert client.get(f"/api/v1/audit_log/{pk}", headers=headers).status_code == 200, pk
+
+
+# --- Numbers past their column: every id is int4 on PostgreSQL, amounts Numeric(p, s) ---
+# SQLite stores them (or looks them up); PostgreSQL refused them with a 500. Both answer alike:
+# a path id is not found, a field or a search value a 400 naming the limit.
+
+INT4_PAST = 3_000_000_000
+
+
+def _without_propagation(app, call):
+    """The answer a client gets (a 500 page), not the exception the test client raises."""
+    app.testing = False
+    try:
+        return call()
+    finally:
+        app.testing = True
+
+
+@pytest.mark.parametrize(
+    "method,url",
+    [
+        ("get", f"/api/v1/member/{INT4_PAST}"),
+        ("get", f"/api/v1/audit_log/{INT4_PAST}"),
+        ("put", f"/api/v1/member/{INT4_PAST}"),
+        ("delete", f"/api/v1/member/{INT4_PAST}"),
+        ("get", f"/memberview/show/{INT4_PAST}"),
+        ("get", f"/memberview/edit/{INT4_PAST}"),
+        ("get", f"/auditlogview/show/{INT4_PAST}"),
+        ("get", f"/attachment/{INT4_PAST}"),
+        ("post", f"/attachment/{INT4_PAST}/delete"),
+        ("post", f"/attachment/upload/Activity/{INT4_PAST}"),
+        ("get", f"/tasks/report/{INT4_PAST}"),
+        ("get", f"/tasks/{INT4_PAST}/file"),
+    ],
+)
+def test_an_id_past_int4_is_not_found(app, client, login_as, api_token, method, url):
+    if url.startswith("/api/"):
+        kwargs = {"headers": api_token("xintan_secretary")}
+        if method == "put":
+            kwargs["json"] = {"name": "x"}
+        response = _without_propagation(app, lambda: getattr(client, method)(url, **kwargs))
+    else:
+        web = login_as("xintan_secretary")
+        response = _without_propagation(app, lambda: getattr(web, method)(url))
+    assert response.status_code == 404, response.status_code
+
+
+@pytest.mark.parametrize(
+    "username,url,body,field",
+    [
+        ("xintan_group1", "/api/v1/household/", {"head_name": "x", "size": INT4_PAST}, "size"),
+        (
+            "xintan_secretary",
+            "/api/v1/activity/",
+            {"kind": "publicity", "date": "2024-05-29", "participants_count": INT4_PAST},
+            "participants_count",
+        ),
+        (
+            "xintan_secretary",
+            "/api/v1/assistance/",
+            {"household_id": "HH", "date": "2024-05-29", "kind": "other", "money": 1e12},
+            "money",
+        ),
+        (
+            "xintan_president",
+            "/api/v1/fund_entry/",
+            {"date": "2024-01-01", "direction": "in", "category": "other", "amount": 1e11},
+            "amount",
+        ),
+        ("xintan_president", "/api/v1/venue/", {"kind": "office", "area": 1e9}, "area"),
+        (
+            "xintan_secretary",
+            "/api/v1/member/",
+            {"name": "x", "id_number": "ID", "group_id": INT4_PAST},
+            "group_id",
+        ),
+    ],
+    ids=["size", "participants", "money", "amount", "area", "reference"],
+)
+def test_a_number_past_its_column_is_a_400_naming_the_field(
+    app, client, api_token, username, url, body, field
+):
+    from app.models import Household
+    from tests.helpers import group, valid_id
+
+    with app.app_context():
+        session = app.appbuilder.session
+        vid = village(session, "新檀村").id
+        hh = session.query(Household).filter_by(village_id=vid).order_by(Household.id).first().id
+        gid = group(session, "新檀村", "第一组").id
+    body = {k: {"HH": hh, "ID": valid_id(seq="61")}.get(v, v) for k, v in body.items()}
+    if url == "/api/v1/household/":
+        body["group_id"] = gid
+    response = _without_propagation(
+        app, lambda: client.post(url, headers=api_token(username), json=body)
+    )
+    assert response.status_code == 400, (response.status_code, response.get_data(as_text=True))
+    assert field in message(response), message(response)
+
+
+def test_the_limit_is_the_columns_on_every_database(app):
+    """What the message names: int4 for a whole number, precision and scale for an amount."""
+    from app import records
+    from app.models import Assistance, Household, Venue
+
+    assert records.number_errors(Household, {"size": 2**31 - 1}) == {}
+    assert str(records.number_errors(Household, {"size": 2**31})["size"]) == "At most 2147483647"
+    assert records.number_errors(Assistance, {"money": 9_999_999_999.99}) == {}
+    assert "9999999999.99" in str(records.number_errors(Assistance, {"money": 1e10})["money"])
+    assert "9999999.9" in str(records.number_errors(Venue, {"area": -1e7})["area"])
+
+
+def test_an_html_form_names_a_number_past_its_column(app, login_as):
+    from app.models import Venue
+
+    web = login_as("xintan_president")
+    web.get("/lang/en")
+    before = _count(app, Venue)
+    with app.app_context():
+        vid = village(app.appbuilder.session, "新檀村").id
+    form = {"village": str(vid), "kind": "office", "area": "100000000"}
+    response = web.post("/venueview/add", data=form)
+    assert response.status_code == 200
+    assert "At most 9999999.9" in response.get_data(as_text=True)
+    assert _count(app, Venue) == before
+
+
+def _count(app, model):
+    with app.app_context():
+        return app.appbuilder.session.query(model).count()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"/auditlogview/list/?_flt_0_record_id={INT4_PAST}",
+        "/awardview/list/?_flt_0_year=99999999999",
+        f"/surveyview/list/?_flt_0_year={INT4_PAST}",
+        "/assistanceview/list/?_flt_0_money=99999999999999",
+        f"/memberview/list/?_flt_0_group={INT4_PAST}",
+    ],
+)
+def test_an_html_search_past_its_column_is_a_400(app, login_as, url):
+    response = _without_propagation(app, lambda: login_as("township").get(url))
+    assert response.status_code == 400, response.status_code
+
+
+@pytest.mark.parametrize(
+    "resource,flt",
+    [
+        ("survey", "(col:year,opr:eq,value:99999999999)"),
+        ("award", "(col:year,opr:eq,value:'99999999999')"),
+        ("benefit", "(col:year,opr:in,value:!(2024,99999999999))"),
+        ("assistance", "(col:money,opr:gt,value:'99999999999999')"),
+        ("fund_entry", "(col:amount,opr:gt,value:99999999999999)"),
+        ("audit_log", f"(col:record_id,opr:eq,value:{INT4_PAST})"),
+    ],
+)
+def test_an_api_search_past_its_column_is_a_400(app, client, api_token, resource, flt):
+    response = _without_propagation(
+        app,
+        lambda: client.get(
+            f"/api/v1/{resource}/?q=(filters:!({flt}))", headers=api_token("township")
+        ),
+    )
+    assert response.status_code == 400, response.status_code
+    column = re.search(r"col:(\w+)", flt).group(1)
+    assert column in message(response), message(response)
+
+
+# --- Ids in the arguments of the app's own pages ---
+
+
+@pytest.mark.parametrize("value", ["99999999999999999999", str(INT4_PAST), "²"])
+@pytest.mark.parametrize(
+    "username,path",
+    [
+        ("township", "/dashboard/report/archive?year=2024&village={}"),
+        ("admin", "/dashboard/report/archive?year=2024&village={}"),
+        ("xintan_president", "/dashboard/report/archive?year=2024&village={}"),
+        ("township", "/dashboard/?branch={}"),
+        ("township", "/api/v1/compliance/?year=2024&branch={}"),
+        ("township", "/tasks/progress?branch={}"),
+    ],
+)
+def test_a_huge_id_in_a_pages_arguments_is_not_a_500(app, login_as, username, path, value):
+    """A branch or village no id column holds reads as none asked for (the whole scope), or
+    as not found where one is needed (the archive book). "²" is a digit to str.isdigit but
+    not to int()."""
+    web = login_as(username)
+    response = _without_propagation(app, lambda: web.get(path.format(value)))
+    expected = 404 if "archive" in path else 200
+    assert response.status_code == expected, response.status_code
+
+
+@pytest.mark.parametrize("village", ["99999999999999999999", str(INT4_PAST)])
+def test_the_admins_roster_preview_with_a_huge_village_asks_for_the_village(app, login_as, village):
+    import io
+
+    web = login_as("admin")
+    web.get("/lang/en")
+    form = {
+        "kind": "members",
+        "mode": "insert",
+        "village": village,
+        "file": (io.BytesIO("姓名,身份证号\n张三,110101199001011234\n".encode()), "a.csv"),
+    }
+    response = _without_propagation(
+        app,
+        lambda: web.post(
+            "/roster/preview",
+            data=form,
+            content_type="multipart/form-data",
+            follow_redirects=True,
+        ),
+    )
+    assert response.status_code == 200, response.status_code
+    assert "Choose the village the rows belong to" in response.get_data(as_text=True)
+
+
+# --- JSON no database can store, or no parser can read ---
+
+
+def _json_post(client, url, body, headers=None):
+    return client.post(
+        url, data=body, headers={**(headers or {}), "Content-Type": "application/json"}
+    )
+
+
+def test_a_lone_surrogate_at_the_jwt_login_is_a_400(app, client):
+    """Before sign-in: no account needed."""
+    body = '{"username": "\\ud800", "password": "x", "provider": "db"}'
+    response = _without_propagation(app, lambda: _json_post(client, "/api/v1/security/login", body))
+    assert response.status_code == 400, response.status_code
+    assert message(response)
+
+
+@pytest.mark.parametrize("door", ["write", "search", "search-key"])
+def test_a_lone_surrogate_in_a_write_or_search_is_a_400(app, client, api_token, door):
+    import urllib.parse
+
+    headers = api_token("xintan_secretary")
+    if door == "write":
+        body = '{"kind": "publicity", "date": "2024-05-29", "theme": "\\ud800"}'
+        call = lambda: _json_post(client, "/api/v1/activity/", body, headers)  # noqa: E731
+    else:
+        q = (
+            '{"filters":[{"col":"theme","opr":"ct","value":"\\ud800"}]}'
+            if door == "search"
+            else '{"\\udfff":1}'
+        )
+        url = f"/api/v1/activity/?q={urllib.parse.quote(q)}"
+        call = lambda: client.get(url, headers=headers)  # noqa: E731
+    response = _without_propagation(app, call)
+    assert response.status_code == 400, response.status_code
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"a":' * 5000 + "1" + "}" * 5000,
+        "[" * 5000 + "]" * 5000,
+        '{"a":' + "[" * 900 + "]" * 900 + "}",
+    ],
+    ids=["objects", "lists", "just-parsed"],
+)
+@pytest.mark.parametrize("url", ["/api/v1/security/login", "/api/v1/activity/"])
+def test_deeply_nested_json_is_a_400(app, client, api_token, body, url):
+    """30 KB nested 5,000 deep: json.loads raises RecursionError, which get_json(silent=True)
+    does not catch; 900 deep parses, but checking it must not recurse past the limit either."""
+    headers = api_token("xintan_secretary") if "activity" in url else {}
+    response = _without_propagation(app, lambda: _json_post(client, url, body, headers))
+    assert response.status_code == 400, response.status_code
+    assert message(response)
+
+
+# --- FAB's own list actions (accounts, roles, groups) ---
+
+
+@pytest.mark.parametrize("path", ["/users/action_post", "/roles/action_post"])
+@pytest.mark.parametrize(
+    "action,rowid",
+    [
+        ("signout_everywhere", "abc"),
+        ("signout_everywhere", "²"),
+        ("signout_everywhere", str(INT4_PAST)),
+        ("signout_everywhere", "99999"),  # no such account: FAB ran the action on None
+        ("no_such_action", "1"),
+    ],
+)
+def test_a_list_action_on_no_record_is_not_found(app, login_as, path, action, rowid):
+    web = login_as("admin")
+    response = _without_propagation(
+        app, lambda: web.post(path, data={"action": action, "rowid": rowid})
+    )
+    assert response.status_code == 404, response.status_code
+
+
+# --- The last line: a value the database refuses anyway ---
+
+
+def _refused_value(*_args, **_kwargs):
+    from sqlalchemy.exc import DataError
+
+    raise DataError("INSERT …", {}, Exception("integer out of range"))
+
+
+def test_a_value_the_database_refuses_is_a_400_from_the_api(app, client, api_token, monkeypatch):
+    """What PostgreSQL raises for a number past its column (DataError): the checks refuse it
+    first; should one slip through, a 400 with a message, not a 500."""
+    from app import records
+
+    monkeypatch.setattr(records, "apply_values", _refused_value)
+    body = {"kind": "publicity", "date": "2024-05-29", "theme": "x"}
+    response = _without_propagation(
+        app,
+        lambda: client.post("/api/v1/activity/", json=body, headers=api_token("xintan_secretary")),
+    )
+    assert response.status_code == 400, response.status_code
+    assert message(response)
+
+
+def test_a_value_the_database_refuses_is_a_400_page(app, login_as, monkeypatch):
+    from app import compliance
+
+    monkeypatch.setattr(compliance, "evaluate", _refused_value)
+    web = login_as("township")
+    web.get("/lang/en")
+    response = _without_propagation(app, lambda: web.get("/dashboard/"))
+    assert response.status_code == 400, response.status_code
+    assert "A value is past what its field holds" in response.get_data(as_text=True)

@@ -332,6 +332,12 @@ def test_households_store_every_field(app, tmp_path):
         (6, "2024.3", None),
         (9, "也许", ("%(value)s: write 是 or 否", {"value": "也许"})),
         (3, "五保户", ("%(value)s is not one of the choices", {"value": "五保户"})),
+        # int4 on PostgreSQL (the whole import was a 500 there): refused on every database.
+        (
+            5,
+            "3000000000",
+            ("%(value)s is more than %(n)s", {"value": "3000000000", "n": 2147483647}),
+        ),
     ],
 )
 def test_households_reject_bad_cells(app, tmp_path, column, value, message):
@@ -377,6 +383,20 @@ def test_benefits_reject_a_bad_amount_and_a_bad_id(app, tmp_path):
     assert result.exit_code == 1
     assert zh(app, "%(value)s is not an amount", value="九百六") in result.output
     assert "校验位" in result.output
+
+
+def test_benefits_reject_a_year_and_an_amount_past_their_columns(app, tmp_path):
+    """Numeric(12, 2) and int4 on PostgreSQL: a 500 for the whole file there before."""
+    header, rows = benefits_file(app)
+    rows[0][5] = "10000000000"
+    rows[2][4] = "99999999999"
+    before = count(app, Benefit)
+    result = run(app, "benefits", write_table(tmp_path / "b.csv", header, rows))
+    assert result.exit_code == 1
+    past = "%(value)s is more than %(n)s"
+    assert zh(app, past, value="10000000000", n="9999999999.99") in result.output
+    assert zh(app, past, value="99999999999", n=2147483647) in result.output
+    assert count(app, Benefit) == before
 
 
 def test_upsert_updates_a_benefit_by_id_kind_and_year(app, tmp_path):

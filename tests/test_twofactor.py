@@ -124,6 +124,21 @@ def test_the_second_step_after_the_password(app, client, required):
     assert _actions(app)[-4:] == ["login_password", "twofactor_failed", "twofactor_passed", "login"]
 
 
+def test_a_code_of_other_digits_is_wrong_not_a_500(app, client, required):
+    """ "²²²²²²" is six digits to str.isdigit; comparing it with hmac answered a 500."""
+    _enrol(client)
+    client.get("/logout/")
+    other = app.test_client()
+    _password(other)
+    other.application.testing = False
+    try:
+        wrong = other.post("/twofactor/verify", data={"code": "²²²²²²"})
+    finally:
+        other.application.testing = True
+    assert wrong.status_code == 200 and 'id="twofactor-error"' in wrong.get_data(as_text=True)
+    assert not _signed_in(other)
+
+
 def test_a_code_is_accepted_once(app, client, required):
     secret, _codes, _page = _enrol(client)
     code = _code_at(secret, 1)
