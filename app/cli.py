@@ -10,11 +10,9 @@ from flask import current_app
 from flask.cli import AppGroup
 from flask_appbuilder.exceptions import PasswordComplexityValidationError
 from flask_babel import gettext as _
-from sqlalchemy.exc import IntegrityError
-from werkzeug.security import generate_password_hash
 from wtforms.validators import ValidationError
 
-from app import security
+from app import accounts
 from app.models import MemberGroup, Township, Village
 from app.resources import RESOURCES
 
@@ -106,7 +104,7 @@ def read_password():
 
 @users_cli.command("create")
 @click.argument("username")
-@click.option("--role", required=True, type=click.Choice(list(security.ROLE_RIGHTS)))
+@click.option("--role", required=True, type=click.Choice(list(accounts.ROLE_RIGHTS)))
 @click.option("--township", "township_name", help="Township name (Township role).")
 @click.option("--village", "village_name", help="Village name (President, Secretary, GroupLeader).")
 @click.option("--group", "group_name", help="Member group name (GroupLeader).")
@@ -138,7 +136,7 @@ def users_create(username, role, township_name, village_name, group_name, first_
                 _("No group %(group)s in %(village)s", group=group_name, village=village_name)
             )
         village = None
-    problem = security.binding_problem([role], township, village, group)
+    problem = accounts.binding_problem([role], township, village, group)
     if problem:
         raise click.UsageError(str(problem))
     if sm.find_user(username=username):
@@ -147,58 +145,10 @@ def users_create(username, role, township_name, village_name, group_name, first_
     problem = password_problem(password)
     if problem:
         raise click.UsageError(problem)
-    user = create_account(
+    user = accounts.create_account(
         session, username, role, password, township, village, group, first_name, email
     )
     click.echo(_("Created %(name)s (%(role)s)", name=user.username, role=role))
-
-
-def create_account(
-    session,
-    username,
-    role,
-    password,
-    township=None,
-    village=None,
-    group=None,
-    first_name="",
-    email=None,
-):
-    """Add one scoped account (FAB's password hashing); the caller checked the binding.
-
-    Made here with its scope in one insert, not by FAB's ``add_user``, which flushes the account
-    before a scope can be bound: its audit entry would belong to no township (issue 15).
-    """
-    config = current_app.config
-    user = current_app.appbuilder.sm.user_model(
-        username=username,
-        first_name=first_name or username,
-        last_name="-",
-        email=email or f"{username}@localhost",
-        active=True,
-        roles=[ensure_roles(session)[role]],
-        password=generate_password_hash(
-            password,
-            method=config.get("FAB_PASSWORD_HASH_METHOD", "scrypt"),
-            salt_length=config.get("FAB_PASSWORD_HASH_SALT_LENGTH", 16),
-        ),
-        township_id=township.id if township else None,
-        village_id=village.id if village else None,
-        group_id=group.id if group else None,
-    )
-    session.add(user)
-    try:
-        session.commit()
-    except IntegrityError as exc:
-        session.rollback()
-        raise click.ClickException(_("Could not create %(name)s", name=username)) from exc
-    return user
-
-
-def ensure_roles(session):
-    """The rows of the five built-in roles (their rights live in security.ROLE_RIGHTS)."""
-    sm = current_app.appbuilder.sm
-    return {name: sm.find_role(name) or sm.add_role(name) for name in security.ROLE_RIGHTS}
 
 
 class ProgressBar:

@@ -30,7 +30,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from wtforms import BooleanField
 
-from app import records, security, uploads
+from app import accounts, records, security, uploads
 from app.inputs import record_id, valid_pk
 from app.models import Attachment, Branch, Task, TaskAssignment, Village
 from app.speed import SQLAInterface
@@ -44,7 +44,7 @@ def village_choices():
     session = current_app.appbuilder.session
     return session.scalars(
         select(Village)
-        .where(security.scope_criteria(Village, security.current_scope()))
+        .where(security.scope_criteria(Village, accounts.current_scope()))
         .order_by(Village.township_id, Village.id)
     ).all()
 
@@ -117,7 +117,7 @@ def assignment_errors(values: dict, old: dict | None, user, session) -> dict:
     no one dates a report in the future or before the task was assigned; only the
     administrator reopens a task reported done."""
     old = old or {}
-    admin = "Admin" in security.role_names(user)
+    admin = "Admin" in accounts.role_names(user)
     errors = {}
     done_on, today = values.get("done_on"), dt.date.today()
     if done_on and done_on != old.get("done_on"):
@@ -255,7 +255,7 @@ class TaskApi(RecordApi):
 
 
 def signed_in():
-    user = security.current_user()
+    user = accounts.current_user()
     if user is None or not user.is_authenticated:
         abort(401)
     return user
@@ -264,7 +264,7 @@ def signed_in():
 def report(pk):
     """The village's president or secretary reports its task done: note, optional file."""
     user = signed_in()
-    if not security.can(user, security.EDIT, "TaskAssignment"):
+    if not accounts.can(user, accounts.EDIT, "TaskAssignment"):
         abort(403)
     assignment = uploads.scoped(TaskAssignment, pk)
     session = current_app.appbuilder.session
@@ -349,7 +349,7 @@ def task_file(pk):
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Content-Security-Policy"] = "sandbox"
         return response
-    if not security.can(user, security.EDIT, "Task"):
+    if not accounts.can(user, accounts.EDIT, "Task"):
         abort(403)
     back = redirect(url_for("TaskView.show", pk=task.id))
     problem, data, content_type = uploads.file_problem(request.files.get("file"))
@@ -431,13 +431,13 @@ class TaskProgressView(BaseView):
     route_base = "/tasks"
     default_view = "progress"
     class_permission_name = "Task"
-    method_permission_name = {"progress": security.READ}
+    method_permission_name = {"progress": accounts.READ}
 
     @expose("/progress")
     @has_access
     def progress(self):
         branch_id = request.args.get("branch", type=record_id)
-        table = progress(security.current_scope(), dt.date.today(), branch_id)
+        table = progress(accounts.current_scope(), dt.date.today(), branch_id)
         return self.render_template(
             "task_progress.html",
             branch_id=branch_id,
@@ -450,7 +450,7 @@ def task_panel(pk, assignment=False):
     """What a task's (or a village's task's) detail page adds: its file, who may do what."""
     if not valid_pk(pk):
         return None
-    scope, user = security.current_scope(), security.current_user()
+    scope, user = accounts.current_scope(), accounts.current_user()
     session = current_app.appbuilder.session
     model = TaskAssignment if assignment else Task
     item = session.scalars(
@@ -461,11 +461,11 @@ def task_panel(pk, assignment=False):
     task = item.task if assignment else item
     return {
         "task": task,
-        "can_edit": security.can(user, security.EDIT, "Task"),
+        "can_edit": accounts.can(user, accounts.EDIT, "Task"),
         "can_follow": scope.level in ("all", "township"),
         "can_report": assignment
         and item.status == "open"
-        and security.can(user, security.EDIT, "TaskAssignment"),
+        and accounts.can(user, accounts.EDIT, "TaskAssignment"),
         "overdue": assignment and item.overdue,
         "accept": ",".join(ext for exts in uploads.EXTENSIONS.values() for ext in exts),
         "limit": uploads.human_size(current_app.config["UPLOAD_MAX_BYTES"]),

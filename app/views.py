@@ -43,7 +43,7 @@ from werkzeug.exceptions import BadRequest
 from wtforms import BooleanField, SelectField, StringField
 from wtforms.validators import DataRequired, Optional
 
-from app import audit, crypto, inputs, integrity, records, reminders, security, speed
+from app import accounts, audit, crypto, inputs, integrity, records, reminders, security, speed
 from app.inputs import valid_pk
 from app.models import (
     BUSINESS_MODELS,
@@ -88,7 +88,7 @@ def hide_text(value):
     return _("Not disclosed") if value else value
 
 
-# How each maskable field is masked; security.MASKED_FIELDS says for whom.
+# How each maskable field is masked; accounts.MASKED_FIELDS says for whom.
 MASKERS = {
     "id_number": mask_id_number,
     "birth_date": mask_birth_date,
@@ -109,7 +109,7 @@ def masked_edit_errors(model, sent: dict, old: dict | None) -> dict:
     for key, masker in MASKERS.items():
         if key not in sent or not old or old.get(key) in (None, ""):
             continue
-        if not security.masks(key, model=model):
+        if not accounts.masks(key, model=model):
             continue
         if sent[key] not in (None, "") and sent[key] != masker(old[key]):
             errors[key] = MASKED_CHANGE_MESSAGE
@@ -213,7 +213,7 @@ class Declared:
             elif column.nullable:
                 formatters[key] = self._blank_or(str)
             if key in MASKERS and any(
-                rule in security.MASKED_FIELDS for rule in (key, f"{model.__name__}.{key}")
+                rule in accounts.MASKED_FIELDS for rule in (key, f"{model.__name__}.{key}")
             ):
                 formatters[key] = self._blank_or(self._masked(key, model, formatters.get(key)))
         for rel in inspect(model).relationships:
@@ -278,7 +278,7 @@ class Declared:
         """``columns`` less those the user sees masked: sorting or searching by one would
         give back what the mask hides (the order or the presence of the hidden values)."""
         model = self.datamodel.obj
-        return [c for c in columns or [] if not security.masks(c, model=model)]
+        return [c for c in columns or [] if not accounts.masks(c, model=model)]
 
     def _reveal_url(self, pk):
         """Where a President asks for the full ID number of this record (a POST), while the
@@ -289,7 +289,7 @@ class Declared:
 
     def _history_url(self, pk):
         """The audit log filtered to this record, for those who may read the log."""
-        if not security.can(security.current_user(), security.READ, "AuditLog"):
+        if not accounts.can(accounts.current_user(), accounts.READ, "AuditLog"):
             return None
         return url_for(
             "AuditLogView.list",
@@ -321,7 +321,7 @@ class Declared:
         masker = MASKERS[key]
 
         def formatter(value):
-            if security.masks(key, model=model) or reveal_pending(key, model):
+            if accounts.masks(key, model=model) or reveal_pending(key, model):
                 return masker(value)
             return plain(value) if plain else value
 
@@ -341,7 +341,7 @@ def reveal_pending(key, model) -> bool:
         return False
     if g.get("revealed") == (model.__name__, str(request.view_args.get("pk"))):
         return False
-    return bool(security.role_names(security.current_user()) & REVEAL_ROLES)
+    return bool(accounts.role_names(accounts.current_user()) & REVEAL_ROLES)
 
 
 # --- HTML ---
@@ -352,7 +352,7 @@ def _choices(datamodel, filters):
     filter is the only one and pins the model to one row (the village of a village's user),
     that row, from the session (loaded with the account) rather than a query."""
     if len(filters.filters) == 1 and isinstance(filters.filters[0], security.ScopeFilter):
-        pk = security.pinned_pk(datamodel.obj, security.current_scope())
+        pk = security.pinned_pk(datamodel.obj, accounts.current_scope())
         if pk is not None:
             item = datamodel.session.get(datamodel.obj, pk)
             return [item] if item is not None else []
@@ -410,11 +410,11 @@ class RecordView(Declared, ModelView):
     def _related_views(self):
         """The related lists the user may read: FAB renders a related list's rows whatever the
         user's rights, only its buttons follow them."""
-        user = security.current_user()
+        user = accounts.current_user()
         return [
             view
             for view in getattr(self, "_all_related_views", [])
-            if security.can(user, security.READ, view.class_permission_name)
+            if accounts.can(user, accounts.READ, view.class_permission_name)
         ]
 
     @_related_views.setter
@@ -485,7 +485,7 @@ class RecordView(Declared, ModelView):
                 old = view._old_values() if editing else None
                 values = dict(old or {})
                 values.update(view._form_values(self))
-                model, user = view.datamodel.obj, security.current_user()
+                model, user = view.datamodel.obj, accounts.current_user()
                 session = view.datamodel.session
                 errors = masked_edit_errors(model, view._form_values(self), old)
                 errors = errors or records.prepare_write(model, values, old, user, session)
@@ -526,7 +526,7 @@ class RecordView(Declared, ModelView):
         kept = [
             (flt, value)
             for flt, value in zip(filters.filters, filters.values, strict=True)
-            if not security.masks(flt.column_name, model=model)
+            if not accounts.masks(flt.column_name, model=model)
             and crypto.filter_allowed(model, flt.column_name, flt.arg_name)
         ]
         if len(kept) != len(filters.filters):
@@ -547,7 +547,7 @@ class RecordView(Declared, ModelView):
         set them: not shown, and their stored values kept whatever is posted."""
         model = self.datamodel.obj
         keys = getattr(model, "__admin_only__", ())
-        if not keys or security.can(security.current_user(), security.ADMIN_ONLY, model.__name__):
+        if not keys or accounts.can(accounts.current_user(), accounts.ADMIN_ONLY, model.__name__):
             return []
         names = [key[:-3] if key.endswith("_id") and key[:-3] in form else key for key in keys]
         return [name for name in names if name in form]
@@ -573,7 +573,7 @@ class RecordView(Declared, ModelView):
         cannot hold one (a birth date shown as its year): either way, sent back it keeps the
         stored value (records.unmask)."""
         for key, masker in MASKERS.items():
-            if key in form and security.masks(key, model=self.datamodel.obj):
+            if key in form and accounts.masks(key, model=self.datamodel.obj):
                 shown = masker(form[key].data)
                 form[key].data = shown if isinstance(form[key], StringField) else None
 
@@ -588,7 +588,7 @@ class RecordView(Declared, ModelView):
                 if attr.key in records.columns(type(item))
             }
         values = records.item_values(item)
-        user, session = security.current_user(), self.datamodel.session
+        user, session = accounts.current_user(), self.datamodel.session
         errors = records.prepare_write(type(item), values, old, user, session)
         errors = errors or write_errors(type(item), values, old, user, session)
         if errors:
@@ -736,7 +736,7 @@ class MemberView(RecordView):
             old = dict(values)
             values["status"] = status
             errors = records.prepare_write(
-                Member, values, old, security.current_user(), self.datamodel.session
+                Member, values, old, accounts.current_user(), self.datamodel.session
             )
             if errors:
                 refused.append(f"{item.name}: " + "；".join(str(m) for m in errors.values()))
@@ -916,7 +916,7 @@ class AssistanceView(RecordView):
 
 def assistance_by_year(household_id):
     """(year, records, money total) of a household's assistance, newest year first; scoped."""
-    if not security.can(security.current_user(), security.READ, "Assistance"):
+    if not accounts.can(accounts.current_user(), accounts.READ, "Assistance"):
         return []
     year = extract("year", Assistance.date)
     return current_app.appbuilder.session.execute(
@@ -924,7 +924,7 @@ def assistance_by_year(household_id):
         .where(
             # The template passes the pk as the URL gave it: text, which PostgreSQL won't compare.
             Assistance.household_id == int(household_id),
-            security.scope_criteria(Assistance, security.current_scope()),
+            security.scope_criteria(Assistance, accounts.current_scope()),
         )
         .group_by(year)
         .order_by(year.desc())
@@ -1280,7 +1280,7 @@ class RecordApi(Declared, ModelRestApi):
 
     def _write(self, item, old):
         values = records.item_values(item)
-        user, session = security.current_user(), self.datamodel.session
+        user, session = accounts.current_user(), self.datamodel.session
         errors = records.prepare_write(type(item), values, old, user, session)
         errors = errors or write_errors(type(item), values, old, user, session)
         if errors:
@@ -1319,7 +1319,7 @@ class RecordApi(Declared, ModelRestApi):
             for key in MASKERS:
                 # Sent back as it was shown (masked, or blank): the stored value stays.
                 if key in sent and self._old.get(key) not in (None, ""):
-                    if security.masks(key, model=self.datamodel.obj):
+                    if accounts.masks(key, model=self.datamodel.obj):
                         del sent[key]
         return self._guarded(lambda: super(RecordApi, self).put_headless(pk))
 
@@ -1346,7 +1346,7 @@ class RecordApi(Declared, ModelRestApi):
     def _handle_filters_args(self, rison_args):
         for flt in rison_args.get("filters", []) or []:
             column = flt.get("col") if isinstance(flt, dict) else None
-            if column and security.masks(column, model=self.datamodel.obj):
+            if column and accounts.masks(column, model=self.datamodel.obj):
                 # Searching by a field the user sees masked would reveal it.
                 raise BadRequest(_("You may not search by this field"))
             if column and not crypto.filter_allowed(self.datamodel.obj, column, flt.get("opr")):
@@ -1355,7 +1355,7 @@ class RecordApi(Declared, ModelRestApi):
 
     def _handle_order_args(self, rison_args):
         column = rison_args.get("order_column")
-        if column and security.masks(column, model=self.datamodel.obj):
+        if column and accounts.masks(column, model=self.datamodel.obj):
             # Sorting by a field the user sees masked would reveal it.
             raise InvalidOrderByColumnFABException(_("You may not sort by this field"))
         return super()._handle_order_args(rison_args)
@@ -1382,7 +1382,7 @@ class RecordApi(Declared, ModelRestApi):
 
     def _mask(self, row):
         for key, masker in MASKERS.items():
-            if key in row and row[key] and security.masks(key, model=self.datamodel.obj):
+            if key in row and row[key] and accounts.masks(key, model=self.datamodel.obj):
                 row[key] = masker(row[key])
 
     def response(self, code, **kwargs):
@@ -1738,7 +1738,7 @@ def _shown(key, value):
         return ""
     if key in audit.SECRET_FIELDS:
         return "***"  # the log's keyed fingerprint of a password hash: for verify, not readers
-    if key in MASKERS and security.masks(key):
+    if key in MASKERS and accounts.masks(key):
         return MASKERS[key](value)
     if isinstance(value, list):
         return ", ".join(map(str, value))
@@ -1815,7 +1815,7 @@ def utc_time(value):
 
 
 def role_labels(value):
-    return "、".join(str(security.ROLE_LABELS.get(r, r)) for r in (value or "").split(",") if r)
+    return "、".join(str(accounts.ROLE_LABELS.get(r, r)) for r in (value or "").split(",") if r)
 
 
 def _unsealed(value):
@@ -1834,16 +1834,16 @@ def masked_changes(value):
     changes = _unsealed(json.loads(value))
     if "rows" in changes and "fields" in changes:
         for i, key in enumerate(changes["fields"], start=1):
-            if key in MASKERS and security.masks(key):
+            if key in MASKERS and accounts.masks(key):
                 for row in changes["rows"]:
                     row[i] = MASKERS[key](row[i]) if row[i] else row[i]
         same = changes.get("same", {})
         for key in MASKERS:
-            if same.get(key) and security.masks(key):
+            if same.get(key) and accounts.masks(key):
                 same[key] = MASKERS[key](same[key])
         return json.dumps(changes, ensure_ascii=False, sort_keys=True)
     for key in MASKERS:
-        if key in changes and security.masks(key) and isinstance(changes[key], list):
+        if key in changes and accounts.masks(key) and isinstance(changes[key], list):
             changes[key] = [MASKERS[key](v) if v else v for v in changes[key]]
     for key in audit.SECRET_FIELDS & changes.keys():
         if isinstance(changes[key], list):
@@ -1966,10 +1966,10 @@ class HomeView(IndexView):
     def index(self):
         from app import tasks
 
-        user = security.current_user()
+        user = accounts.current_user()
         context = {}
         if user is not None and user.is_authenticated:
-            scope = security.current_scope()
+            scope = accounts.current_scope()
             session = self.appbuilder.session
             in_scope = security.scope_criteria(Member, scope)
             by_status = dict(
@@ -1989,21 +1989,21 @@ class HomeView(IndexView):
             ).scalar()
             context = {
                 "scope_label": scope.label(),
-                "roles": [security.ROLE_LABELS.get(r, r) for r in security.role_names(user)],
+                "roles": [accounts.ROLE_LABELS.get(r, r) for r in accounts.role_names(user)],
                 "by_status": by_status,
                 "statuses": Member.status.info["choices"],
                 "groups": groups,
                 "villages": villages,
                 "board": reminders.board(scope, dt.date.today(), user),
                 "tasks": tasks.home_tasks(scope, dt.date.today())
-                if security.can(user, security.READ, "TaskAssignment")
+                if accounts.can(user, accounts.READ, "TaskAssignment")
                 else None,
-                "may_report": security.can(user, security.EDIT, "TaskAssignment"),
+                "may_report": accounts.can(user, accounts.EDIT, "TaskAssignment"),
                 "scope_level": scope.level,
                 "registers": [
                     (name, MENU_LABELS[name])
                     for _view, name, _icon, _category in MENU
-                    if security.can(user, security.READ, name)
+                    if accounts.can(user, accounts.READ, name)
                 ],
             }
         self.update_redirect()
