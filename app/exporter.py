@@ -17,7 +17,7 @@ from flask_babel import force_locale
 from sqlalchemy import and_, select, true
 
 from app import accounts, audit, security
-from app.views import MASKERS
+from app.masking import MASKERS
 
 FORMATS = ("xlsx", "csv")
 # A spreadsheet evaluates a cell starting with one of these (formula injection, SPEC §4).

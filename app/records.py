@@ -11,6 +11,7 @@ from sqlalchemy import String, inspect, select
 
 from app import accounts, inputs, security
 from app.models import DECISION_STATUSES, Member
+from app.validation import mask_birth_date, mask_id_number, mask_phone
 
 
 def columns(model):
@@ -55,9 +56,7 @@ def apply_values(item, values: dict, session) -> None:
 def unmask(model, values: dict, old: dict, user) -> None:
     """A masked value sent back unchanged, or left blank, keeps the stored value (SPEC §4
     masking): the form shows a birth date as its year, which no date field holds. The doors
-    (views.masked_edit_errors) refuse any other value before it gets here."""
-    from app.validation import mask_birth_date, mask_id_number, mask_phone
-
+    (machinery.masked_edit_errors) refuse any other value before it gets here."""
     maskers = {"id_number": mask_id_number, "birth_date": mask_birth_date, "phone": mask_phone}
     for field_name, masker in maskers.items():
         if field_name in values and accounts.masks(field_name, user) and old.get(field_name):

@@ -16,6 +16,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from app import accounts, audit, compliance, exporter, security
+from app.masking import MASKERS
 from app.models import (
     ACTIVITY_KIND,
     BENEFIT_KIND,
@@ -45,7 +46,6 @@ from app.models import (
     group_contact_head,
 )
 from app.resources import RESOURCES
-from app.views import MASKERS
 
 TOTAL = "合计"
 VILLAGE = "村（社区）"

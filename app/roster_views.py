@@ -25,6 +25,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from app import accounts, exporter, importer, inputs, security, uploads
 from app.models import MemberGroup, Village
 from app.resources import RESOURCES
+from app.views import CATEGORY_LABELS
 
 PENDING_FOLDER = "roster_uploads"
 PENDING_LIFETIME = 3600  # seconds an upload waits for its confirmation
@@ -419,8 +420,6 @@ class RosterView(BaseView):
 
 def register(appbuilder):
     """The page, in the Registers menu."""
-    from app.views import CATEGORY_LABELS
-
     appbuilder.add_view(
         RosterView,
         accounts.ROSTER,

@@ -32,9 +32,9 @@ from wtforms import BooleanField
 
 from app import accounts, records, security, uploads
 from app.inputs import record_id, valid_pk
+from app.machinery import FieldErrors, RecordApi, RecordView, api, flag
 from app.models import Attachment, Branch, Task, TaskAssignment, Village
 from app.speed import SQLAInterface
-from app.views import FieldErrors, RecordApi
 
 # --- Assigning ---
 
@@ -470,6 +470,90 @@ def task_panel(pk, assignment=False):
         "accept": ",".join(ext for exts in uploads.EXTENSIONS.values() for ext in exts),
         "limit": uploads.human_size(current_app.config["UPLOAD_MAX_BYTES"]),
     }
+
+
+# --- Screens (declared like the registers of app/views.py, which puts them in its menu) ---
+
+
+class TaskAssignmentView(RecordView):
+    """A task as each village has it: the village reports it done (status, date, note, files)."""
+
+    datamodel = SQLAInterface(TaskAssignment)
+    show_template = "task_assignment_show.html"
+    # Assignments are made with their task (TaskView), never one by one.
+    exclude_route_methods = RecordView.exclude_route_methods | {"add"}
+    list_columns = ["task", "village", "due_date", "status", "done_on", "overdue"]
+    edit_columns = ["status", "done_on", "note"]
+    show_columns = ["task", "village", "due_date", "status", "done_on", "note"]
+    search_columns = ["task", "village", "status", "done_on"]
+    base_order = ("id", "desc")
+    label_columns = {"task": _l("Task"), "due_date": _l("Due date"), "overdue": _l("Overdue")}
+    formatters_columns = {"overdue": lambda v: flag(v, _l("Overdue"))}
+    sort_by = {"due_date": "task.due_date"}
+    write_check = staticmethod(assignment_errors)
+
+
+class TaskView(RecordView):
+    """上级交办任务: the administrator assigns a task to some or all villages of a township."""
+
+    datamodel = SQLAInterface(Task)
+    show_template = "task_show.html"
+    list_columns = ["due_date", "title", "township", "assigned_on"]
+    add_columns = edit_columns = [
+        "township",
+        "title",
+        "body",
+        "due_date",
+        "all_villages",
+        "villages",
+    ]
+    show_columns = ["township", "title", "body", "due_date", "assigned_on"]
+    search_columns = ["township", "title", "due_date"]
+    base_order = ("due_date", "desc")
+    related_views = [TaskAssignmentView]
+    label_columns = {
+        "all_villages": _l("All villages of the township"),
+        "villages": _l("Assigned to"),
+    }
+    description_columns = {
+        "villages": _l("One or several villages; or tick the box above for all of them"),
+    }
+
+    def __init__(self, **kwargs):
+        extra = assignment_fields()
+        self.add_form_extra_fields = {**extra, **(self.add_form_extra_fields or {})}
+        self.edit_form_extra_fields = {**extra, **(self.edit_form_extra_fields or {})}
+        super().__init__(**kwargs)
+
+    def _init_forms(self):
+        super()._init_forms()
+        self.add_form = assigning_form(self.add_form)
+        self.edit_form = assigning_form(self.edit_form)
+
+    def prefill_form(self, form, pk):
+        super().prefill_form(form, pk)
+        item = self.datamodel.get(pk, self._base_filters)
+        if item is not None:
+            form.villages.data = [a.village for a in item.assignments]
+
+    def _write(self, item, is_new):
+        super()._write(item, is_new)
+        assign(item, chosen_villages(item), self.datamodel.session)
+
+    def post_delete(self, item):
+        if item.file_stored:
+            uploads.remove(item.file_stored)
+
+
+TaskAssignmentApi = api(
+    TaskAssignment,
+    "task_assignment",
+    ["task_id", "village_id", "status", "done_on", "note"],
+    # Made with their task (POST /api/v1/task/), reported done by the village.
+    read_only=("task_id", "village_id"),
+    routes={"get", "get_list", "info", "put", "delete"},
+    write_check=staticmethod(assignment_errors),
+)
 
 
 def register(appbuilder):
