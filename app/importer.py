@@ -22,6 +22,7 @@ from python_calamine import CalamineWorkbook
 from sqlalchemy import inspect, select
 
 from app import accounts, audit, inputs, untrusted, validation
+from app.exporter import ESCAPED_START
 
 HEADER_SCAN_ROWS = 10
 EXCEL_EPOCH = np.datetime64("1899-12-30", "D")
@@ -232,8 +233,6 @@ def _unpack(packed) -> pd.DataFrame:
 def _unescape(cells: pd.Series) -> pd.Series:
     """A CSV export quotes a cell that a spreadsheet would evaluate ('=1+1, SPEC §4): read back,
     the cell is the text it was (app.exporter.unescape_cell, a column at a time)."""
-    from app.exporter import ESCAPED_START
-
     quoted = cells.str.match("'[" + re.escape("".join(ESCAPED_START)) + "]")
     return cells.where(~quoted, cells.str[1:])
 
