@@ -4,16 +4,12 @@ import os
 
 from flask import Flask
 from flask_appbuilder import AppBuilder
-from flask_appbuilder.models.sqla import Model
-from flask_appbuilder.utils.legacy import get_sqla_class
-from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-# FAB's Model carries its own metadata; giving it to the db object lets Alembic see every
-# table, FAB's included (FAB-NOTES item 4).
-db = get_sqla_class()(metadata=Model.metadata)
-migrate = Migrate()
+from app.extensions import db, migrate
+
+__all__ = ["create_app", "db", "migrate"]
 
 
 def create_app(test_config=None):
