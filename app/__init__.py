@@ -4,16 +4,12 @@ import os
 
 from flask import Flask
 from flask_appbuilder import AppBuilder
-from flask_appbuilder.models.sqla import Model
-from flask_appbuilder.utils.legacy import get_sqla_class
-from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-# FAB's Model carries its own metadata; giving it to the db object lets Alembic see every
-# table, FAB's included (FAB-NOTES item 4).
-db = get_sqla_class()(metadata=Model.metadata)
-migrate = Migrate()
+from app.extensions import db, migrate
+
+__all__ = ["create_app", "db", "migrate"]
 
 
 def create_app(test_config=None):
@@ -23,6 +19,9 @@ def create_app(test_config=None):
     if test_config:
         app.config.update(test_config)
 
+    # The app's modules are imported here, not at the top: `import app.models` (migrations, the
+    # import workers, scripts) would otherwise load every screen too, about 0.5 s more
+    # (measured: app.models alone 1.06 s, with the screens 1.55 s).
     from app import crypto, integrity, security, speed
 
     integrity.install()

@@ -28,7 +28,7 @@ from flask import current_app, g, has_request_context, request
 from sqlalchemy import Boolean, Date, DateTime, event, func, inspect, select, text, update
 from sqlalchemy.orm import Session
 
-from app import crypto
+from app import accounts, crypto
 from app.models import AuditHead, AuditLog, MemberGroup, Township, Village
 
 GENESIS = "0" * 64
@@ -108,20 +108,18 @@ def entry_mac(entry: dict, prev_hash: str, keyed=None) -> str:
 
 def actor(user=None, username=None) -> dict:
     """User, role, scope, IP and endpoint of the current request or CLI command."""
-    from app import security
-
     if user is None and has_request_context():
         user = getattr(g, "user", None)
         if user is not None and not getattr(user, "is_authenticated", False):
             user = None
     info = {"user_id": None, "username": username, "role": None, "scope": None}
     if user is not None:
-        scope = security.user_scope(user)
+        scope = accounts.user_scope(user)
         own = {"township": scope.township_id, "village": scope.village_id, "group": scope.group_id}
         info.update(
             user_id=user.id,
             username=user.username,
-            role=",".join(sorted(security.role_names(user))),
+            role=",".join(sorted(accounts.role_names(user))),
             scope=f"{scope.level}:{own[scope.level]}" if scope.level in own else scope.level,
             township_id=scope.township_id,
             village_id=scope.village_id,

@@ -39,7 +39,7 @@ from flask_babel import gettext as _
 from sqlalchemy import Boolean, Date, DateTime, Integer, Numeric, inspect, select, text
 
 from app import audit, crypto
-from app.security import MASKED_FIELDS
+from app.accounts import MASKED_FIELDS
 
 # What a finding says of a record: its values differ from the log's, it has no entry, the log
 # has it and the database not, the log deleted it and the database still has it.

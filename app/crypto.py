@@ -22,6 +22,7 @@ import base64
 import hashlib
 import hmac
 import os
+import sys
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -320,10 +321,8 @@ def refuse_wrong_key(app) -> None:
     """Stop a server from starting on a database its key cannot read (the key file lost and a
     new one generated, or the wrong ID_ENCRYPTION_KEY): every page showing an ID would fail.
     ``make run`` (run.py) and ``make serve`` (gunicorn.conf.py) call it before serving."""
-    import sys
-
-    from app import db
-
+    # The app's Flask-SQLAlchemy object, not an import of the package that builds the app.
+    db = app.extensions["sqlalchemy"]
     with app.app_context():
         with db.engine.connect() as connection:
             where = key_mismatch(connection, db.metadata)

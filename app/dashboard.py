@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from app import compliance, inputs, reports, security
+from app import accounts, compliance, inputs, reports, security
 from app.models import BUSINESS_MODELS, MEETING_TYPE, Branch
 
 LABELS = {model.__name__: model.__label__ for model in BUSINESS_MODELS}
@@ -50,8 +50,8 @@ class ComplianceApi(BaseApi):
     """GET /api/v1/compliance/?year=Y[&quarter=Q]: every village of the scope, norm by norm."""
 
     resource_name = "compliance"
-    class_permission_name = security.COMPLIANCE
-    method_permission_name = {"get": security.READ}
+    class_permission_name = accounts.COMPLIANCE
+    method_permission_name = {"get": accounts.READ}
     allow_browser_login = True
     openapi_spec_tag = "Compliance"
 
@@ -87,7 +87,7 @@ class ComplianceApi(BaseApi):
                 message=_("Give a year from 2000 to 2100 and a quarter from 1 to 4")
             )
         results = compliance.evaluate(
-            security.current_scope(), period.year, period.quarter, today, branch_id=_branch()
+            accounts.current_scope(), period.year, period.quarter, today, branch_id=_branch()
         )
         return self.response(200, villages=[r.as_json() for r in results])
 
@@ -97,15 +97,15 @@ class DashboardView(BaseView):
 
     route_base = "/dashboard"
     default_view = "index"
-    class_permission_name = security.COMPLIANCE
+    class_permission_name = accounts.COMPLIANCE
     method_permission_name = {
-        "index": security.READ,
-        "village": security.READ,
-        "report": security.EXPORT,
+        "index": accounts.READ,
+        "village": accounts.READ,
+        "report": accounts.EXPORT,
     }
 
     def _context(self, period):
-        user = security.current_user()
+        user = accounts.current_user()
         return {
             "period": period,
             "norms": compliance.NORMS,
@@ -114,14 +114,14 @@ class DashboardView(BaseView):
             "years": sorted(
                 {period.year, *range(period.today.year - 4, period.today.year + 1)}, reverse=True
             ),
-            "may_export": security.can(user, security.EXPORT, security.COMPLIANCE),
+            "may_export": accounts.can(user, accounts.EXPORT, accounts.COMPLIANCE),
         }
 
     @expose("/")
     @has_access
     def index(self):
         period = _period()
-        scope = security.current_scope()
+        scope = accounts.current_scope()
         results = compliance.evaluate(
             scope, period.year, period.quarter, period.today, branch_id=_branch()
         )
@@ -151,17 +151,17 @@ class DashboardView(BaseView):
         period = _period()
         # The whole scope, so that the village's rank is its rank among the township's.
         results = compliance.evaluate(
-            security.current_scope(), period.year, period.quarter, period.today
+            accounts.current_scope(), period.year, period.quarter, period.today
         )
         result = next((r for r in results if r.village_id == village_id), None)
         if result is None:
             abort(404)
-        user = security.current_user()
+        user = accounts.current_user()
         rows = []
         for norm in compliance.NORMS:
             outcome = result.rules[norm.id]
             link = None
-            if outcome.met is False and security.can(user, security.READ, norm.register):
+            if outcome.met is False and accounts.can(user, accounts.READ, norm.register):
                 link = url_for(
                     f"{norm.register}View.list",
                     **compliance.list_filters(norm, period, village_id),
@@ -181,8 +181,8 @@ class DashboardView(BaseView):
         if kind not in reports.REPORTS:
             abort(404)
         period = _period()
-        user = security.current_user()
-        scope = security.current_scope()
+        user = accounts.current_user()
+        scope = accounts.current_scope()
         village_id = request.args.get("village", type=inputs.record_id)
         half = request.args.get("half", 1, type=int)
         if kind == "archive" and village_id is None:
@@ -205,7 +205,7 @@ def register(appbuilder):
     """The dashboard as a top-level menu entry, and its API."""
     appbuilder.add_view(
         DashboardView,
-        security.COMPLIANCE,
+        accounts.COMPLIANCE,
         label=_l("Compliance dashboard"),
         icon="fa-chart-column",
     )

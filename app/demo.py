@@ -12,6 +12,7 @@ import random
 
 from sqlalchemy import select
 
+from app import accounts
 from app.models import (
     SPECIAL_FAMILY_TYPES,
     Activity,
@@ -109,8 +110,6 @@ def load_demo(session, password, today=None):
 
     Returns a one-line summary. ``today`` (default: the current date) ends the year of records.
     """
-    from app.cli import create_account
-
     today = today or dt.date.today()
     township = session.query(Township).filter_by(name=TOWNSHIP).one_or_none()
     created = township is None
@@ -134,7 +133,7 @@ def load_demo(session, password, today=None):
         if role == "GroupLeader":
             group = session.query(MemberGroup).filter_by(village_id=village.id, name=names[1]).one()
             village = None
-        create_account(
+        accounts.create_account(
             session,
             username,
             role,

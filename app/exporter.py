@@ -16,8 +16,8 @@ import unicodedata
 from flask_babel import force_locale
 from sqlalchemy import and_, select, true
 
-from app import audit, security
-from app.views import MASKERS
+from app import accounts, audit, security
+from app.masking import MASKERS
 
 FORMATS = ("xlsx", "csv")
 # A spreadsheet evaluates a cell starting with one of these (formula injection, SPEC §4).
@@ -98,7 +98,7 @@ def _lookup_cells(session, column, village, user) -> dict:
         if value is None:
             continue
         attr = by[position]
-        if user is not None and attr in MASKERS and security.masks(attr, user, model):
+        if user is not None and attr in MASKERS and accounts.masks(attr, user, model):
             cells[pk] = str(MASKERS[attr](value))
         else:
             cells[pk] = formats[-1].format(value)
@@ -128,7 +128,7 @@ def _one_per_key(resource, items: list) -> list:
 def select_rows(session, resource, village, user=None) -> list:
     """The village's rows of this register inside the user's scope (``user`` None: the system)."""
     model = resource.model
-    scope = security.user_scope(user) if user is not None else security.Scope("all")
+    scope = accounts.user_scope(user) if user is not None else accounts.Scope("all")
     village_column = getattr(model, model.__scope__["village"])
     query = select(model).where(village_column == village.id, security.scope_criteria(model, scope))
     group_column = getattr(model, "group_id", None)
@@ -148,7 +148,7 @@ def table(session, resource, village, items, user=None) -> tuple[list, list]:
     masked = {
         c.name: MASKERS[c.name]
         for c in columns
-        if user is not None and c.name in MASKERS and security.masks(c.name, user, model)
+        if user is not None and c.name in MASKERS and accounts.masks(c.name, user, model)
     }
     headers = [NUMBER_HEADER] + [header_of(c) for c in columns]
     rows = []

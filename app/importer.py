@@ -21,7 +21,8 @@ from flask_babel import gettext as _
 from python_calamine import CalamineWorkbook
 from sqlalchemy import inspect, select
 
-from app import audit, inputs, security, untrusted, validation
+from app import accounts, audit, inputs, untrusted, validation
+from app.exporter import ESCAPED_START
 
 HEADER_SCAN_ROWS = 10
 EXCEL_EPOCH = np.datetime64("1899-12-30", "D")
@@ -232,8 +233,6 @@ def _unpack(packed) -> pd.DataFrame:
 def _unescape(cells: pd.Series) -> pd.Series:
     """A CSV export quotes a cell that a spreadsheet would evaluate ('=1+1, SPEC §4): read back,
     the cell is the text it was (app.exporter.unescape_cell, a column at a time)."""
-    from app.exporter import ESCAPED_START
-
     quoted = cells.str.match("'[" + re.escape("".join(ESCAPED_START)) + "]")
     return cells.where(~quoted, cells.str[1:])
 
@@ -607,7 +606,7 @@ class Lookups:
         return table
 
     def _masked(self, attr, model) -> bool:
-        return self.user is not None and security.masks(attr, self.user, model)
+        return self.user is not None and accounts.masks(attr, self.user, model)
 
     def copied(self, lookup, pks: pd.Series) -> dict:
         """For the records ``pks`` names: field → Series of what the lookup ``copies``."""
@@ -801,7 +800,7 @@ def blind_to_stored(resource, user) -> bool:
     """Whether ``user`` sees a field of the register's natural key masked (an ID number): an
     import of theirs must not tell which of its keys are stored (issue 15)."""
     model = resource.model
-    return user is not None and any(security.masks(k, user, model) for k in resource.natural_key)
+    return user is not None and any(accounts.masks(k, user, model) for k in resource.natural_key)
 
 
 def import_roster(
@@ -1083,7 +1082,7 @@ class _Plan:
         model = resource.model
         self.columns = _model_columns(model)
         self.names = [n for n in self.columns if n != "id"]
-        decider = user is None or security.can(user, security.APPROVE, model.__name__)
+        decider = user is None or accounts.can(user, accounts.APPROVE, model.__name__)
         # Who may not decide admissions files applications, whatever the file says.
         self.admission = None if decider else resource.admission
         self.key_label = _key_label(resource, labels)

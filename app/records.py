@@ -9,8 +9,9 @@ import datetime as dt
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import String, inspect, select
 
-from app import inputs, security
+from app import accounts, inputs, security
 from app.models import DECISION_STATUSES, Member
+from app.validation import mask_birth_date, mask_id_number, mask_phone
 
 
 def columns(model):
@@ -55,12 +56,10 @@ def apply_values(item, values: dict, session) -> None:
 def unmask(model, values: dict, old: dict, user) -> None:
     """A masked value sent back unchanged, or left blank, keeps the stored value (SPEC §4
     masking): the form shows a birth date as its year, which no date field holds. The doors
-    (views.masked_edit_errors) refuse any other value before it gets here."""
-    from app.validation import mask_birth_date, mask_id_number, mask_phone
-
+    (machinery.masked_edit_errors) refuse any other value before it gets here."""
     maskers = {"id_number": mask_id_number, "birth_date": mask_birth_date, "phone": mask_phone}
     for field_name, masker in maskers.items():
-        if field_name in values and security.masks(field_name, user) and old.get(field_name):
+        if field_name in values and accounts.masks(field_name, user) and old.get(field_name):
             if values[field_name] in (None, "", masker(old[field_name])):
                 values[field_name] = old[field_name]
 
@@ -109,7 +108,7 @@ def value_errors(model, values: dict, filled: set) -> dict:
 def member_errors(values: dict, old: dict, user, session) -> dict:
     """Admission (seeds 003): only the president decides; one live membership per person."""
     errors = {}
-    may_decide = security.can(user, security.APPROVE, "Member")
+    may_decide = accounts.can(user, accounts.APPROVE, "Member")
     new_status, old_status = values.get("status"), (old or {}).get("status")
     if not old:
         values["applied_on"] = values.get("applied_on") or dt.date.today()
@@ -127,7 +126,7 @@ def member_errors(values: dict, old: dict, user, session) -> dict:
     # would confirm a guessed number (first 6 + birth year + last 4 leave about 33). Their
     # application is filed; the president, who sees the number, meets the clash on approving
     # it. Masked roles never decide, and the database holds one active row per number.
-    blind = security.masks("id_number", user, Member)
+    blind = accounts.masks("id_number", user, Member)
     if new_status in ("applied", "active") and values.get("id_number") and not blind:
         clash = session.execute(
             select(Member.id).where(
@@ -165,7 +164,7 @@ def number_errors(model, values: dict) -> dict:
 def admin_only_errors(model, values: dict, old: dict | None, user) -> dict:
     """A field the model keeps for the Admin (``__admin_only__``) changed by anyone else."""
     fields = getattr(model, "__admin_only__", ())
-    if not fields or security.can(user, security.ADMIN_ONLY, model.__name__):
+    if not fields or accounts.can(user, accounts.ADMIN_ONLY, model.__name__):
         return {}
     before = old or {}
     return {
@@ -179,7 +178,7 @@ def _prepare_write(model, values, old, user, session):
     errors = number_errors(model, values) or admin_only_errors(model, values, old, user)
     if errors:
         return errors
-    scope = security.user_scope(user)
+    scope = accounts.user_scope(user)
     if old:
         unmask(model, values, old, user)
     fill = getattr(model, "fill", None)

@@ -20,7 +20,7 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, exists, func, literal, select
 from sqlalchemy.orm import aliased
 
-from app import security
+from app import accounts, security
 from app.models import (
     BUSINESS_MODELS,
     COMPLAINT_OPEN,
@@ -286,7 +286,7 @@ def reminders(scope, today: dt.date, user=None) -> list[Reminder]:
         ).all()
     )
     position = {village_id: n for n, village_id in enumerate(villages)}
-    approver = user is not None and security.can(user, security.APPROVE, "Member")
+    approver = user is not None and accounts.can(user, accounts.APPROVE, "Member")
     found = []
     for order, rule in enumerate(RULES):
         if scope.level not in rule.levels:
@@ -336,7 +336,7 @@ def board(scope, today: dt.date, user) -> Board:
     overdue = []
     for key in ("overdue_complaints", "overdue_resolutions"):
         rule = RULES_BY_KEY[key]
-        if scope.level in rule.levels and security.can(user, security.READ, rule.register):
+        if scope.level in rule.levels and accounts.can(user, accounts.READ, rule.register):
             overdue.append(
                 Overdue(
                     rule=key,

@@ -15,7 +15,8 @@ from flask_babel import force_locale
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import selectinload
 
-from app import audit, compliance, exporter, security
+from app import accounts, audit, compliance, exporter, security
+from app.masking import MASKERS
 from app.models import (
     ACTIVITY_KIND,
     BENEFIT_KIND,
@@ -45,7 +46,6 @@ from app.models import (
     group_contact_head,
 )
 from app.resources import RESOURCES
-from app.views import MASKERS
 
 TOTAL = "合计"
 VILLAGE = "村（社区）"
@@ -448,7 +448,7 @@ def _shown(model, attr, value, user):
     """A record's value as the register prints it, masked where the user sees it masked."""
     if value is None:
         return None
-    if attr in MASKERS and security.masks(attr, user, model):
+    if attr in MASKERS and accounts.masks(attr, user, model):
         return str(MASKERS[attr](value))
     column = model.__table__.c.get(attr)
     choices = column.info.get("choices") if column is not None else None
@@ -475,7 +475,7 @@ class Shelf:
 
     @property
     def scope(self):
-        return security.user_scope(self.user)
+        return accounts.user_scope(self.user)
 
     def rows(self, model, *conditions, order=(), load=()):
         query = select(model).where(

@@ -22,9 +22,10 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from app import exporter, importer, inputs, security, uploads
+from app import accounts, exporter, importer, inputs, security, uploads
 from app.models import MemberGroup, Village
 from app.resources import RESOURCES
+from app.views import CATEGORY_LABELS
 
 PENDING_FOLDER = "roster_uploads"
 PENDING_LIFETIME = 3600  # seconds an upload waits for its confirmation
@@ -46,12 +47,12 @@ def importable(user) -> list:
     return [
         r
         for r in RESOURCES.values()
-        if all(security.can(user, a, r.model.__name__) for a in (security.ADD, security.EDIT))
+        if all(accounts.can(user, a, r.model.__name__) for a in (accounts.ADD, accounts.EDIT))
     ]
 
 
 def exportable(user) -> list:
-    return [r for r in RESOURCES.values() if security.can(user, security.READ, r.model.__name__)]
+    return [r for r in RESOURCES.values() if accounts.can(user, accounts.READ, r.model.__name__)]
 
 
 def villages_in_scope(scope) -> list:
@@ -63,7 +64,7 @@ def villages_in_scope(scope) -> list:
 def target(user, village_id=None):
     """(village, group) the user's import lands in: Admin's chosen village, a village account's
     village, a group leader's group. None when there is none (404)."""
-    scope = security.user_scope(user)
+    scope = accounts.user_scope(user)
     session = current_app.appbuilder.session
     if scope.level == "all":
         village = session.get(Village, village_id) if village_id else None
@@ -163,25 +164,25 @@ class RosterView(BaseView):
 
     route_base = "/roster"
     default_view = "index"
-    class_permission_name = security.ROSTER
+    class_permission_name = accounts.ROSTER
     method_permission_name = {
         "index": "read",
         "export": "read",
-        "preview": security.IMPORT,
-        "confirm": security.IMPORT,
-        "errors": security.IMPORT,
+        "preview": accounts.IMPORT,
+        "confirm": accounts.IMPORT,
+        "errors": accounts.IMPORT,
     }
 
     def _user(self):
-        return security.current_user()
+        return accounts.current_user()
 
     def _page(self):
         user = self._user()
-        scope = security.user_scope(user)
+        scope = accounts.user_scope(user)
         villages = villages_in_scope(scope)
         place = target(user) if scope.level != "all" else None
         # An import needs somewhere to land: the village Admin picks, or the account's own.
-        may_import = security.can(user, security.IMPORT, security.ROSTER) and (
+        may_import = accounts.can(user, accounts.IMPORT, accounts.ROSTER) and (
             scope.level == "all" or place is not None
         )
         return self.render_template(
@@ -212,7 +213,7 @@ class RosterView(BaseView):
             abort(404)
         if resource not in exportable(user):
             abort(403)
-        villages = villages_in_scope(security.user_scope(user))
+        villages = villages_in_scope(accounts.user_scope(user))
         village_id = request.args.get("village", type=inputs.record_id)
         if village_id is None and len(villages) == 1:
             village_id = villages[0].id
@@ -419,11 +420,9 @@ class RosterView(BaseView):
 
 def register(appbuilder):
     """The page, in the Registers menu."""
-    from app.views import CATEGORY_LABELS
-
     appbuilder.add_view(
         RosterView,
-        security.ROSTER,
+        accounts.ROSTER,
         label=_l("Roster import and export"),
         icon="fa-file-excel",
         category="Registers",

@@ -1,12 +1,12 @@
-"""Who may do what, and where: the user model with its scope, the role table, the one scope filter.
+"""Who may do what, and where: the FAB security manager, the one scope filter, the web hooks.
 
-Roles are data (``ROLE_RIGHTS``), served to FAB as built-in roles (``FAB_ROLES``). Scope is one
-mechanism: ``scope_criteria`` turns a model's ``__scope__`` declaration and the user's scope into
-a SQL condition, used by every list, lookup by id, dropdown, search form and export; writes go
-through ``scope_errors``. Fail closed: an account without a scope sees nothing.
+The accounts, their scope and the role table live below the audit log, in app/accounts.py.
+Roles are data (``accounts.ROLE_RIGHTS``), served to FAB as built-in roles (``FAB_ROLES``).
+Scope is one mechanism: ``scope_criteria`` turns a model's ``__scope__`` declaration and the
+user's scope into a SQL condition, used by every list, lookup by id, dropdown, search form and
+export; writes go through ``scope_errors``. Fail closed: an account without a scope sees nothing.
 """
 
-import dataclasses
 import time
 
 import flask_login
@@ -20,159 +20,26 @@ from flask_appbuilder.security.api import SecurityApi as FabSecurityApi
 from flask_appbuilder.security.decorators import has_access, no_cache
 from flask_appbuilder.security.forms import LoginForm_db
 from flask_appbuilder.security.sqla.manager import SecurityManager as FabSecurityManager
-from flask_appbuilder.security.sqla.models import User
 from flask_appbuilder.security.views import AuthDBView, UserDBModelView
 from flask_appbuilder.utils.base import get_safe_redirect
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
 from flask_login import user_logged_in, user_logged_out
-from sqlalchemy import ForeignKey, and_, event, false, inspect, select, true
-from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
+from sqlalchemy import and_, false, inspect, select, true
+from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.util import identity_key
 
 from app import (
+    accounts,
     audit,
     integrity,
     ratelimit,  # noqa: F401 (registers the sqlite:// limiter storage)
     twofactor,
 )
-from app.models import BUSINESS_MODELS, Attachment, MemberGroup, Township, Village
+from app.models import BUSINESS_MODELS, MemberGroup, Township, Village
 
-# --- The role table (SPEC §1) ---
-
-READ, ADD, EDIT, DELETE, APPROVE = "read", "add", "edit", "delete", "approve"
-# The roster page (app/roster_views.py): READ exports, IMPORT uploads; which registers a role
-# exports or imports follows its rights on each register's model.
-ROSTER, IMPORT = "Roster", "import"
-# The compliance dashboard and its API (app/dashboard.py): READ sees it, EXPORT downloads reports.
-COMPLIANCE, EXPORT = "Compliance", "export"
-# Writes the fields a model declares ``__admin_only__`` (a village's figures): only "*" has it.
-ADMIN_ONLY = "admin_only"
-WRITE = (READ, ADD, EDIT)
-ALL = (READ, ADD, EDIT, DELETE)
-
-WORK_RECORDS = (
-    "Meeting",
-    "Resolution",
-    "Activity",
-    "Household",
-    "Assistance",
-    "Benefit",
-    "Agreement",
-    "Document",
-    "Complaint",
-    "Award",
-    "Venue",
-    "Notice",
-    "FundEntry",
-)
-DAY_TO_DAY_RECORDS = (
-    "Meeting",
-    "Resolution",
-    "Activity",
-    "Household",
-    "Assistance",
-    "Benefit",
-    "Agreement",
-    "Complaint",
-    "Notice",
-)
-
-# role → resource (model name) → actions. "*" is everything.
-ROLE_RIGHTS = {
-    "Admin": "*",
-    "Township": {model.__name__: (READ,) for model in BUSINESS_MODELS if model is not Attachment}
-    | {"AuditLog": (READ,), ROSTER: (READ,), COMPLIANCE: (READ, EXPORT)},
-    "President": {
-        "Township": (READ,),
-        "Village": (READ, EDIT),
-        "MemberGroup": ALL,
-        "Member": ALL + (APPROVE,),
-        "ContactHousehold": ALL,
-        "CouncilTerm": ALL,
-        "CouncilSeat": ALL,
-        "AuditLog": (READ,),
-        ROSTER: (READ, IMPORT),
-        COMPLIANCE: (READ, EXPORT),
-        **dict.fromkeys(WORK_RECORDS, ALL),
-        # Township tasks: the village reports its own done (issue 9); surveys are its records.
-        "Branch": (READ,),
-        "Task": (READ,),
-        "TaskAssignment": (READ, EDIT),
-        "Survey": ALL,
-    },
-    "Secretary": {
-        "Township": (READ,),
-        "Village": (READ,),
-        "MemberGroup": WRITE,
-        "Member": WRITE,
-        "ContactHousehold": ALL,
-        "CouncilTerm": (READ,),
-        "CouncilSeat": (READ,),
-        "AuditLog": (READ,),
-        ROSTER: (READ, IMPORT),
-        COMPLIANCE: (READ, EXPORT),
-        # Day-to-day records; the archive (documents, awards, venues, funds) is the president's.
-        **dict.fromkeys(DAY_TO_DAY_RECORDS, ALL),
-        **dict.fromkeys(set(WORK_RECORDS) - set(DAY_TO_DAY_RECORDS), (READ,)),
-        "Branch": (READ,),
-        "Task": (READ,),
-        "TaskAssignment": (READ, EDIT),
-        "Survey": ALL,
-    },
-    "GroupLeader": {
-        "Village": (READ,),
-        "MemberGroup": (READ,),
-        "Member": WRITE,
-        "ContactHousehold": ALL,
-        # The group's own meetings, activities and difficult-household survey (摸底).
-        "Meeting": WRITE,
-        "Activity": WRITE,
-        "Household": WRITE,
-        ROSTER: (READ, IMPORT),
-        # The village's compliance, read-only; reports hold registers a group leader may not read.
-        COMPLIANCE: (READ,),
-    },
-}
-
-ROLE_LABELS = {
-    "Admin": _l("System administrator"),
-    "Township": _l("Township association (auditor)"),
-    "President": _l("President"),
-    "Secretary": _l("Secretary-general"),
-    "GroupLeader": _l("Group leader"),
-    "system": _l("System (command line)"),
-}
-
-# The scope level each role is bound to (SPEC §1: exactly one per account).
-ROLE_LEVEL = {
-    "Admin": None,
-    "Township": "township",
-    "President": "village",
-    "Secretary": "village",
-    "GroupLeader": "group",
-}
-
-# Who reads a whole township (or, with the County role, a county) and sees what the Township
-# role sees (SPEC §1, §4): County joins this set when it comes.
-AUDITOR_ROLES = frozenset({"Township"})
-# Who sees ID numbers masked: the auditors and the group leaders.
-MASKED_ROLES = AUDITOR_ROLES | {"GroupLeader"}
-
-# Fields shown masked to these roles (SPEC §4); "Model.field" limits a rule to one register.
-# One declaration serves lists, detail pages, forms, the API, exports, reports and the audit
-# log; a role can neither sort nor search by a field it sees masked, nor change it, and an
-# import does not tell it whether a value it sees masked is already stored.
-MASKED_FIELDS = {
-    "id_number": MASKED_ROLES,
-    # The eight hidden digits of an ID number are the birth date: the year only (issue 15).
-    "birth_date": MASKED_ROLES,
-    "phone": AUDITOR_ROLES,
-    # A special family's type and notes stay within the village.
-    "Household.family_type": AUDITOR_ROLES,
-    "Household.notes": AUDITOR_ROLES,
-}
+# --- The role table, as FAB reads it (the table itself: accounts.ROLE_RIGHTS) ---
 
 MENU_CATEGORIES = ("Organisation", "Registers", "Records", "Assistance", "Archive", "Audit")
 
@@ -190,7 +57,7 @@ SELF_SERVICE = [
 def fab_roles() -> dict:
     """ROLE_RIGHTS in FAB's built-in role format: role → [[view regex, permission regex]]."""
     roles = {}
-    for role, rights in ROLE_RIGHTS.items():
+    for role, rights in accounts.ROLE_RIGHTS.items():
         if rights == "*":
             roles[role] = [[".*", ".*"]]
             continue
@@ -202,170 +69,12 @@ def fab_roles() -> dict:
     return roles
 
 
-def role_names(user) -> set:
-    return {role.name for role in getattr(user, "roles", None) or []}
-
-
-def can(user, action: str, resource: str) -> bool:
-    """Whether one of the user's roles grants ``action`` on ``resource``."""
-    for role in role_names(user):
-        rights = ROLE_RIGHTS.get(role)
-        if rights == "*" or action in (rights or {}).get(resource, ()):
-            return True
-    return False
-
-
-def masks(field_name: str, user=None, model=None) -> bool:
-    """Whether ``field_name`` (of ``model``; of any register if None) is shown masked."""
-    user = user if user is not None else current_user()
-    roles = role_names(user)
-    if "Admin" in roles:
-        return False
-    if model is not None:
-        rules = [field_name, f"{model.__name__}.{field_name}"]
-    else:
-        rules = [k for k in MASKED_FIELDS if k.rpartition(".")[2] == field_name]
-    return any(roles & MASKED_FIELDS.get(rule, set()) for rule in rules)
-
-
-# --- The user and the scope ---
-
-
-class ScopedUser(User):
-    """An account bound to one scope: a township, a village or a member group."""
-
-    __audited__ = True
-
-    township_id: Mapped[int | None] = mapped_column(ForeignKey("township.id"), index=True)
-    village_id: Mapped[int | None] = mapped_column(ForeignKey("village.id"), index=True)
-    group_id: Mapped[int | None] = mapped_column(ForeignKey("member_group.id"), index=True)
-    # Set when an administrator chose the password (a new account, a reset): the user must
-    # choose their own before anything else (HTML and API). Accounts made otherwise are exempt.
-    password_change_required: Mapped[bool] = mapped_column(default=False, server_default=false())
-
-    township: Mapped[Township | None] = relationship(foreign_keys=[township_id])
-    village: Mapped[Village | None] = relationship(foreign_keys=[village_id])
-    group: Mapped[MemberGroup | None] = relationship(foreign_keys=[group_id])
-    # The enrolled authenticator, if any (issue 7): read on every request (twofactor.needed),
-    # so loaded with the account (SecurityManager.get_user_by_id). Written only by twofactor.
-    twofactor_enrolment: Mapped[twofactor.UserTwoFactor | None] = relationship(
-        viewonly=True, uselist=False
-    )
-    # Every session cookie and JWT carries the value it was issued under, and one that no longer
-    # matches is refused (SPEC §4): raised by a sign-out (end_sessions) and by the changes in
-    # SESSION_ENDING_CHANGES. Read with the account, so the check costs no statement.
-    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
-    # What raised it is in the log already (the sign-out, the password, the role).
-    __audit_exclude__ = ("session_epoch",)
-
-
-# A new password (own or reset), another role or scope, and (de)activation end every session
-# and token of the account; the scope's relationships as well as its columns, as forms set those.
-SESSION_ENDING_CHANGES = (
-    "password",
-    "active",
-    "roles",
-    "township_id",
-    "village_id",
-    "group_id",
-    "township",
-    "village",
-    "group",
-)
-
-
-@event.listens_for(ScopedUser, "before_update")
-def _end_sessions_on_change(_mapper, _connection, user):
-    """Whatever writes the account (the user form, FAB's password forms, a script), the epoch
-    is raised here."""
-    state = inspect(user)
-    if any(state.attrs[key].history.has_changes() for key in SESSION_ENDING_CHANGES):
-        user.session_epoch = (user.session_epoch or 0) + 1
-
-
-def end_sessions(user) -> None:
-    """End every session cookie and JWT of ``user`` (committed by the caller)."""
-    user.session_epoch = (user.session_epoch or 0) + 1
-
-
-@dataclasses.dataclass(frozen=True)
-class Scope:
-    """What a user may see: level 'all', 'township', 'village', 'group' or 'none'."""
-
-    level: str
-    township_id: int | None = None
-    village_id: int | None = None
-    group_id: int | None = None
-
-    def label(self) -> str:
-        names = {
-            "all": _l("All townships"),
-            "none": _l("No scope assigned"),
-        }
-        if self.level in names:
-            return str(names[self.level])
-        session = current_app.appbuilder.session
-        if self.level == "township":
-            return session.get(Township, self.township_id).name
-        village = session.get(Village, self.village_id)
-        if self.level == "village":
-            return village.name
-        return f"{village.name} {session.get(MemberGroup, self.group_id).name}"
-
-
-NO_SCOPE = Scope("none")
-
-
-def user_scope(user) -> Scope:
-    """The user's scope from role and binding; anything inconsistent is no scope at all."""
-    if user is None or not getattr(user, "is_authenticated", False):
-        return NO_SCOPE
-    roles = role_names(user)
-    if "Admin" in roles:
-        return Scope("all")
-    levels = {ROLE_LEVEL[r] for r in roles if r in ROLE_LEVEL}
-    if len(levels) != 1:
-        return NO_SCOPE
-    level = levels.pop()
-    if level == "township" and user.township_id:
-        return Scope("township", township_id=user.township_id)
-    if level == "village" and user.village_id:
-        village = current_app.appbuilder.session.get(Village, user.village_id)
-        if village is None:
-            return NO_SCOPE
-        return Scope("village", township_id=village.township_id, village_id=village.id)
-    if level == "group" and user.group_id:
-        group = current_app.appbuilder.session.get(MemberGroup, user.group_id)
-        if group is None:
-            return NO_SCOPE
-        return Scope(
-            "group",
-            township_id=group.village.township_id,
-            village_id=group.village_id,
-            group_id=group.id,
-        )
-    return NO_SCOPE
-
-
-def current_user():
-    return getattr(g, "user", None) if has_request_context() else None
-
-
-def current_scope() -> Scope:
-    """The signed-in user's scope, computed once per request."""
-    if not has_request_context():
-        return NO_SCOPE
-    if "scope" not in g:
-        g.scope = user_scope(current_user())
-    return g.scope
-
-
 def _column(model, level):
     name = getattr(model, "__scope__", {}).get(level)
     return getattr(model, name) if name else None
 
 
-def _scope_binding(model, scope: Scope):
+def _scope_binding(model, scope: accounts.Scope):
     """(attribute name, value) of the one column ``scope`` compares for ``model`` — the
     group's, else the village's, else the township's, as deep as both go — or None when the
     scope is 'all' or 'none', the model unscoped, or a township scope over a model that only
@@ -382,7 +91,7 @@ def _scope_binding(model, scope: Scope):
     return None
 
 
-def pinned_pk(model, scope: Scope):
+def pinned_pk(model, scope: accounts.Scope):
     """The one primary key ``scope`` allows of ``model`` when the column it compares is the
     model's own id (a village's user and Village, a group leader and MemberGroup…), else None:
     the rows ``scope_criteria`` keeps are then that one row, read without a query."""
@@ -399,7 +108,7 @@ def pinned_pk(model, scope: Scope):
     )
 
 
-def scope_criteria(model, scope: Scope):
+def scope_criteria(model, scope: accounts.Scope):
     """The SQL condition that keeps ``model`` rows inside ``scope``."""
     if scope.level == "all":
         return true()
@@ -424,7 +133,7 @@ class ScopeFilter(BaseFilter):
     name = "scope"
 
     def apply(self, query, value):
-        return query.filter(scope_criteria(self.model, current_scope()))
+        return query.filter(scope_criteria(self.model, accounts.current_scope()))
 
 
 SCOPE_FILTER = [["id", ScopeFilter, None]]
@@ -455,7 +164,7 @@ def _village_of(target, pk, session):
     return session.execute(select(target.village_id).where(target.id == pk)).scalar()
 
 
-def fill_scope(model, values: dict, scope: Scope, session) -> None:
+def fill_scope(model, values: dict, scope: accounts.Scope, session) -> None:
     """Fill village_id / group_id the writer left out: from a referenced record, or the scope."""
     if "village" not in getattr(model, "__scope__", {}) or model is Village:
         return
@@ -473,7 +182,7 @@ def fill_scope(model, values: dict, scope: Scope, session) -> None:
                 values["village_id"] = scope.village_id
 
 
-def scope_errors(model, values: dict, scope: Scope, session) -> dict:
+def scope_errors(model, values: dict, scope: accounts.Scope, session) -> dict:
     """Field → message for every reference outside the scope or outside the record's village.
 
     A reference outside the scope reads as "does not exist" so that it confirms nothing.
@@ -550,7 +259,7 @@ class ScopedUserView(UserDBModelView):
     @has_access
     def signout_everywhere(self):
         """End every session and token of one's own account, this one included."""
-        end_sessions(g.user)
+        accounts.end_sessions(g.user)
         # Audited, and the new epoch committed with it, by the sign-out itself.
         g.logout_reason = "signout_everywhere"
         flask_login.logout_user()
@@ -568,7 +277,7 @@ class ScopedUserView(UserDBModelView):
         items = items if isinstance(items, list) else [items]
         session = self.datamodel.session
         for user in items:
-            end_sessions(user)
+            accounts.end_sessions(user)
             audit.record(
                 "signout_everywhere",
                 model="ScopedUser",
@@ -620,7 +329,7 @@ class ScopedUserView(UserDBModelView):
                 if not super().validate(extra_validators):
                     return False
                 data = self.data
-                problem = binding_problem(
+                problem = accounts.binding_problem(
                     [role.name for role in data.get("roles") or []],
                     data.get("township"),
                     data.get("village"),
@@ -644,32 +353,6 @@ def _audit_logout(_app, user):
     if user is not None and getattr(user, "is_authenticated", False):
         # An idle session ended by the server reads as such, not as a sign-out.
         audit.record(g.pop("logout_reason", "logout"), user=user)
-
-
-def binding_problem(roles, township, village, group):
-    """Why a role set and a scope binding do not match, or None (one scope per account)."""
-    levels = {ROLE_LEVEL.get(r, "unknown") for r in roles}
-    if not roles:
-        return _l("Give the account a role")
-    if len(levels) != 1:
-        return _l("An account has roles of one scope level only")
-    level = levels.pop()
-    given = {"township": township, "village": village, "group": group}
-    if level is None:
-        wanted = set()
-    elif level == "unknown":
-        return _l("Unknown role")
-    else:
-        wanted = {level}
-    if {k for k, v in given.items() if v is not None} != wanted:
-        messages = {
-            None: _l("An administrator is bound to no township, village or group"),
-            "township": _l("A township account is bound to one township, and nothing else"),
-            "village": _l("A village account is bound to one village, and nothing else"),
-            "group": _l("A group leader's account is bound to one member group, and nothing else"),
-        }
-        return messages[level]
-    return None
 
 
 class TwoFactorAuthDBView(AuthDBView):
@@ -722,7 +405,7 @@ class SecurityApi(FabSecurityApi):
 class SecurityManager(FabSecurityManager):
     """FAB's security manager with scoped users, audited sign-ins and a throttled JWT login."""
 
-    user_model = ScopedUser
+    user_model = accounts.ScopedUser
     userdbmodelview = ScopedUserView
     authdbview = TwoFactorAuthDBView
     security_api = SecurityApi
@@ -808,13 +491,13 @@ class SecurityManager(FabSecurityManager):
     def on_user_logout(self, user):
         """Signing out (FAB's logout page) ends every session and token of the account."""
         super().on_user_logout(user)
-        end_sessions(user)
+        accounts.end_sessions(user)
         self.session.commit()
 
     def _has_access_builtin_roles(self, role, permission_name, view_name):
         """FAB matches the role's regular expressions on every check, some 40 per page (menu,
         buttons): the answer for a role, permission and view is kept, the roles being fixed
-        (FAB_ROLES, built from ROLE_RIGHTS at start-up)."""
+        (FAB_ROLES, built from accounts.ROLE_RIGHTS at start-up)."""
         key = (role.name, permission_name, view_name)
         known = self._builtin_access.get(key)
         if known is None:
@@ -873,7 +556,7 @@ class SecurityManager(FabSecurityManager):
     def reset_password(self, userid, password):
         """A password set by someone else is temporary; one's own clears the requirement."""
         user = self.get_user_by_id(userid)
-        me = current_user()
+        me = accounts.current_user()
         own = me is not None and str(getattr(me, "id", "")) == str(userid)
         if user is not None:
             user.password_change_required = not own
@@ -1053,7 +736,9 @@ def _api_user():
         identity = get_jwt_identity()
     except Exception:  # noqa: BLE001 — a bad token is FAB's to refuse, with its own answer
         return None
-    return current_app.appbuilder.session.get(ScopedUser, int(identity)) if identity else None
+    return (
+        current_app.appbuilder.session.get(accounts.ScopedUser, int(identity)) if identity else None
+    )
 
 
 def require_password_change():
@@ -1066,7 +751,7 @@ def require_password_change():
         return None
     api = request.path.startswith("/api/")
     # The API takes a JWT or, from the browser, the session cookie.
-    user = (_api_user() if api else None) or current_user()
+    user = (_api_user() if api else None) or accounts.current_user()
     if user is None or not getattr(user, "is_authenticated", False):
         return None
     if not getattr(user, "password_change_required", False):

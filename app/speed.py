@@ -34,7 +34,11 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface as FabSQLAInter
 from flask_appbuilder.widgets import ListWidget, SearchWidget
 from flask_babel import Domain, get_babel, get_locale, get_translations, gettext
 from markupsafe import Markup, escape
+from sqlalchemy import select
 from wtforms import SelectField
+
+from app import audit
+from app.models import AuditHead
 
 
 class CachedJsonschema:
@@ -147,11 +151,6 @@ def kept_count(session, model, query) -> int:
     for audited models only, never on a connection that has written in this transaction (its
     own writes are not committed yet). A change made outside the app (SQL typed into psql) is
     not seen until the next audited write; `flask backup restore` changes the head's hash."""
-    from sqlalchemy import select
-
-    from app import audit
-    from app.models import AuditHead
-
     if not audit.audited(model) or session.new or session.dirty or session.deleted:
         return query.count()  # (pending changes: the count's autoflush writes them first)
     connection = session.connection()

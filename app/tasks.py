@@ -30,11 +30,11 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from wtforms import BooleanField
 
-from app import records, security, uploads
+from app import accounts, records, security, uploads
 from app.inputs import record_id, valid_pk
+from app.machinery import FieldErrors, RecordApi, RecordView, api, flag
 from app.models import Attachment, Branch, Task, TaskAssignment, Village
 from app.speed import SQLAInterface
-from app.views import FieldErrors, RecordApi
 
 # --- Assigning ---
 
@@ -44,7 +44,7 @@ def village_choices():
     session = current_app.appbuilder.session
     return session.scalars(
         select(Village)
-        .where(security.scope_criteria(Village, security.current_scope()))
+        .where(security.scope_criteria(Village, accounts.current_scope()))
         .order_by(Village.township_id, Village.id)
     ).all()
 
@@ -117,7 +117,7 @@ def assignment_errors(values: dict, old: dict | None, user, session) -> dict:
     no one dates a report in the future or before the task was assigned; only the
     administrator reopens a task reported done."""
     old = old or {}
-    admin = "Admin" in security.role_names(user)
+    admin = "Admin" in accounts.role_names(user)
     errors = {}
     done_on, today = values.get("done_on"), dt.date.today()
     if done_on and done_on != old.get("done_on"):
@@ -255,7 +255,7 @@ class TaskApi(RecordApi):
 
 
 def signed_in():
-    user = security.current_user()
+    user = accounts.current_user()
     if user is None or not user.is_authenticated:
         abort(401)
     return user
@@ -264,7 +264,7 @@ def signed_in():
 def report(pk):
     """The village's president or secretary reports its task done: note, optional file."""
     user = signed_in()
-    if not security.can(user, security.EDIT, "TaskAssignment"):
+    if not accounts.can(user, accounts.EDIT, "TaskAssignment"):
         abort(403)
     assignment = uploads.scoped(TaskAssignment, pk)
     session = current_app.appbuilder.session
@@ -349,7 +349,7 @@ def task_file(pk):
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Content-Security-Policy"] = "sandbox"
         return response
-    if not security.can(user, security.EDIT, "Task"):
+    if not accounts.can(user, accounts.EDIT, "Task"):
         abort(403)
     back = redirect(url_for("TaskView.show", pk=task.id))
     problem, data, content_type = uploads.file_problem(request.files.get("file"))
@@ -431,13 +431,13 @@ class TaskProgressView(BaseView):
     route_base = "/tasks"
     default_view = "progress"
     class_permission_name = "Task"
-    method_permission_name = {"progress": security.READ}
+    method_permission_name = {"progress": accounts.READ}
 
     @expose("/progress")
     @has_access
     def progress(self):
         branch_id = request.args.get("branch", type=record_id)
-        table = progress(security.current_scope(), dt.date.today(), branch_id)
+        table = progress(accounts.current_scope(), dt.date.today(), branch_id)
         return self.render_template(
             "task_progress.html",
             branch_id=branch_id,
@@ -450,7 +450,7 @@ def task_panel(pk, assignment=False):
     """What a task's (or a village's task's) detail page adds: its file, who may do what."""
     if not valid_pk(pk):
         return None
-    scope, user = security.current_scope(), security.current_user()
+    scope, user = accounts.current_scope(), accounts.current_user()
     session = current_app.appbuilder.session
     model = TaskAssignment if assignment else Task
     item = session.scalars(
@@ -461,15 +461,99 @@ def task_panel(pk, assignment=False):
     task = item.task if assignment else item
     return {
         "task": task,
-        "can_edit": security.can(user, security.EDIT, "Task"),
+        "can_edit": accounts.can(user, accounts.EDIT, "Task"),
         "can_follow": scope.level in ("all", "township"),
         "can_report": assignment
         and item.status == "open"
-        and security.can(user, security.EDIT, "TaskAssignment"),
+        and accounts.can(user, accounts.EDIT, "TaskAssignment"),
         "overdue": assignment and item.overdue,
         "accept": ",".join(ext for exts in uploads.EXTENSIONS.values() for ext in exts),
         "limit": uploads.human_size(current_app.config["UPLOAD_MAX_BYTES"]),
     }
+
+
+# --- Screens (declared like the registers of app/views.py, which puts them in its menu) ---
+
+
+class TaskAssignmentView(RecordView):
+    """A task as each village has it: the village reports it done (status, date, note, files)."""
+
+    datamodel = SQLAInterface(TaskAssignment)
+    show_template = "task_assignment_show.html"
+    # Assignments are made with their task (TaskView), never one by one.
+    exclude_route_methods = RecordView.exclude_route_methods | {"add"}
+    list_columns = ["task", "village", "due_date", "status", "done_on", "overdue"]
+    edit_columns = ["status", "done_on", "note"]
+    show_columns = ["task", "village", "due_date", "status", "done_on", "note"]
+    search_columns = ["task", "village", "status", "done_on"]
+    base_order = ("id", "desc")
+    label_columns = {"task": _l("Task"), "due_date": _l("Due date"), "overdue": _l("Overdue")}
+    formatters_columns = {"overdue": lambda v: flag(v, _l("Overdue"))}
+    sort_by = {"due_date": "task.due_date"}
+    write_check = staticmethod(assignment_errors)
+
+
+class TaskView(RecordView):
+    """上级交办任务: the administrator assigns a task to some or all villages of a township."""
+
+    datamodel = SQLAInterface(Task)
+    show_template = "task_show.html"
+    list_columns = ["due_date", "title", "township", "assigned_on"]
+    add_columns = edit_columns = [
+        "township",
+        "title",
+        "body",
+        "due_date",
+        "all_villages",
+        "villages",
+    ]
+    show_columns = ["township", "title", "body", "due_date", "assigned_on"]
+    search_columns = ["township", "title", "due_date"]
+    base_order = ("due_date", "desc")
+    related_views = [TaskAssignmentView]
+    label_columns = {
+        "all_villages": _l("All villages of the township"),
+        "villages": _l("Assigned to"),
+    }
+    description_columns = {
+        "villages": _l("One or several villages; or tick the box above for all of them"),
+    }
+
+    def __init__(self, **kwargs):
+        extra = assignment_fields()
+        self.add_form_extra_fields = {**extra, **(self.add_form_extra_fields or {})}
+        self.edit_form_extra_fields = {**extra, **(self.edit_form_extra_fields or {})}
+        super().__init__(**kwargs)
+
+    def _init_forms(self):
+        super()._init_forms()
+        self.add_form = assigning_form(self.add_form)
+        self.edit_form = assigning_form(self.edit_form)
+
+    def prefill_form(self, form, pk):
+        super().prefill_form(form, pk)
+        item = self.datamodel.get(pk, self._base_filters)
+        if item is not None:
+            form.villages.data = [a.village for a in item.assignments]
+
+    def _write(self, item, is_new):
+        super()._write(item, is_new)
+        assign(item, chosen_villages(item), self.datamodel.session)
+
+    def post_delete(self, item):
+        if item.file_stored:
+            uploads.remove(item.file_stored)
+
+
+TaskAssignmentApi = api(
+    TaskAssignment,
+    "task_assignment",
+    ["task_id", "village_id", "status", "done_on", "note"],
+    # Made with their task (POST /api/v1/task/), reported done by the village.
+    read_only=("task_id", "village_id"),
+    routes={"get", "get_list", "info", "put", "delete"},
+    write_check=staticmethod(assignment_errors),
+)
 
 
 def register(appbuilder):

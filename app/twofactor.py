@@ -45,10 +45,11 @@ from flask_babel import lazy_gettext as _l
 from flask_login import login_user
 from limits.storage import storage_from_string
 from markupsafe import Markup
-from sqlalchemy import DateTime, ForeignKey, Integer, String, delete, select, update
+from sqlalchemy import DateTime, ForeignKey, String, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app import audit, crypto
+from app.accounts import UserTwoFactor
 
 PENDING_KEY = "twofactor_pending"
 ENROL_KEY = "twofactor_secret"
@@ -59,17 +60,6 @@ SESSION_KEY = "twofactor_stamp"
 CLAIM = "twofactor"
 RECOVERY_CODES = 10
 STEP = 30
-
-
-class UserTwoFactor(Model):
-    """An account's enrolled authenticator: the sealed secret and the last time step used."""
-
-    __tablename__ = "user_twofactor"
-
-    user_id: Mapped[int] = mapped_column(ForeignKey("ab_user.id"), primary_key=True)
-    secret: Mapped[str] = mapped_column(String(256))
-    last_step: Mapped[int] = mapped_column(Integer, default=0)
-    enrolled_on: Mapped[dt.datetime] = mapped_column(DateTime)
 
 
 class RecoveryCode(Model):
@@ -93,7 +83,7 @@ def required_for(user) -> bool:
 
 
 def enrolment(user) -> UserTwoFactor | None:
-    """The account's authenticator: loaded with the account (security.ScopedUser's
+    """The account's authenticator: loaded with the account (accounts.ScopedUser's
     ``twofactor_enrolment``, read again after a commit or ``expire``)."""
     return user.twofactor_enrolment
 
@@ -285,7 +275,7 @@ def start(user, next_url: str):
         login_user(user, remember=False)
         session[SESSION_KEY] = stamp(user)
         return redirect(next_url)
-    # The epoch (security.ScopedUser.session_epoch): a reset meanwhile ends the pending login.
+    # The epoch (accounts.ScopedUser.session_epoch): a reset meanwhile ends the pending login.
     session[PENDING_KEY] = {
         "user_id": user.id,
         "next": next_url,

@@ -32,7 +32,7 @@ from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from app import records, security, untrusted
+from app import accounts, records, security, untrusted
 from app.inputs import valid_pk
 from app.models import BUSINESS_MODELS, Attachment
 
@@ -239,7 +239,7 @@ def forget_removals(session, _previous_transaction=None):
 
 
 def signed_in_user():
-    user = security.current_user()
+    user = accounts.current_user()
     if user is None or not user.is_authenticated:
         return None
     return user
@@ -252,7 +252,7 @@ def scoped(model, pk):
     session = current_app.appbuilder.session
     item = session.scalars(
         select(model).where(
-            model.id == pk, security.scope_criteria(model, security.current_scope())
+            model.id == pk, security.scope_criteria(model, accounts.current_scope())
         )
     ).one_or_none()
     if item is None:
@@ -294,7 +294,7 @@ def download(pk):
     if user is None:
         return to_login(request.full_path.rstrip("?"))
     attachment = scoped_attachment(pk)
-    if not security.can(user, security.READ, attachment.owner_model):
+    if not accounts.can(user, accounts.READ, attachment.owner_model):
         abort(403)
     inline = attachment.content_type in INLINE and not request.args.get("download")
     response = send_from_directory(
@@ -319,7 +319,7 @@ def upload(owner, owner_id):
         return to_login()
     if owner not in OWNERS:
         abort(404)
-    if not security.can(user, security.EDIT, owner):
+    if not accounts.can(user, accounts.EDIT, owner):
         abort(403)
     item = scoped(OWNERS[owner], owner_id)
     back = redirect(show_url(owner, owner_id))
@@ -363,7 +363,7 @@ def delete(pk):
     if user is None:
         return to_login()
     attachment = scoped_attachment(pk)
-    if not security.can(user, security.EDIT, attachment.owner_model):
+    if not accounts.can(user, accounts.EDIT, attachment.owner_model):
         abort(403)
     name, back = attachment.filename, show_url(attachment.owner_model, attachment.owner_id)
     session = current_app.appbuilder.session
@@ -401,13 +401,13 @@ def attachment_panel(pk):
         .where(
             Attachment.owner_model == owner,
             Attachment.owner_id == int(pk),
-            security.scope_criteria(Attachment, security.current_scope()),
+            security.scope_criteria(Attachment, accounts.current_scope()),
         )
         .order_by(Attachment.id)
     ).all()
     return {
         "items": items,
-        "can_edit": security.can(security.current_user(), security.EDIT, owner),
+        "can_edit": accounts.can(accounts.current_user(), accounts.EDIT, owner),
         "upload_url": url_for("attachments.upload", owner=owner, owner_id=pk),
         "accept": ",".join(ext for exts in EXTENSIONS.values() for ext in exts),
         "limit": human_size(current_app.config["UPLOAD_MAX_BYTES"]),

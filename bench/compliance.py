@@ -308,6 +308,7 @@ def main():
     from sqlalchemy import func, select, text
 
     from app import compliance, create_app, db
+    from app.accounts import Scope
     from app.models import (
         Activity,
         Agreement,
@@ -322,7 +323,6 @@ def main():
         Notice,
         Venue,
     )
-    from app.security import Scope
 
     folder = tempfile.mkdtemp()
     os.environ.setdefault("INSTANCE_DIR", folder)

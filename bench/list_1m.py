@@ -130,7 +130,7 @@ def build(app, count):
     from sqlalchemy import insert, text
 
     from app import db
-    from app.cli import create_account
+    from app.accounts import create_account
     from app.models import MemberGroup, Township, Village
 
     with app.app_context():

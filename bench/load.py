@@ -93,7 +93,7 @@ def prepare(url, users):
     from flask_migrate import upgrade
 
     from app import create_app, db
-    from app.cli import create_account
+    from app.accounts import create_account
     from app.demo import load_demo
     from app.models import MemberGroup, Township, Village
 

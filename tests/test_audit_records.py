@@ -381,7 +381,7 @@ def test_sign_outs_and_sign_ins_leave_the_records_matching(app, login_as):
     result = _verify(app)
     assert result.exit_code == 0, result.output
     with app.app_context():
-        from app.security import ScopedUser
+        from app.accounts import ScopedUser
 
         epochs = app.appbuilder.session.scalars(
             select(ScopedUser.session_epoch).where(

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
+from app.machinery import Declared
 from app.models import AuditLog, Complaint, Member, TaskAssignment
-from app.views import Declared
 from tests.helpers import member, village
 
 ROLES = ["admin", "township", "xintan_president", "xintan_secretary", "xintan_group1"]

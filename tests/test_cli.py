@@ -117,8 +117,8 @@ def test_demo_township_matches_the_spec(app):
 def _account_entries(app, username):
     from sqlalchemy import select
 
+    from app.accounts import ScopedUser
     from app.models import AuditLog
-    from app.security import ScopedUser
 
     with app.app_context():
         session = app.appbuilder.session

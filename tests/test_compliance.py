@@ -15,6 +15,7 @@ from flask_babel import force_locale
 from sqlalchemy import delete, event, select, update
 
 from app import compliance, db
+from app.accounts import Scope
 from app.models import (
     BUSINESS_MODELS,
     Activity,
@@ -37,7 +38,6 @@ from app.models import (
     Venue,
     Village,
 )
-from app.security import Scope
 from tests.helpers import valid_id
 
 YEAR = 2025

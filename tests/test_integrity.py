@@ -234,7 +234,7 @@ def test_deleting_a_referenced_record_is_refused_for_every_role(
 
 def test_an_account_that_approved_members_is_not_deleted_but_can_be_deactivated(app, login_as):
     """Members name the president who approved them: the account stays (its history with it)."""
-    from app.security import ScopedUser
+    from app.accounts import ScopedUser
 
     with app.app_context():
         session = app.appbuilder.session

@@ -6,8 +6,8 @@ import json
 import pytest
 from sqlalchemy import select
 
+from app.accounts import ScopedUser
 from app.models import AuditLog, Village
-from app.security import ScopedUser
 
 TEMPORARY = "Temp#Pass2026"
 OWN = "MyOwn#Pass2026"

@@ -11,6 +11,7 @@ import pytest
 from flask_babel import force_locale
 
 from app import reminders as reminders_module
+from app.accounts import user_scope
 from app.models import (
     Assistance,
     Complaint,
@@ -20,7 +21,6 @@ from app.models import (
     Member,
     Resolution,
 )
-from app.security import user_scope
 from tests.helpers import group, valid_id, village
 
 TODAY = dt.date.today()
@@ -328,7 +328,7 @@ def test_group_leader_sees_its_groups_applications(app, shown):
 def test_reminders_ask_the_database_once_per_rule_whatever_the_villages(app):
     from sqlalchemy import event
 
-    from app.security import Scope
+    from app.accounts import Scope
 
     statements = []
 

@@ -391,7 +391,7 @@ def test_posts_need_the_csrf_token(app, web, tmp_path):
 
 
 def test_an_account_without_scope_imports_and_exports_nothing(app, web, tmp_path):
-    from app.cli import create_account
+    from app.accounts import create_account
     from tests.conftest import TEST_PASSWORD
 
     with app.app_context():

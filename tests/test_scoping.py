@@ -620,8 +620,8 @@ def as_form(values):
 def as_shown(username, model, values):
     """The values as ``username``'s edit form shows them (issue 15): a field the role sees
     masked comes back masked, a date it sees as the year only comes back blank."""
-    from app.security import MASKED_FIELDS
-    from app.views import MASKERS
+    from app.accounts import MASKED_FIELDS
+    from app.masking import MASKERS
 
     role = ACCOUNTS[username][0]
     shown = dict(values)

@@ -10,8 +10,8 @@ import pytest
 from flask_jwt_extended import decode_token
 from sqlalchemy import select
 
+from app.accounts import ScopedUser
 from app.models import AuditLog, MemberGroup, Village
-from app.security import ScopedUser
 from tests.conftest import TEST_PASSWORD
 
 ROOT = Path(__file__).resolve().parent.parent
