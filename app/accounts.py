@@ -22,7 +22,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import generate_password_hash
 
-from app.models import BUSINESS_MODELS, Attachment, MemberGroup, Township, Village
+from app import registry
+from app.models import MemberGroup, Township, Village
 
 READ, ADD, EDIT, DELETE, APPROVE = "read", "add", "edit", "delete", "approve"
 # The roster page (app/roster_views.py): READ exports, IMPORT uploads; which registers a role
@@ -35,89 +36,54 @@ ADMIN_ONLY = "admin_only"
 WRITE = (READ, ADD, EDIT)
 ALL = (READ, ADD, EDIT, DELETE)
 
-WORK_RECORDS = (
-    "Meeting",
-    "Resolution",
-    "Activity",
-    "Household",
-    "Assistance",
-    "Benefit",
-    "Agreement",
-    "Document",
-    "Complaint",
-    "Award",
-    "Venue",
-    "Notice",
-    "FundEntry",
-)
-DAY_TO_DAY_RECORDS = (
-    "Meeting",
-    "Resolution",
-    "Activity",
-    "Household",
-    "Assistance",
-    "Benefit",
-    "Agreement",
-    "Complaint",
-    "Notice",
-)
-
-# role → resource (model name) → actions. "*" is everything.
-ROLE_RIGHTS = {
-    "Admin": "*",
-    "Township": {model.__name__: (READ,) for model in BUSINESS_MODELS if model is not Attachment}
-    | {"AuditLog": (READ,), ROSTER: (READ,), COMPLIANCE: (READ, EXPORT)},
-    "President": {
-        "Township": (READ,),
-        "Village": (READ, EDIT),
-        "MemberGroup": ALL,
-        "Member": ALL + (APPROVE,),
-        "ContactHousehold": ALL,
-        "CouncilTerm": ALL,
-        "CouncilSeat": ALL,
-        "AuditLog": (READ,),
-        ROSTER: (READ, IMPORT),
-        COMPLIANCE: (READ, EXPORT),
-        **dict.fromkeys(WORK_RECORDS, ALL),
-        # Township tasks: the village reports its own done (issue 9); surveys are its records.
-        "Branch": (READ,),
-        "Task": (READ,),
-        "TaskAssignment": (READ, EDIT),
-        "Survey": ALL,
-    },
-    "Secretary": {
-        "Township": (READ,),
-        "Village": (READ,),
-        "MemberGroup": WRITE,
-        "Member": WRITE,
-        "ContactHousehold": ALL,
-        "CouncilTerm": (READ,),
-        "CouncilSeat": (READ,),
-        "AuditLog": (READ,),
-        ROSTER: (READ, IMPORT),
-        COMPLIANCE: (READ, EXPORT),
-        # Day-to-day records; the archive (documents, awards, venues, funds) is the president's.
-        **dict.fromkeys(DAY_TO_DAY_RECORDS, ALL),
-        **dict.fromkeys(set(WORK_RECORDS) - set(DAY_TO_DAY_RECORDS), (READ,)),
-        "Branch": (READ,),
-        "Task": (READ,),
-        "TaskAssignment": (READ, EDIT),
-        "Survey": ALL,
-    },
-    "GroupLeader": {
-        "Village": (READ,),
-        "MemberGroup": (READ,),
-        "Member": WRITE,
-        "ContactHousehold": ALL,
-        # The group's own meetings, activities and difficult-household survey (摸底).
-        "Meeting": WRITE,
-        "Activity": WRITE,
-        "Household": WRITE,
-        ROSTER: (READ, IMPORT),
-        # The village's compliance, read-only; reports hold registers a group leader may not read.
-        COMPLIANCE: (READ,),
-    },
+# SPEC §1-§2: what each rights group means per role (the Township reads every register, the
+# Admin does everything). A register's block (app/views.py) names its group.
+RIGHTS_GROUPS = {
+    "township": {"President": (READ,), "Secretary": (READ,)},
+    "village": {"President": (READ, EDIT), "Secretary": (READ,), "GroupLeader": (READ,)},
+    "member_groups": {"President": ALL, "Secretary": WRITE, "GroupLeader": (READ,)},
+    "members": {"President": ALL + (APPROVE,), "Secretary": WRITE, "GroupLeader": WRITE},
+    "contact_households": {"President": ALL, "Secretary": ALL, "GroupLeader": ALL},
+    # The council's terms and seats are the president's.
+    "council": {"President": ALL, "Secretary": (READ,)},
+    # Work records: the group's own meetings, activities and difficult-household survey (摸底),
+    # which a group leader keeps too and deletes nothing of.
+    "group_work": {"President": ALL, "Secretary": ALL, "GroupLeader": WRITE},
+    # The secretary's day-to-day records.
+    "day_to_day": {"President": ALL, "Secretary": ALL},
+    # The archive (documents, awards, venues, funds) is the president's; the secretary reads it.
+    "archive": {"President": ALL, "Secretary": (READ,)},
+    # The township's branches and tasks, which a village reads.
+    "township_records": {"President": (READ,), "Secretary": (READ,)},
+    # Township tasks: the village reports its own done (issue 9).
+    "task_reports": {"President": (READ, EDIT), "Secretary": (READ, EDIT)},
 }
+
+# What no register's block says: the audit log, the roster page, the compliance dashboard.
+OTHER_RIGHTS = {
+    "Township": {"AuditLog": (READ,), ROSTER: (READ,), COMPLIANCE: (READ, EXPORT)},
+    "President": {"AuditLog": (READ,), ROSTER: (READ, IMPORT), COMPLIANCE: (READ, EXPORT)},
+    "Secretary": {"AuditLog": (READ,), ROSTER: (READ, IMPORT), COMPLIANCE: (READ, EXPORT)},
+    # The village's compliance, read-only; reports hold registers a group leader may not read.
+    "GroupLeader": {ROSTER: (READ, IMPORT), COMPLIANCE: (READ,)},
+}
+
+
+def role_rights() -> dict:
+    """role → resource (model name) → actions, from the registers' rights groups. "*" is
+    everything."""
+    rights = {"Admin": "*", **{role: {} for role in OTHER_RIGHTS}}
+    for register in registry.registers():
+        rights["Township"][register.name] = (READ,)
+        for role, actions in RIGHTS_GROUPS[register.rights].items():
+            rights[role][register.name] = actions
+    for role, other in OTHER_RIGHTS.items():
+        rights[role].update(other)
+    return rights
+
+
+# The role table of SPEC §1, built on first use (after the blocks are read).
+ROLE_RIGHTS = registry.Derived(role_rights)
 
 ROLE_LABELS = {
     "Admin": _l("System administrator"),

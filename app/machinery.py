@@ -769,3 +769,32 @@ def api(model, name, columns, search=None, read_only=(), routes=None, **attrs):
             **attrs,
         },
     )
+
+
+def form_api_columns(view) -> list:
+    """A screen's form columns as the API names them: a relationship ``village`` is its
+    ``village_id``; a list of records (participants) is not a column of the API."""
+    relationships = inspect(view.datamodel.obj).relationships
+    columns = []
+    for name in view.edit_columns or view.add_columns:
+        if name not in relationships:
+            columns.append(name)
+            continue
+        relationship = relationships[name]
+        if relationship.direction.name == "MANYTOONE" and len(relationship.local_columns) == 1:
+            columns.append(next(iter(relationship.local_columns)).key)
+    return columns
+
+
+def derived_api(register):
+    """The RecordApi of a register's block: its columns from the screen's forms unless the block
+    gives ``api_columns``; ``api_search`` and ``api_read_only`` where they differ too."""
+    extra = register.extra
+    columns = extra.get("api_columns") or form_api_columns(register.view)
+    return api(
+        register.model,
+        register.rest,
+        columns,
+        search=extra.get("api_search"),
+        read_only=extra.get("api_read_only", ()),
+    )

@@ -157,29 +157,6 @@ class Township(Model):
         return self.name
 
 
-class Branch(Model):
-    """分会(责任区): a responsibility zone of a township, grouping some of its villages."""
-
-    __label__ = _l("Branches")
-    __tablename__ = "branch"
-    __table_args__ = (UniqueConstraint("township_id", "name"),)
-    # The message (and its field) for a write that would break the unique constraint.
-    __unique__ = {("township_id", "name"): ("name", _l("A branch of that name exists"))}
-    __scope__ = {"township": "township_id"}
-    __audited__ = True
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    township_id: Mapped[int] = field(_l("Township"), ForeignKey("township.id"), index=True)
-    name: Mapped[str] = field(_l("Name"), String(64))
-    head: Mapped[str | None] = field(_l("Head"), String(32))
-
-    township: Mapped[Township] = relationship()
-    villages: Mapped[list["Village"]] = relationship(back_populates="branch")
-
-    def __repr__(self):
-        return self.name
-
-
 class Village(Model):
     """村/社区: one village association."""
 
@@ -1004,6 +981,29 @@ class FundEntry(VillageRecord, Model):
         return {}
 
 
+class Branch(Model):
+    """分会(责任区): a responsibility zone of a township, grouping some of its villages."""
+
+    __label__ = _l("Branches")
+    __tablename__ = "branch"
+    __table_args__ = (UniqueConstraint("township_id", "name"),)
+    # The message (and its field) for a write that would break the unique constraint.
+    __unique__ = {("township_id", "name"): ("name", _l("A branch of that name exists"))}
+    __scope__ = {"township": "township_id"}
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    township_id: Mapped[int] = field(_l("Township"), ForeignKey("township.id"), index=True)
+    name: Mapped[str] = field(_l("Name"), String(64))
+    head: Mapped[str | None] = field(_l("Head"), String(32))
+
+    township: Mapped[Township] = relationship()
+    villages: Mapped[list["Village"]] = relationship(back_populates="branch")
+
+    def __repr__(self):
+        return self.name
+
+
 # --- Township tasks and surveys (issue 9; seeds 000 Art. 8.13, 002 standards 3, 4, 7) ---
 
 TASK_STATUS = Choices(("open", _l("Open")), ("done", _l("Done")))
@@ -1272,33 +1272,25 @@ class AuditHead(Model):
     last_hash: Mapped[str] = mapped_column(String(64))
 
 
-BUSINESS_MODELS = (
-    Township,
-    Village,
-    MemberGroup,
-    Member,
-    ContactHousehold,
-    CouncilTerm,
-    CouncilSeat,
-    Meeting,
-    Resolution,
-    Activity,
-    Household,
-    Assistance,
-    Benefit,
-    Agreement,
-    Document,
-    Complaint,
-    Award,
-    Venue,
-    Notice,
-    FundEntry,
-    Branch,
-    Task,
-    TaskAssignment,
-    Survey,
-    Attachment,
-)
+def _business_models() -> tuple:
+    """Every model of this module that declares its scope (``__scope__``), in the order declared,
+    the audit log aside: what the Township reads, the audit log names and uploads attach to.
+    Derived, so that a new register cannot be forgotten here; each but ``Attachment`` must be
+    declared in app/views.py too (``app.registry.check_declared`` refuses to start otherwise)."""
+    return tuple(
+        model
+        for model in globals().values()
+        if isinstance(model, type)
+        and issubclass(model, Model)
+        and model.__module__ == __name__
+        and getattr(model, "__scope__", None)
+        and model is not AuditLog
+    )
+
+
+BUSINESS_MODELS = _business_models()
+# Kept by the uploads, not a register of its own: no screen, API or menu place.
+UNREGISTERED = (Attachment,)
 
 # The registers an audit entry can name, with their labels.
 REGISTERS = Choices(

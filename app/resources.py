@@ -5,11 +5,12 @@ header aliases, how each cell is read, its natural key (matched within the villa
 lookups by name.
 """
 
+import itertools
 from dataclasses import dataclass, field
 
 from flask_babel import lazy_gettext as _l
 
-from app import models
+from app import models, registry
 
 # Members, and the people named on other registers, are found among these statuses.
 LIVE_MEMBER = (("status", ("applied", "active")),)
@@ -54,6 +55,10 @@ class Column:
     message: str | None = None
 
 
+# The roster page lists the KINDs in the order their resources are declared.
+_DECLARED = itertools.count()
+
+
 @dataclass(frozen=True)
 class Resource:
     """One roster KIND, like django-import-export's ModelResource.Meta."""
@@ -77,6 +82,7 @@ class Resource:
     # New rows go through the model's ``clean`` one by one, unless the resource declares the
     # same rules column-wise (from_id, required_when): a register of 100k rows.
     row_clean: bool = True
+    place: int = field(default_factory=lambda: next(_DECLARED), compare=False, repr=False)
 
 
 def group_column():
@@ -462,15 +468,14 @@ SURVEYS = Resource(
     ),
 )
 
-RESOURCES = {
-    resource.kind: resource
-    for resource in (
-        MEMBERS,
-        COUNCIL_SEATS,
-        CONTACT_HOUSEHOLDS,
-        HOUSEHOLDS,
-        BENEFITS,
-        AGREEMENTS,
-        SURVEYS,
+
+def _registered() -> dict:
+    """KIND → resource, for every register whose block (app/views.py) names a roster."""
+    rosters = sorted(
+        (r.roster for r in registry.registers() if r.roster is not None), key=lambda r: r.place
     )
-}
+    return {roster.kind: roster for roster in rosters}
+
+
+# Built on first use, after the blocks are read.
+RESOURCES = registry.Derived(_registered)

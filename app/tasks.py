@@ -510,7 +510,6 @@ class TaskView(RecordView):
     show_columns = ["township", "title", "body", "due_date", "assigned_on"]
     search_columns = ["township", "title", "due_date"]
     base_order = ("due_date", "desc")
-    related_views = [TaskAssignmentView]
     label_columns = {
         "all_villages": _l("All villages of the township"),
         "villages": _l("Assigned to"),
@@ -557,10 +556,9 @@ TaskAssignmentApi = api(
 
 
 def register(appbuilder):
-    """The task API, the progress table and the report and file routes."""
+    """The progress table and the report and file routes (the task API: its block, app/views.py)."""
     app = current_app
     app.add_template_global(task_panel)
-    appbuilder.add_api(TaskApi)
     appbuilder.add_view_no_menu(TaskProgressView)
     app.add_url_rule("/tasks/report/<int:pk>", "task_report", report, methods=["GET", "POST"])
     app.add_url_rule("/tasks/<int:pk>/file", "task_file", task_file, methods=["GET", "POST"])
