@@ -73,7 +73,7 @@ def _value(column, day):
     """A valid value of one column from its declaration (choices, type, checks)."""
     choices = column.info.get("choices")
     if choices is not None:
-        return next(iter(choices.codes())) if hasattr(choices, "codes") else choices.pairs[0][0]
+        return choices.codes[0]
     kind = column.type
     if isinstance(kind, Boolean):
         return False
