@@ -17,9 +17,23 @@ import functools
 import os
 
 import flask_appbuilder
-from flask import request
+import flask_login
+import jsonschema
+from flask import g, has_request_context, request
+from flask.globals import _cv_app
 from flask_appbuilder.exceptions import InvalidOrderByColumnFABException
 from flask_appbuilder.fields import QuerySelectMultipleField
+from flask_appbuilder.models.filters import BaseFilter
+from flask_appbuilder.models.sqla.filters import (
+    FilterEqual,
+    FilterGreater,
+    FilterNotEqual,
+    FilterSmaller,
+    SQLAFilterConverter,
+)
+from flask_babel import Domain, get_babel
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import and_, false, or_
 from werkzeug.exceptions import BadRequest
 
 # The version the hooks were read against; requirements.txt pins the same
@@ -236,3 +250,214 @@ class RestApiHooks:
             # gettext("") is the catalogue's header; an undescribed field has no description.
             info["description"] = ""
         return info
+
+
+# --- Speed: FAB's per-request work done once (app/speed.py has the rest, issue 7 item 8) ---
+
+
+class CachedJsonschema:
+    """What FAB's ``rison`` decorator uses of the ``jsonschema`` module, with ``validate``
+    checking each schema once instead of on every call."""
+
+    ValidationError = jsonschema.ValidationError
+
+    def __init__(self):
+        self._validators = {}
+
+    def validate(self, instance, schema, *args, **kwargs):
+        if args or kwargs:
+            return jsonschema.validate(instance, schema, *args, **kwargs)
+        entry = self._validators.get(id(schema))
+        if entry is None or entry[0] is not schema:
+            cls = jsonschema.validators.validator_for(schema)
+            cls.check_schema(schema)
+            entry = self._validators[id(schema)] = (schema, cls(schema))
+        error = jsonschema.exceptions.best_match(entry[1].iter_errors(instance))
+        if error is not None:
+            raise error
+
+
+class RequestDomain(Domain):
+    """Flask-Babel's domain, its catalogue looked up once per request and locale."""
+
+    def get_translations(self):
+        app_ctx = _cv_app.get(None)
+        state = app_ctx.g.__dict__.get("_flask_babel") if app_ctx is not None else None
+        locale = getattr(state, "babel_locale", None)
+        if locale is not None:
+            kept = state.__dict__.get("jsx_translations")
+            if kept is not None and kept[0] is locale and kept[1] is self:
+                return kept[2]
+        translations = super().get_translations()
+        state = app_ctx.g.__dict__.get("_flask_babel") if app_ctx is not None else None
+        locale = getattr(state, "babel_locale", None)
+        if locale is not None:
+            state.jsx_translations = (locale, self, translations)
+        return translations
+
+
+def install_request_caches(app) -> None:
+    """Replace what FAB's ``rison`` decorator calls ``jsonschema`` by ``CachedJsonschema``, and
+    Flask-Babel's domain of ``app`` by a ``RequestDomain``."""
+    import flask_appbuilder.api
+
+    if not isinstance(flask_appbuilder.api.jsonschema, CachedJsonschema):
+        flask_appbuilder.api.jsonschema = CachedJsonschema()
+    config = get_babel(app)
+    if not isinstance(config.instance.__dict__.get("domain_instance"), RequestDomain):
+        # Babel.domain_instance is a cached property: this is the value it would cache.
+        config.instance.__dict__["domain_instance"] = RequestDomain(domain=config.default_domain)
+
+
+class CountHook:
+    """Mixed in before FAB's ``SQLAInterface``: FAB applies the selected columns' options to
+    the count too — ``load_only`` per column and, for a dotted column (``group.name``), an outer
+    join to the one related row — which a COUNT does not read and which cannot change the
+    number of rows. The filters (with the joins they need) are FAB's; the class provides
+    ``count_rows(query)``."""
+
+    def count_rows(self, query) -> int:
+        return query.count()
+
+    def query_count(self, query, filters=None, select_columns=None):
+        return self.count_rows(self.apply_filters(query, self.get_inner_filters(filters)))
+
+
+def statement_key(statement):
+    """A hashable key of a SELECT and its values (SQLAlchemy's private cache key, as its own
+    compiled cache uses it), or None when it has none or a value cannot be a key."""
+    cache_key = statement._generate_cache_key()
+    if cache_key is None:
+        return None
+    try:
+        key = (cache_key.key, tuple(_frozen(bind.effective_value) for bind in cache_key.bindparams))
+        hash(key)
+    except TypeError:  # a value that cannot be a key
+        return None
+    return key
+
+
+def _frozen(value):
+    if isinstance(value, (list, set)):
+        return tuple(_frozen(item) for item in value)
+    return value
+
+
+# --- The security manager: rights checks kept, the login throttle audited ---
+
+
+class SecurityManagerHooks:
+    """Mixed in before FAB's ``SecurityManager``. The class provides
+    ``auth_throttled(limit)``: called when the login rate limit refuses a request."""
+
+    auth_throttled = None
+
+    def _has_access_builtin_roles(self, role, permission_name, view_name):
+        """FAB matches the role's regular expressions on every check, some 40 per page (menu,
+        buttons): the answer for a role, permission and view is kept, the roles being fixed
+        (FAB_ROLES, built from accounts.ROLE_RIGHTS at start-up)."""
+        key = (role.name, permission_name, view_name)
+        known = self._builtin_access.get(key)
+        if known is None:
+            known = super()._has_access_builtin_roles(role, permission_name, view_name)
+            self._builtin_access[key] = known
+        return known
+
+    def has_access(self, permission_name, view_name):
+        """FAB's check, for a signed-in user whose roles are all built-in (FAB_ROLES): the
+        user's roles are read once per request (FAB reads them through the session proxy on
+        every check, some 40 a page), and the answer is kept per set of role names (fixed at
+        start-up). Anyone else — an API key or JWT, a database role, no user — goes to FAB."""
+        known = self._request_roles()
+        if known is None:
+            return super().has_access(permission_name, view_name)
+        names, roles = known
+        if not roles:
+            return False
+        key = (names, permission_name, view_name)
+        answer = self._builtin_access.get(key)
+        if answer is None:
+            answer = any(
+                self._has_access_builtin_roles(role, permission_name, view_name) for role in roles
+            )
+            self._builtin_access[key] = answer
+        return answer
+
+    def _request_roles(self):
+        """(role names, roles) of the request's signed-in, active user when all their roles
+        are built-in; None otherwise. Kept on the request (not ``g``: an app context can
+        outlive a request) for the request's user object."""
+        if not has_request_context() or g.get("_api_key_user", False):
+            return None
+        here = request._get_current_object()
+        kept = here.__dict__.get("jsx_roles")
+        user = g.get("user")
+        if kept is not None and kept[0] is user and kept[1] is g.get("_login_user"):
+            return kept[2]
+        login = flask_login.current_user._get_current_object()
+        known = None
+        if user is not None and login.is_authenticated and self._get_safe_user(user) is user:
+            if user.is_active:
+                roles = self.get_user_roles(user)
+                if all(role.name in self.builtin_roles for role in roles):
+                    known = (frozenset(role.name for role in roles), roles)
+        here.jsx_roles = (user, login, known)
+        return known
+
+    @property
+    def _builtin_access(self):
+        cache = self.__dict__.get("_builtin_access_cache")
+        if cache is None:
+            cache = self.__dict__["_builtin_access_cache"] = {}
+        return cache
+
+    def create_limiter(self, app):
+        limiter = super().create_limiter(app)
+        if self.auth_throttled is not None:
+            # Flask-Limiter's private breach callback: FAB creates the limiter without one.
+            limiter._on_breach = self.auth_throttled
+        return limiter
+
+
+# --- The audit log's "record is" search: FAB's filter converter ---
+
+
+class FilterRecordEqual(BaseFilter):
+    """The record — or a bulk write's entry whose span of records (``record_id`` to
+    ``record_last``) covers it."""
+
+    name = _l("Is (alone or in a batch)")
+    # FAB keeps one global map of these names: it must not shadow "eq".
+    arg_name = "record"
+
+    def apply(self, query, value):
+        try:
+            value = int(value)
+        except (TypeError, ValueError):
+            return query.filter(false())
+        first, last = self.model.record_id, self.model.record_last
+        covers = and_(last.is_not(None), first <= value, last >= value)
+        return query.filter(or_(first == value, covers))
+
+
+class RecordSpanFilterConverter(SQLAFilterConverter):
+    """FAB's filters, with "equal to" on ``record_id`` finding bulk writes too. FAB picks a
+    column's filters by the first entry of ``conversion_table`` whose test method (here
+    ``is_record_span``, on the interface) answers true."""
+
+    conversion_table = (
+        (
+            "is_record_span",
+            [FilterRecordEqual, FilterEqual, FilterGreater, FilterSmaller, FilterNotEqual],
+        ),
+        *SQLAFilterConverter.conversion_table,
+    )
+
+
+class RecordSpanFilters:
+    """Mixed in before FAB's ``SQLAInterface`` of a model with ``record_id``/``record_last``."""
+
+    filter_converter_class = RecordSpanFilterConverter
+
+    def is_record_span(self, col_name):
+        return col_name == "record_id"
