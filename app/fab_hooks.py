@@ -1,6 +1,85 @@
+# ruff: noqa: E501 — the hooks table below is wider than a line of code
 """Everything that reaches into Flask-AppBuilder's (and Flask-Babel's, SQLAlchemy's) internals.
 
-HOOKS_TABLE
+Each hook: what it touches, why, and the test that fails when it stops working. Every one was
+read against Flask-AppBuilder 5.3.0 (``FAB_VERSION``), Flask-Babel 4.0.0, SQLAlchemy 2.1.9,
+Flask-Limiter 4.1.1, WTForms 3.3.2 (requirements.txt).
+
+Here (the policy each applies is the app's, in a public method of the class that mixes it in):
+
+===  ==========================================  ============================================  ==========================================================
+ #   hook → the internal it touches               why                                           guarding test (tests/…)
+===  ==========================================  ============================================  ==========================================================
+ 1   ``ListHooks._init_properties`` →             a computed list column's sort link            test_bad_input.py::test_computed_columns_have_no_sort_link
+     ``BaseModelView._init_properties``           answered 500
+ 2   ``ListHooks._get_list_widget`` →             page size capped (issue 15); masked or        test_bad_input.py::test_page_size_is_capped,
+     ``ModelView._get_list_widget``, its          encrypted-partial filters dropped; sort       test_masking.py::test_html_lists_ignore_a_search_on_what_the_role_sees_masked,
+     ``order_columns`` template argument          by a computed column; no sort link on a       test_encryption.py::test_html_list_finds_by_full_id_and_ignores_a_partial_search,
+                                                  masked one                                    test_bad_input.py::test_audit_log_sorts_by_record,
+                                                                                                test_masking.py::test_html_lists_do_not_sort_by_what_the_role_sees_masked
+ 3   ``FormHooks._get_search_widget`` →           the search form offers no masked field        test_masking.py::test_html_lists_ignore_a_search_on_what_the_role_sees_masked
+     its ``include_cols`` template argument
+ 4   ``FormHooks._get_edit_widget``,              ``__admin_only__`` fields (a village's        test_village_figures.py::test_the_presidents_form_shows_address_and_phone_only,
+     ``_fill_form_exclude_cols``                  figures) hidden, their stored values kept     test_village_figures.py::test_the_admins_form_has_them_all
+ 5   ``FormHooks.get_init_inner_views``,          FAB renders a related list's rows whatever    test_scoping.py::test_detail_page_lists_only_related_rows_in_scope
+     ``_related_views`` (FAB's attribute)         the user's rights
+ 6   ``FormHooks._init_forms`` → unbound          "__None" shown as the blank choice            test_fab_hooks.py::test_a_blank_choice_reads_as_a_dash,
+     fields' ``kwargs`` (``blank_text``,          (WTForms 3.3); a COUNT per search             test_list_speed.py::test_search_dropdowns_hold_the_scope_in_order_without_a_count
+     ``query_func``)                              dropdown per page
+ 7   ``read_multiple_choices`` →                  FAB drops an out-of-scope choice without      test_scoping.py::test_html_add_with_a_foreign_member_taking_part_is_refused
+     ``QuerySelectMultipleField.data``            a word
+ 8   ``RestApiHooks._init_model_schemas``         the scope fills village_id/group_id a         test_scoping.py::test_api_post_without_village_or_group_takes_the_writers_scope
+                                                  writer leaves out
+ 9   ``RestApiHooks._handle_filters_args``,       no search or sort by a masked field, no       test_masking.py::test_the_api_refuses_a_search_on_what_the_role_sees_masked,
+     ``_handle_order_args``                       partial search on an encrypted one            test_masking.py::test_the_api_does_not_sort_by_what_the_role_sees_masked,
+                                                                                                test_encryption.py::test_api_search_by_id_equality_finds_partial_is_refused
+10   ``RestApiHooks.set_response_key_mappings``   ``_info`` offers no masked filter or sort     test_scoping.py::test_api_info_offers_only_the_scope
+11   ``RestApiHooks._get_field_info``             gettext("") put the catalogue header in       test_i18n.py::test_api_info_has_no_catalogue_header_as_description
+                                                  every description
+12   ``install_request_caches`` →                 ~15 ms a REST request checking a constant     test_list_speed.py::test_a_bad_rest_query_is_refused_every_time,
+     ``flask_appbuilder.api.jsonschema``,         schema; ~20 µs a translated string            test_list_speed.py::test_each_request_in_its_own_language
+     ``Babel.domain_instance``, ``_cv_app``,
+     ``g._flask_babel`` (``RequestDomain``)
+13   ``CountHook.query_count`` →                  the count built the list's load_only and      test_list_speed.py::test_the_list_count_is_every_row_the_list_holds
+     ``SQLAInterface.query_count``                joins, twice per list
+14   ``statement_key`` → SQLAlchemy's             key of a kept list count (issue 7 item 8)     test_list_speed.py::test_a_kept_count_is_each_scopes_and_filters_own,
+     ``_generate_cache_key``, ``effective_value``                                               test_list_speed.py::test_a_kept_count_follows_every_write
+15   ``SecurityManagerHooks.has_access``,         FAB matches role regexes ~40 times a page;    test_list_speed.py::test_remembered_rights_stay_each_roles_own,
+     ``_has_access_builtin_roles``,               the user's roles read once per request        test_list_speed.py::test_rights_follow_a_role_change_at_the_next_request,
+     ``_request_roles`` → ``builtin_roles``,                                                    test_list_speed.py::test_a_database_role_is_checked_by_fab
+     ``_get_safe_user``, ``g._login_user``,
+     ``g._api_key_user``
+16   ``SecurityManagerHooks.create_limiter`` →    a throttled sign-in is audited                test_audit.py::test_throttled_sign_ins_are_audited
+     Flask-Limiter's ``_on_breach``
+17   ``FilterRecordEqual``,                       "record is" on the audit log finds bulk       test_audit.py::test_a_records_history_finds_its_bulk_write
+     ``RecordSpanFilterConverter`` → FAB's        writes too
+     ``conversion_table``,
+     ``filter_converter_class``
+18   ``check_fab_version``                        every hook above was read against one FAB     test_fab_hooks.py::test_start_up_refuses_another_fab_version,
+                                                                                                test_fab_hooks.py::test_pinned_version_is_requirements
+===  ==========================================  ============================================  ==========================================================
+
+Still in their modules (they override FAB's public or exposed methods whole, or shadow its
+templates; listed so that an upgrade reads them too):
+
+- app/security.py ``TwoFactorAuthDBView.login`` (FAB's login view, copied, second factor between
+  password and session) and ``SecurityApi.login`` (``totp`` taken out of FAB's JSON body; ``g``
+  passes it to ``auth_user_db``): test_twofactor.py::test_the_second_step_after_the_password,
+  test_twofactor.py::test_the_jwt_login_asks_for_the_code_too. ``create_jwt_manager``'s
+  callbacks: test_session_epoch.py::test_logout_ends_every_session_and_token.
+  ``get_user_by_id``, ``get_public_permissions``:
+  test_list_speed.py::test_a_page_reads_the_account_once_with_roles_scope_and_enrolment,
+  test_list_speed.py::test_a_public_role_in_the_database_grants_nothing.
+- app/machinery.py ``RecordView.action_post`` (FAB's route, loading rows scoped; FAB-NOTES 2):
+  test_scoping.py::test_list_action_on_a_foreign_member_is_404.
+- app/speed.py ``RecordListWidget`` + templates/appbuilder/general/widgets/record_list.html (FAB's
+  widgets/list.html rows in Python): test_list_speed.py::test_rows_written_in_python_are_fabs_rows;
+  ``RecordSearchWidget``: test_list_speed.py::test_kept_search_dropdowns_follow_the_language;
+  ``menu_html`` + templates/appbuilder/navbar_menu*.html:
+  test_list_speed.py::test_remembered_rights_stay_each_roles_own.
+- app/inputs.py FAB's list-argument patterns (urltools.py) and ``_filters._all_filters``:
+  test_bad_input.py::test_bad_list_arguments_are_a_400_page_in_chinese,
+  test_bad_input.py::test_sort_link_pattern_matches_fab_markup.
 
 Start-up (``create_app``) refuses any other FAB version than ``FAB_VERSION``: each hook was read
 against that version's source, and a private method renamed or re-shaped upstream fails quietly

@@ -43,3 +43,19 @@ def test_version_check_can_be_switched_off_for_porting(monkeypatch, off):
     with pytest.raises(RuntimeError):
         fab_hooks.check_fab_version({}, installed="9.9.9")
     fab_hooks.check_fab_version({}, installed=fab_hooks.FAB_VERSION)
+
+
+def test_a_blank_choice_reads_as_a_dash(login_as):
+    """FormHooks._init_forms: WTForms 3.3 would show FAB's empty blank label as "__None"."""
+    html = login_as("xintan_president").get("/memberview/add").get_data(as_text=True)
+    assert 'value="__None">—</option>' in html
+    assert ">__None<" not in html
+
+
+def test_every_guarding_test_named_in_the_hooks_table_exists():
+    """A hook's guard renamed or deleted must not leave the table pointing at nothing."""
+    named = set(re.findall(r"(test_\w+\.py)::(test_\w+)", fab_hooks.__doc__))
+    assert len(named) >= 30
+    for file, name in sorted(named):
+        source = (ROOT / "tests" / file).read_text()
+        assert re.search(rf"^def {name}\(", source, re.M), f"{file}::{name}"
