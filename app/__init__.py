@@ -18,6 +18,10 @@ def create_app(test_config=None):
     app.config.from_object("config")
     if test_config:
         app.config.update(test_config)
+    # First: every FAB hook (app/fab_hooks.py) was read against one FAB version.
+    from app import fab_hooks
+
+    fab_hooks.check_fab_version(app.config)
 
     # The app's modules are imported here, not at the top: `import app.models` (migrations, the
     # import workers, scripts) would otherwise load every screen too, about 0.5 s more

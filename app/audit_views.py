@@ -10,18 +10,10 @@ import json
 
 from flask import current_app, g, request
 from flask_appbuilder import ModelRestApi, ModelView
-from flask_appbuilder.models.filters import BaseFilter
-from flask_appbuilder.models.sqla.filters import (
-    FilterEqual,
-    FilterGreater,
-    FilterNotEqual,
-    FilterSmaller,
-    SQLAFilterConverter,
-)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
-from sqlalchemy import Boolean, and_, false, or_
+from sqlalchemy import Boolean
 
 from app import accounts, audit, crypto, records, reminders
 from app.inputs import valid_pk
@@ -29,7 +21,7 @@ from app.machinery import Declared, yes_no
 from app.masking import MASKERS
 from app.models import BUSINESS_MODELS, AuditLog, Village
 from app.resources import RESOURCES
-from app.speed import SQLAInterface
+from app.speed import AuditLogInterface
 
 
 def record_name(model, pk):
@@ -216,45 +208,6 @@ def masked_changes(value):
         if isinstance(changes[key], list):
             changes[key] = ["***" if v else v for v in changes[key]]
     return json.dumps(changes, ensure_ascii=False, sort_keys=True)
-
-
-class FilterRecordEqual(BaseFilter):
-    """The record — or a bulk write's entry whose span of records covers it."""
-
-    name = _l("Is (alone or in a batch)")
-    # FAB keeps one global map of these names: it must not shadow "eq".
-    arg_name = "record"
-
-    def apply(self, query, value):
-        try:
-            value = int(value)
-        except (TypeError, ValueError):
-            return query.filter(false())
-        covers = and_(
-            AuditLog.record_last.is_not(None),
-            AuditLog.record_id <= value,
-            AuditLog.record_last >= value,
-        )
-        return query.filter(or_(AuditLog.record_id == value, covers))
-
-
-class AuditFilterConverter(SQLAFilterConverter):
-    """FAB's filters, with "equal to" on ``record_id`` finding bulk writes too."""
-
-    conversion_table = (
-        (
-            "is_record_span",
-            [FilterRecordEqual, FilterEqual, FilterGreater, FilterSmaller, FilterNotEqual],
-        ),
-        *SQLAFilterConverter.conversion_table,
-    )
-
-
-class AuditLogInterface(SQLAInterface):
-    filter_converter_class = AuditFilterConverter
-
-    def is_record_span(self, col_name):
-        return col_name == "record_id"
 
 
 AUDIT_COLUMNS = [

@@ -6,13 +6,9 @@ Below the declarations (app/views.py, app/tasks.py) and above the services: noth
 a screen.
 """
 
-import functools
-
 from flask import abort, flash, g, has_request_context, request, url_for
 from flask_appbuilder import ModelRestApi, ModelView, expose
 from flask_appbuilder.const import API_RESULT_RES_KEY
-from flask_appbuilder.exceptions import InvalidOrderByColumnFABException
-from flask_appbuilder.fields import QuerySelectMultipleField
 from flask_appbuilder.fieldwidgets import Select2Widget
 from flask_appbuilder.security.decorators import has_access
 from flask_babel import gettext as _
@@ -29,7 +25,18 @@ from werkzeug.exceptions import BadRequest
 from wtforms import BooleanField, SelectField, StringField
 from wtforms.validators import DataRequired, Optional
 
-from app import accounts, audit, crypto, inputs, integrity, records, reminders, security, speed
+from app import (
+    accounts,
+    audit,
+    crypto,
+    fab_hooks,
+    inputs,
+    integrity,
+    records,
+    reminders,
+    security,
+    speed,
+)
 from app.inputs import valid_pk
 from app.masking import MASKERS
 from app.speed import SQLAInterface
@@ -106,34 +113,23 @@ def write_errors(model, values: dict, old, user, session, check=None) -> dict:
     return errors
 
 
-class Declared:
-    """What views and APIs derive from a model's column declarations."""
+class Declared(fab_hooks.ListHooks):
+    """What views and APIs derive from a model's column declarations (FAB's list hooks:
+    app/fab_hooks.py)."""
 
     # A computed list column sorted by a column of the database: list column → what to order by.
     sort_by: dict = {}
 
-    def _get_list_widget(self, filters, **kwargs):
+    def page_size_limit(self) -> int:
         """A page holds at most ``inputs.max_page_size()`` rows, whatever psize_… asks: one
         request must not render and decrypt every row in scope (issue 15). The list arguments
         were checked before the view ran (``inputs.check_request``): search values a column
         holds, and a sort column the list offers and the user does not see masked."""
-        if kwargs.get("page_size"):
-            kwargs["page_size"] = min(kwargs["page_size"], inputs.max_page_size())
-        if kwargs.get("order_column") in self.sort_by:
-            kwargs["order_column"] = self.sort_by[kwargs["order_column"]]
-        widgets = super()._get_list_widget(filters, **kwargs)
-        # Sort links only on the columns the user may sort by.
-        widgets["list"].template_args["order_columns"] = self._unmasked(self.order_columns)
-        return widgets
+        return inputs.max_page_size()
 
-    def _init_properties(self):
+    def can_sort(self, column) -> bool:
         """Sort links only on columns the database can order by (a computed one answered 500)."""
-        super()._init_properties()
-        self.order_columns = [
-            column
-            for column in self.order_columns
-            if column in self.sort_by or inputs.sortable(self.datamodel, column)
-        ]
+        return column in self.sort_by or inputs.sortable(self.datamodel, column)
 
     def _declare(self):
         model = self.datamodel.obj
@@ -297,7 +293,7 @@ def _choices(datamodel, filters):
     return query.order_by(datamodel.obj.id).all()
 
 
-class RecordView(Declared, ModelView):
+class RecordView(fab_hooks.FormHooks, Declared, ModelView):
     """A scoped CRUD screen: the scope filter on every lookup, checked writes, masked fields."""
 
     # A register's own check of a write, after the generic ones: (values, old, user, session)
@@ -343,24 +339,10 @@ class RecordView(Declared, ModelView):
         self._declare_form_fields()
         super().__init__(**kwargs)
 
-    def get_init_inner_views(self):
-        # AppBuilder appends the related views here, all of them.
-        return self._all_related_views
-
-    @property
-    def _related_views(self):
-        """The related lists the user may read: FAB renders a related list's rows whatever the
-        user's rights, only its buttons follow them."""
-        user = accounts.current_user()
-        return [
-            view
-            for view in getattr(self, "_all_related_views", [])
-            if accounts.can(user, accounts.READ, view.class_permission_name)
-        ]
-
-    @_related_views.setter
-    def _related_views(self, views):
-        self._all_related_views = views
+    def related_view_readable(self, view) -> bool:
+        """FAB renders a related list's rows whatever the user's rights: only those the user
+        may read are shown."""
+        return accounts.can(accounts.current_user(), accounts.READ, view.class_permission_name)
 
     def _declare_form_fields(self):
         model = self.datamodel.obj
@@ -387,28 +369,12 @@ class RecordView(Declared, ModelView):
         self.add_form_extra_fields = {**extra, **(self.add_form_extra_fields or {})}
         self.edit_form_extra_fields = {**extra, **(self.edit_form_extra_fields or {})}
 
-    def _init_forms(self):
-        super()._init_forms()
-        for form in (self.add_form, self.edit_form):
-            for name in dir(form):
-                unbound = getattr(form, name)
-                if getattr(unbound, "kwargs", {}).get("allow_blank"):
-                    # WTForms 3.3 shows FAB's empty blank label as "__None".
-                    unbound.kwargs["blank_text"] = "—"
+    # A search dropdown (village, group…) loads its scoped choices with one SELECT.
+    rel_choices = staticmethod(_choices)
+
+    def forms_ready(self):
         self.add_form = self._checked(self.add_form, editing=False)
         self.edit_form = self._checked(self.edit_form, editing=True)
-        self._choices_without_count(self.search_form)
-
-    def _choices_without_count(self, form):
-        """A search dropdown (village, group…) loads its scoped choices with one SELECT: FAB's
-        own query counts them first, a statement per dropdown on every list page."""
-        for name, rules in self.search_form_query_rel_fields.items():
-            unbound = getattr(form, name, None)
-            if unbound is None or "query_func" not in getattr(unbound, "kwargs", {}):
-                continue
-            related = self.datamodel.get_related_interface(name)
-            filters = related.get_filters().add_filter_list(rules)
-            unbound.kwargs["query_func"] = functools.partial(_choices, related, filters)
 
     def _checked(self, form_class, editing):
         """The form class, validating the whole record as it would be written."""
@@ -416,11 +382,7 @@ class RecordView(Declared, ModelView):
 
         class CheckedForm(form_class):
             def validate(self, extra_validators=None):
-                for field in self:
-                    if isinstance(field, QuerySelectMultipleField):
-                        # FAB checks a multiple choice before reading it, and so drops a value
-                        # outside the (scoped) choices without a word: read it first, to refuse it.
-                        field.data = field.data
+                fab_hooks.read_multiple_choices(self)
                 if not super().validate(extra_validators):
                     return False
                 old = view._old_values() if editing else None
@@ -459,29 +421,14 @@ class RecordView(Declared, ModelView):
                 values[f"{name}_id"] = getattr(value, "id", None)
         return values
 
-    def _get_list_widget(self, filters, **kwargs):
+    def filter_allowed(self, column, operator) -> bool:
         """Searching by a field the user sees masked would reveal it: such filters are dropped.
         So are partial searches on an encrypted field (the database holds no plain text to
-        match): an ID number is found by its full number."""
+        match): an ID number is found by its full number. The search form offers neither."""
         model = self.datamodel.obj
-        kept = [
-            (flt, value)
-            for flt, value in zip(filters.filters, filters.values, strict=True)
-            if not accounts.masks(flt.column_name, model=model)
-            and crypto.filter_allowed(model, flt.column_name, flt.arg_name)
-        ]
-        if len(kept) != len(filters.filters):
-            filters.clear_filters()
-            for flt, value in kept:
-                filters.add_filter(flt.column_name, type(flt), value)
-        return super()._get_list_widget(filters, **kwargs)
-
-    def _get_search_widget(self, form=None, exclude_cols=None, widgets=None):
-        """The search form offers no field the user sees masked (its filters are dropped)."""
-        widgets = super()._get_search_widget(form=form, exclude_cols=exclude_cols, widgets=widgets)
-        search = widgets["search"]
-        search.template_args["include_cols"] = self._unmasked(search.template_args["include_cols"])
-        return widgets
+        return not accounts.masks(column, model=model) and crypto.filter_allowed(
+            model, column, operator
+        )
 
     def _admin_only_fields(self, form) -> list:
         """The form's fields of the model's ``__admin_only__`` columns when the user may not
@@ -493,21 +440,8 @@ class RecordView(Declared, ModelView):
         names = [key[:-3] if key.endswith("_id") and key[:-3] in form else key for key in keys]
         return [name for name in names if name in form]
 
-    def _get_edit_widget(self, form, exclude_cols=None, widgets=None):
-        hidden = self._admin_only_fields(form)
-        return super()._get_edit_widget(form, list(exclude_cols or []) + hidden, widgets)
-
-    def _fill_form_exclude_cols(self, exclude_cols, form):
-        super()._fill_form_exclude_cols(exclude_cols, form)
-        pk = request.view_args.get("pk")
-        hidden = self._admin_only_fields(form)
-        if pk is not None and hidden:
-            item = self.datamodel.get(pk, self._base_filters)
-            for name in hidden:
-                value = getattr(item, name)
-                form[name].data = value
-                # As if posted: InputRequired reads the raw input.
-                form[name].raw_data = [] if value is None else [str(value)]
+    def hidden_on_edit(self, form) -> list:
+        return self._admin_only_fields(form)
 
     def prefill_form(self, form, pk):
         """A field the user sees masked shows its masked value, or nothing where the field
@@ -595,7 +529,7 @@ def _translate_errors(messages):
     return str(API_ERRORS.get(messages, messages))
 
 
-class RecordApi(Declared, ModelRestApi):
+class RecordApi(fab_hooks.RestApiHooks, Declared, ModelRestApi):
     """A scoped REST resource: same scope, checks and masking as the screens."""
 
     # As RecordView.write_check.
@@ -616,14 +550,6 @@ class RecordApi(Declared, ModelRestApi):
     def __init__(self, **kwargs):
         self._declare()
         super().__init__(**kwargs)
-
-    def _init_model_schemas(self):
-        super()._init_model_schemas()
-        for schema in (self.add_model_schema, self.edit_model_schema):
-            for name in self.optional_on_write:
-                if name in schema.fields:
-                    schema.fields[name].required = False
-                    schema.fields[name].allow_none = True
 
     def _write(self, item, old):
         values = records.item_values(item)
@@ -690,38 +616,19 @@ class RecordApi(Declared, ModelRestApi):
     def pre_update(self, item):
         self._write(item, self._old)
 
-    def _handle_filters_args(self, rison_args):
-        for flt in rison_args.get("filters", []) or []:
-            column = flt.get("col") if isinstance(flt, dict) else None
-            if column and accounts.masks(column, model=self.datamodel.obj):
-                # Searching by a field the user sees masked would reveal it.
-                raise BadRequest(_("You may not search by this field"))
-            if column and not crypto.filter_allowed(self.datamodel.obj, column, flt.get("opr")):
-                raise BadRequest(_("This field is encrypted: search by the full value only"))
-        return super()._handle_filters_args(rison_args)
+    def filter_refusal(self, column, operator):
+        if accounts.masks(column, model=self.datamodel.obj):
+            # Searching by a field the user sees masked would reveal it.
+            return _("You may not search by this field")
+        if not crypto.filter_allowed(self.datamodel.obj, column, operator):
+            return _("This field is encrypted: search by the full value only")
+        return None
 
-    def _handle_order_args(self, rison_args):
-        column = rison_args.get("order_column")
-        if column and accounts.masks(column, model=self.datamodel.obj):
+    def order_refusal(self, column):
+        if accounts.masks(column, model=self.datamodel.obj):
             # Sorting by a field the user sees masked would reveal it.
-            raise InvalidOrderByColumnFABException(_("You may not sort by this field"))
-        return super()._handle_order_args(rison_args)
-
-    def set_response_key_mappings(self, response, func, rison_args, **kwargs):
-        """``_info`` and the list offer no filter or sort by a field the user sees masked."""
-        super().set_response_key_mappings(response, func, rison_args, **kwargs)
-        if "order_columns" in response:
-            response["order_columns"] = self._unmasked(response["order_columns"])
-        if "filters" in response:
-            kept = self._unmasked(response["filters"])
-            response["filters"] = {k: v for k, v in response["filters"].items() if k in kept}
-
-    def _get_field_info(self, field, filter_rel_field, page=None, page_size=None):
-        info = super()._get_field_info(field, filter_rel_field, page=page, page_size=page_size)
-        if not self.description_columns.get(field.name):
-            # gettext("") is the catalogue's header; an undescribed field has no description.
-            info["description"] = ""
-        return info
+            return _("You may not sort by this field")
+        return None
 
     def response_422(self, message=None):
         """Bad input is a 400 here, its messages keyed by field in the user's language."""

@@ -33,6 +33,7 @@ from sqlalchemy.orm.util import identity_key
 from app import (
     accounts,
     audit,
+    fab_hooks,
     integrity,
     ratelimit,  # noqa: F401 (registers the sqlite:// limiter storage)
     twofactor,
@@ -402,8 +403,9 @@ class SecurityApi(FabSecurityApi):
         return response
 
 
-class SecurityManager(FabSecurityManager):
-    """FAB's security manager with scoped users, audited sign-ins and a throttled JWT login."""
+class SecurityManager(fab_hooks.SecurityManagerHooks, FabSecurityManager):
+    """FAB's security manager with scoped users, audited sign-ins and a throttled JWT login
+    (its rights checks kept per role set: app/fab_hooks.py)."""
 
     user_model = accounts.ScopedUser
     userdbmodelview = ScopedUserView
@@ -494,65 +496,6 @@ class SecurityManager(FabSecurityManager):
         accounts.end_sessions(user)
         self.session.commit()
 
-    def _has_access_builtin_roles(self, role, permission_name, view_name):
-        """FAB matches the role's regular expressions on every check, some 40 per page (menu,
-        buttons): the answer for a role, permission and view is kept, the roles being fixed
-        (FAB_ROLES, built from accounts.ROLE_RIGHTS at start-up)."""
-        key = (role.name, permission_name, view_name)
-        known = self._builtin_access.get(key)
-        if known is None:
-            known = super()._has_access_builtin_roles(role, permission_name, view_name)
-            self._builtin_access[key] = known
-        return known
-
-    def has_access(self, permission_name, view_name):
-        """FAB's check, for a signed-in user whose roles are all built-in (FAB_ROLES): the
-        user's roles are read once per request (FAB reads them through the session proxy on
-        every check, some 40 a page), and the answer is kept per set of role names (fixed at
-        start-up). Anyone else — an API key or JWT, a database role, no user — goes to FAB."""
-        known = self._request_roles()
-        if known is None:
-            return super().has_access(permission_name, view_name)
-        names, roles = known
-        if not roles:
-            return False
-        key = (names, permission_name, view_name)
-        answer = self._builtin_access.get(key)
-        if answer is None:
-            answer = any(
-                self._has_access_builtin_roles(role, permission_name, view_name) for role in roles
-            )
-            self._builtin_access[key] = answer
-        return answer
-
-    def _request_roles(self):
-        """(role names, roles) of the request's signed-in, active user when all their roles
-        are built-in; None otherwise. Kept on the request (not ``g``: an app context can
-        outlive a request) for the request's user object."""
-        if not has_request_context() or g.get("_api_key_user", False):
-            return None
-        here = request._get_current_object()
-        kept = here.__dict__.get("jsx_roles")
-        user = g.get("user")
-        if kept is not None and kept[0] is user and kept[1] is g.get("_login_user"):
-            return kept[2]
-        login = flask_login.current_user._get_current_object()
-        known = None
-        if user is not None and login.is_authenticated and self._get_safe_user(user) is user:
-            if user.is_active:
-                roles = self.get_user_roles(user)
-                if all(role.name in self.builtin_roles for role in roles):
-                    known = (frozenset(role.name for role in roles), roles)
-        here.jsx_roles = (user, login, known)
-        return known
-
-    @property
-    def _builtin_access(self):
-        cache = self.__dict__.get("_builtin_access_cache")
-        if cache is None:
-            cache = self.__dict__["_builtin_access_cache"] = {}
-        return cache
-
     def reset_password(self, userid, password):
         """A password set by someone else is temporary; one's own clears the requirement."""
         user = self.get_user_by_id(userid)
@@ -565,10 +508,8 @@ class SecurityManager(FabSecurityManager):
             # The new password ended every other session and token; this one goes on.
             web_session[SESSION_EPOCH_KEY] = user.session_epoch
 
-    def create_limiter(self, app):
-        limiter = super().create_limiter(app)
-        limiter._on_breach = _audit_throttled
-        return limiter
+    # A sign-in refused by the rate limit (fab_hooks.SecurityManagerHooks.create_limiter).
+    auth_throttled = staticmethod(_audit_throttled)
 
     def register_views(self):
         super().register_views()

@@ -1,7 +1,9 @@
 """Work the list pages did on every request that can be done once (issue 7 item 8).
 
 Measured with bench/list_1m.py (README, Performance). Each piece keeps FAB's and Flask-Babel's
-behaviour and only drops repeated work:
+behaviour and only drops repeated work. The pieces that reach into FAB's, Flask-Babel's and
+SQLAlchemy's internals (``CachedJsonschema``, ``RequestDomain``, the count's ``CountHook`` and
+``statement_key``) live in app/fab_hooks.py with the other hooks:
 
 - ``CachedJsonschema``: FAB validates every REST request's ``q`` argument with
   ``jsonschema.validate``, which first checks the schema itself against the JSON Schema
@@ -27,60 +29,16 @@ behaviour and only drops repeated work:
   connection keeps them and the server its generic plans.
 """
 
-import jsonschema
 from flask import current_app, url_for
-from flask.globals import _cv_app
 from flask_appbuilder.models.sqla.interface import SQLAInterface as FabSQLAInterface
 from flask_appbuilder.widgets import ListWidget, SearchWidget
-from flask_babel import Domain, get_babel, get_locale, get_translations, gettext
+from flask_babel import get_locale, get_translations, gettext
 from markupsafe import Markup, escape
 from sqlalchemy import select
 from wtforms import SelectField
 
-from app import audit
+from app import audit, fab_hooks
 from app.models import AuditHead
-
-
-class CachedJsonschema:
-    """What FAB's ``rison`` decorator uses of the ``jsonschema`` module, with ``validate``
-    checking each schema once instead of on every call."""
-
-    ValidationError = jsonschema.ValidationError
-
-    def __init__(self):
-        self._validators = {}
-
-    def validate(self, instance, schema, *args, **kwargs):
-        if args or kwargs:
-            return jsonschema.validate(instance, schema, *args, **kwargs)
-        entry = self._validators.get(id(schema))
-        if entry is None or entry[0] is not schema:
-            cls = jsonschema.validators.validator_for(schema)
-            cls.check_schema(schema)
-            entry = self._validators[id(schema)] = (schema, cls(schema))
-        error = jsonschema.exceptions.best_match(entry[1].iter_errors(instance))
-        if error is not None:
-            raise error
-
-
-class RequestDomain(Domain):
-    """Flask-Babel's domain, its catalogue looked up once per request and locale."""
-
-    def get_translations(self):
-        app_ctx = _cv_app.get(None)
-        state = app_ctx.g.__dict__.get("_flask_babel") if app_ctx is not None else None
-        locale = getattr(state, "babel_locale", None)
-        if locale is not None:
-            kept = state.__dict__.get("jsx_translations")
-            if kept is not None and kept[0] is locale and kept[1] is self:
-                return kept[2]
-        translations = super().get_translations()
-        state = app_ctx.g.__dict__.get("_flask_babel") if app_ctx is not None else None
-        locale = getattr(state, "babel_locale", None)
-        if locale is not None:
-            state.jsx_translations = (locale, self, translations)
-        return translations
-
 
 _menus = {}
 
@@ -110,29 +68,20 @@ def menu_html():
 
 def install(app):
     """Apply these to ``app`` (after AppBuilder is set up)."""
-    import flask_appbuilder.api
-
     app.jinja_env.globals["menu_html"] = menu_html
-
-    if not isinstance(flask_appbuilder.api.jsonschema, CachedJsonschema):
-        flask_appbuilder.api.jsonschema = CachedJsonschema()
-    config = get_babel(app)
-    if not isinstance(config.instance.__dict__.get("domain_instance"), RequestDomain):
-        # Babel.domain_instance is a cached property: this is the value it would cache.
-        config.instance.__dict__["domain_instance"] = RequestDomain(domain=config.default_domain)
+    fab_hooks.install_request_caches(app)
 
 
-class SQLAInterface(FabSQLAInterface):
-    """FAB's interface; ``query_count`` counts the filtered rows without the select options,
-    and an audited register's count is kept until the data changes (``kept_count``)."""
+class SQLAInterface(fab_hooks.CountHook, FabSQLAInterface):
+    """FAB's interface; its count (app/fab_hooks.py) without the select options, and an audited
+    register's count kept until the data changes (``kept_count``)."""
 
-    def query_count(self, query, filters=None, select_columns=None):
-        """FAB applies the selected columns' options to the count too: ``load_only`` per column
-        and, for a dotted column (``group.name``), an outer join to the one related row — which
-        a COUNT does not read and which cannot change the number of rows. The filters (with the
-        joins they need) and the count itself are FAB's."""
-        counted = self.apply_filters(query, self.get_inner_filters(filters))
-        return kept_count(self.session, self.obj, counted)
+    def count_rows(self, query) -> int:
+        return kept_count(self.session, self.obj, query)
+
+
+class AuditLogInterface(fab_hooks.RecordSpanFilters, SQLAInterface):
+    """The audit log's interface: "record is" finds bulk writes too (app/fab_hooks.py)."""
 
 
 # Counts of list queries: (engine, statement, its values) → (audit head, count).
@@ -156,16 +105,10 @@ def kept_count(session, model, query) -> int:
     connection = session.connection()
     if connection.info.get(WROTE, True):
         return query.count()
-    statement = query.statement
-    cache_key = statement._generate_cache_key()
-    if cache_key is None:
+    statement_key = fab_hooks.statement_key(query.statement)
+    if statement_key is None:
         return query.count()
-    try:
-        values = tuple(_frozen(bind.effective_value) for bind in cache_key.bindparams)
-        key = (str(connection.engine.url), cache_key.key, values)
-        hash(key)
-    except TypeError:  # a value that cannot be a key
-        return query.count()
+    key = (str(connection.engine.url), statement_key)
     head = session.execute(
         select(AuditHead.last_id, AuditHead.last_hash).where(AuditHead.id == 1)
     ).one_or_none()
@@ -180,12 +123,6 @@ def kept_count(session, model, query) -> int:
         _counts.clear()
     _counts[key] = (head, count)
     return count
-
-
-def _frozen(value):
-    if isinstance(value, (list, set)):
-        return tuple(_frozen(item) for item in value)
-    return value
 
 
 WROTE = "jsx_wrote"
