@@ -29,7 +29,8 @@ from sqlalchemy import Boolean, Date, DateTime, event, func, inspect, select, te
 from sqlalchemy.orm import Session
 
 from app import accounts, crypto
-from app.models import AuditHead, AuditLog, MemberGroup, Township, Village
+from app.audit_tables import AuditHead, AuditLog
+from app.models import MemberGroup, Township, Village
 
 GENESIS = "0" * 64
 SYSTEM_USER = "system"

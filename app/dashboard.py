@@ -1,9 +1,9 @@
 """The compliance dashboard (SPEC §3.5, §5) and its API (§6): ``/dashboard/`` and
 ``/api/v1/compliance/``, with the reports (§3.7) downloaded from the dashboard.
 
-Both read ``app.compliance`` for the villages of the signed-in user's scope (a group leader
-answers for its village). The charts are drawn by ECharts, served from app/static/vendor: the
-page loads nothing from outside (township networks are often offline).
+Both read ``app.compliance`` (the norms: ``app.norms``) for the villages of the signed-in user's
+scope (a group leader answers for its village). The charts are drawn by ECharts, served from
+app/static/vendor: the page loads nothing from outside (township networks are often offline).
 """
 
 import datetime as dt
@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from app import accounts, compliance, inputs, reports, security
+from app import accounts, compliance, inputs, norm_basics, norms, reports, security
 from app.models import BUSINESS_MODELS, MEETING_TYPE, Branch
 
 LABELS = {model.__name__: model.__label__ for model in BUSINESS_MODELS}
@@ -27,7 +27,7 @@ def _period():
     """The year and quarter asked for (this year by default); 400 for anything else."""
     today = dt.date.today()
     try:
-        return compliance.parse_period(
+        return norm_basics.parse_period(
             request.args.get("year", today.year), request.args.get("quarter"), today
         )
     except ValueError:
@@ -79,7 +79,7 @@ class ComplianceApi(BaseApi):
         """
         today = dt.date.today()
         try:
-            period = compliance.parse_period(
+            period = norm_basics.parse_period(
                 request.args.get("year"), request.args.get("quarter"), today
             )
         except ValueError:
@@ -108,9 +108,9 @@ class DashboardView(BaseView):
         user = accounts.current_user()
         return {
             "period": period,
-            "norms": compliance.NORMS,
-            "periods": compliance.PERIODS,
-            "source_label": compliance.source_label,
+            "norms": norms.NORMS,
+            "periods": norm_basics.PERIODS,
+            "source_label": norm_basics.source_label,
             "years": sorted(
                 {period.year, *range(period.today.year - 4, period.today.year + 1)}, reverse=True
             ),
@@ -158,7 +158,7 @@ class DashboardView(BaseView):
             abort(404)
         user = accounts.current_user()
         rows = []
-        for norm in compliance.NORMS:
+        for norm in norms.NORMS:
             outcome = result.rules[norm.id]
             link = None
             if outcome.met is False and accounts.can(user, accounts.READ, norm.register):

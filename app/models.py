@@ -2,7 +2,9 @@
 
 Each business model declares what it is scoped by (``__scope__``: scope level → column);
 ``app/security.py`` reads that declaration for every view, API, dropdown and write.
-Enumerations store a stable code and show a translated label (``Choices``).
+Enumerations store a stable code and show a translated label (``Choices``). What the classes
+are declared with (``field()``, ``Choices``, the village and group record mixins) lives in
+``app/fields.py``, so that this module holds the registers alone.
 """
 
 import datetime as dt
@@ -31,45 +33,9 @@ from sqlalchemy.ext.hybrid import Comparator, hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from app import validation
+from app.audit_tables import AuditLog
 from app.crypto import Encrypted, EncryptedText
-
-
-class Choices:
-    """An enumeration: ordered stable codes, each with a translated label."""
-
-    def __init__(self, *pairs):
-        self.pairs = pairs
-        self.labels = dict(pairs)
-
-    @property
-    def codes(self):
-        return [code for code, _label in self.pairs]
-
-    def label(self, code):
-        return self.labels.get(code, code)
-
-    def by_label(self, text_value):
-        """The code for a code, a zh label or an en label (case-insensitive), or None."""
-        if not hasattr(self, "_by_label"):
-            from flask_babel import force_locale
-
-            table = {code.lower(): code for code in self.codes}
-            for locale in ("en", "zh"):
-                with force_locale(locale):
-                    table.update({str(label).strip().lower(): code for code, label in self.pairs})
-            self._by_label = table
-        return self._by_label.get(str(text_value).strip().lower())
-
-
-def field(label, *args, choices=None, check=None, **kwargs):
-    """A mapped column carrying its translated label, its choices and its value check."""
-    info = {"label": label}
-    if choices is not None:
-        info["choices"] = choices
-    if check is not None:
-        info["check"] = check
-    return mapped_column(*args, info=info, **kwargs)
-
+from app.fields import Choices, GroupRecord, VillageRecord, field
 
 # --- Enumerations (SPEC §2 and §6) ---
 
@@ -117,20 +83,6 @@ SEAT_COMPOSITION = Choices(
     ("notable", _l("Notable, entrepreneur or activist")),
     ("cadre", _l("Village cadre")),
 )
-
-
-class VillageRecord:
-    """A record kept by one village."""
-
-    __scope__ = {"village": "village_id"}
-    __audited__ = True
-
-
-class GroupRecord:
-    """A record kept by one member group of a village."""
-
-    __scope__ = {"village": "village_id", "group": "group_id"}
-    __audited__ = True
 
 
 # --- Organisation ---
@@ -1177,99 +1129,6 @@ class Attachment(GroupRecord, Model):
 
     def __repr__(self):
         return self.filename
-
-
-# --- Audit ---
-
-AUDIT_ACTION = Choices(
-    ("insert", _l("Added")),
-    ("update", _l("Changed")),
-    ("delete", _l("Deleted")),
-    ("login", _l("Signed in")),
-    ("login_password", _l("Password accepted (second factor pending)")),
-    ("login_failed", _l("Sign-in failed")),
-    ("login_throttled", _l("Sign-in throttled")),
-    ("logout", _l("Signed out")),
-    ("session_expired", _l("Session expired (idle)")),
-    ("twofactor_passed", _l("Second factor passed")),
-    ("twofactor_failed", _l("Second factor failed")),
-    ("recovery_code_used", _l("Recovery code used")),
-    ("twofactor_enrolled", _l("Two-factor login set up")),
-    ("twofactor_reset", _l("Two-factor login reset")),
-    ("export", _l("Exported")),
-    ("reveal", _l("Full ID number shown")),
-    ("prune", _l("Old entries pruned")),
-    ("import", _l("Imported")),
-    ("import_preview", _l("Import previewed (dry run)")),
-    ("import_refused", _l("Import refused, nothing written")),
-    ("backup", _l("Backup made")),
-    ("restore", _l("Restored from a backup")),
-    ("session_ended", _l("Old session refused (signed out elsewhere)")),
-    ("signout_everywhere", _l("Signed out everywhere")),
-    ("chain_keyed", _l("Audit chain keyed (entries before it: unkeyed SHA-256)")),
-)
-
-
-class AuditLog(Model):
-    """审计日志: one append-only, hash-chained entry per change, sign-in, export or reveal."""
-
-    __label__ = _l("Audit log")
-    __tablename__ = "audit_log"
-    __table_args__ = (
-        Index("ix_audit_log_model_record", "model", "record_id"),
-        # Batch entries only (few): which batch holds a given record.
-        Index(
-            "ix_audit_log_model_batch",
-            "model",
-            "record_last",
-            sqlite_where=text("record_last IS NOT NULL"),
-            postgresql_where=text("record_last IS NOT NULL"),
-        ),
-    )
-    __scope__ = {"township": "township_id", "village": "village_id", "group": "group_id"}
-
-    # Assigned by app.audit under the chain lock, so that the hash can cover it.
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    ts: Mapped[dt.datetime] = field(_l("Time (UTC)"), index=True)
-    user_id: Mapped[int | None] = field(_l("User id"), Integer)
-    username: Mapped[str | None] = field(_l("User"), String(128), index=True)
-    role: Mapped[str | None] = field(_l("Role"), String(64))
-    scope: Mapped[str | None] = field(_l("Scope"), String(64))
-    ip: Mapped[str | None] = field(_l("IP address"), String(45))
-    endpoint: Mapped[str | None] = field(_l("Page, API or command"), String(200))
-    action: Mapped[str] = field(_l("Action"), String(24), choices=AUDIT_ACTION, index=True)
-    model: Mapped[str | None] = field(_l("Register"), String(64))
-    record_id: Mapped[int | None] = field(_l("Record"), Integer)
-    # A bulk write's entry covers records record_id … record_last (SPEC §3.4, issue 3).
-    record_last: Mapped[int | None] = field(_l("Last record"), Integer)
-    township_id: Mapped[int | None] = field(_l("Township"), Integer, index=True)
-    village_id: Mapped[int | None] = field(_l("Village"), Integer, index=True)
-    group_id: Mapped[int | None] = field(_l("Member group"), Integer, index=True)
-    changes: Mapped[str | None] = field(_l("Changes"), Text)
-    prev_hash: Mapped[str] = field(_l("Previous hash"), String(64))
-    hash: Mapped[str] = field(_l("Hash"), String(64))
-
-    def __repr__(self):
-        return f"#{self.id}"
-
-    @property
-    def records(self) -> str:
-        """The record, or the span of records a bulk write's entry covers."""
-        if self.record_id is None:
-            return ""
-        if self.record_last is None or self.record_last == self.record_id:
-            return str(self.record_id)
-        return f"{self.record_id}–{self.record_last}"
-
-
-class AuditHead(Model):
-    """The end of the audit chain: one row, locked by every writer so the chain cannot fork."""
-
-    __tablename__ = "audit_head"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    last_id: Mapped[int] = mapped_column(Integer, default=0)
-    last_hash: Mapped[str] = mapped_column(String(64))
 
 
 def _business_models() -> tuple:

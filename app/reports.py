@@ -15,7 +15,7 @@ from flask_babel import force_locale
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import selectinload
 
-from app import accounts, audit, compliance, exporter, security
+from app import accounts, audit, exporter, norms, security
 from app.masking import MASKERS
 from app.models import (
     ACTIVITY_KIND,
@@ -200,14 +200,14 @@ def annual_sheets(session, villages, start, end, book):
             session,
             select(CouncilTerm.village_id, CouncilSeat.composition, func.count())
             .join(CouncilSeat, CouncilSeat.term_id == CouncilTerm.id)
-            .where(compliance.current_term(ids, end))
+            .where(norms.current_term(ids, end))
             .group_by(CouncilTerm.village_id, CouncilSeat.composition),
         ),
         SEAT_COMPOSITION,
     )
     terms = _by(
         session,
-        select(CouncilTerm.village_id, CouncilTerm.number).where(compliance.current_term(ids, end)),
+        select(CouncilTerm.village_id, CouncilTerm.number).where(norms.current_term(ids, end)),
     )
     headers, rows = _table(
         villages,

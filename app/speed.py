@@ -38,7 +38,7 @@ from sqlalchemy import select
 from wtforms import SelectField
 
 from app import audit, fab_hooks
-from app.models import AuditHead
+from app.audit_tables import AuditHead
 
 _menus = {}
 

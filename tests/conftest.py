@@ -6,13 +6,13 @@ import time
 
 import pytest
 
+from tests.databases import TEST_PASSWORD, close_connections
+
 # Before any test module reads the date: the process's clock zone as config.py sets it in the
 # app (Beijing), so that "today" is the same day in tests and in the app. (Importing config
 # here would fix its instance paths before the fixtures point INSTANCE_DIR elsewhere.)
 os.environ.setdefault("TZ", "CST-8")
 time.tzset()
-
-TEST_PASSWORD = "DemoPass@2026"
 
 
 @pytest.fixture(scope="session")
@@ -23,15 +23,6 @@ def _database(tmp_path_factory):
     folder = tmp_path_factory.mktemp("db")
     os.environ["INSTANCE_DIR"] = str(folder)
     return open_databases(folder)
-
-
-def close_connections(app):
-    """No connection left open: a snapshot is about to be taken or put back."""
-    from app import db
-
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -117,3 +108,23 @@ def api_token(app):
 def db_session(app):
     with app.app_context():
         yield app.appbuilder.session
+
+
+@pytest.fixture
+def document(app):
+    """A document of 新檀村 to attach files to: its id."""
+    from app.models import Document
+    from tests.files import make
+
+    return make(app, Document, "新檀村")
+
+
+@pytest.fixture
+def uploaded(app, login_as, document):
+    """A PDF attached to a 新檀村 document by its president: (attachment id, bytes)."""
+    from tests.files import newest_attachment, pdf_bytes, upload
+
+    data = pdf_bytes()
+    response = upload(login_as("xintan_president"), "Document", document, data, "协会章程.pdf")
+    assert response.status_code == 302
+    return newest_attachment(app), data

@@ -11,6 +11,18 @@ import shutil
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+# The demo accounts' password in the test database (conftest loads the demo with it).
+TEST_PASSWORD = "DemoPass@2026"
+
+
+def close_connections(app):
+    """No connection left open: a snapshot is about to be taken or put back."""
+    from app import db
+
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
 
 class SqliteDatabases:
     """The test database as a file beside its snapshot files."""

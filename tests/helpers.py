@@ -2,6 +2,7 @@
 
 from app.models import Member, MemberGroup, Village
 from app.validation import id_check_char
+from tests.databases import TEST_PASSWORD
 
 
 def valid_id(birth="19900101", seq="12", sex_digit="3", area="510525"):
@@ -38,3 +39,34 @@ def wrong_guess(number):
             if candidate != number and candidate[-1] == number[-1]:
                 return candidate
     raise AssertionError(number)
+
+
+def account_entries(app, username):
+    """The id of account ``username`` and its audit entries (action, township, village, group)."""
+    from sqlalchemy import select
+
+    from app.accounts import ScopedUser
+    from app.models import AuditLog
+
+    with app.app_context():
+        session = app.appbuilder.session
+        pk = session.scalar(select(ScopedUser.id).where(ScopedUser.username == username))
+        rows = session.scalars(
+            select(AuditLog).where(AuditLog.model == "ScopedUser", AuditLog.record_id == pk)
+        ).all()
+        return pk, [(r.action, r.township_id, r.village_id, r.group_id) for r in rows]
+
+
+def township_sees(app, pk):
+    """Whether the township 二郎镇's audit log lists the creation of account ``pk``."""
+    client = app.test_client()
+    login = {"username": "township", "password": TEST_PASSWORD, "provider": "db"}
+    token = client.post("/api/v1/security/login", json=login).get_json()["access_token"]
+    query = (
+        "(filters:!((col:model,opr:eq,value:ScopedUser),(col:action,opr:eq,value:insert),"
+        f"(col:record_id,opr:eq,value:{pk})))"
+    )
+    answer = client.get(
+        f"/api/v1/audit_log/?q={query}", headers={"Authorization": f"Bearer {token}"}
+    )
+    return answer.get_json()["count"] > 0

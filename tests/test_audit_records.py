@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, func, select, text
 from app import audit, crypto
 from app.models import Household, Member, Township, Village
 from tests.helpers import member, valid_id
-from tests.test_import import roster_rows, write_csv
+from tests.rosters import roster_rows, write_csv
 
 
 def _verify(app):

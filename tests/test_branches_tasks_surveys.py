@@ -21,7 +21,7 @@ from app.models import (
     Township,
     Village,
 )
-from tests.test_uploads import png_bytes
+from tests.files import png_bytes
 
 TODAY = dt.date.today()
 

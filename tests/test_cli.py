@@ -3,7 +3,7 @@
 import pytest
 
 from app.models import Member, Township
-from tests.conftest import TEST_PASSWORD
+from tests.helpers import account_entries, township_sees
 
 
 def _run(app, args, stdin=None):
@@ -114,36 +114,6 @@ def test_demo_township_matches_the_spec(app):
 # --- The account's one audit entry, in its scope (issue 15, class 7) ---
 
 
-def _account_entries(app, username):
-    from sqlalchemy import select
-
-    from app.accounts import ScopedUser
-    from app.models import AuditLog
-
-    with app.app_context():
-        session = app.appbuilder.session
-        pk = session.scalar(select(ScopedUser.id).where(ScopedUser.username == username))
-        rows = session.scalars(
-            select(AuditLog).where(AuditLog.model == "ScopedUser", AuditLog.record_id == pk)
-        ).all()
-        return pk, [(r.action, r.township_id, r.village_id, r.group_id) for r in rows]
-
-
-def _township_sees(app, pk):
-    """Whether the township 二郎镇's audit log lists the creation of account ``pk``."""
-    client = app.test_client()
-    login = {"username": "township", "password": TEST_PASSWORD, "provider": "db"}
-    token = client.post("/api/v1/security/login", json=login).get_json()["access_token"]
-    query = (
-        "(filters:!((col:model,opr:eq,value:ScopedUser),(col:action,opr:eq,value:insert),"
-        f"(col:record_id,opr:eq,value:{pk})))"
-    )
-    answer = client.get(
-        f"/api/v1/audit_log/?q={query}", headers={"Authorization": f"Bearer {token}"}
-    )
-    return answer.get_json()["count"] > 0
-
-
 @pytest.mark.parametrize(
     "args,level",
     [
@@ -157,7 +127,7 @@ def test_users_create_is_one_entry_in_its_scope(app, args, level):
 
     result = _run(app, ["users", "create", "made_here", *args], stdin="Strong#Pass2026\n")
     assert result.exit_code == 0, result.output
-    pk, entries = _account_entries(app, "made_here")
+    pk, entries = account_entries(app, "made_here")
     with app.app_context():
         session = app.appbuilder.session
         township = session.query(Township).filter_by(name="二郎镇").one().id
@@ -171,4 +141,4 @@ def test_users_create_is_one_entry_in_its_scope(app, args, level):
             "township": (township, None, None),
         }[level]
     assert entries == [("insert", *where)]
-    assert _township_sees(app, pk)
+    assert township_sees(app, pk)

@@ -24,7 +24,7 @@ from app.models import (
     Venue,
 )
 from app.reminders import month_start, quarter_start
-from tests.conftest import TEST_PASSWORD
+from tests.databases import TEST_PASSWORD
 from tests.helpers import village
 
 TODAY = dt.date.today()

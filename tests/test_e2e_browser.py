@@ -17,7 +17,7 @@ import pytest
 from flask_babel import force_locale, gettext
 
 from app.models import Activity, Member
-from tests.conftest import TEST_PASSWORD
+from tests.databases import TEST_PASSWORD
 from tests.helpers import group, valid_id, village
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

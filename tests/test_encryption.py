@@ -14,7 +14,7 @@ from app import create_app, crypto
 from app.models import AuditLog, Household, Member
 from app.validation import mask_id_number
 from tests.helpers import member, valid_id, village
-from tests.test_import import roster_rows, run, write_csv
+from tests.rosters import roster_rows, run, write_csv
 
 FULL_ID = re.compile(r"\b\d{17}[\dX]\b")
 

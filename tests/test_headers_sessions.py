@@ -7,10 +7,6 @@ from sqlalchemy import select
 
 from app.models import AuditLog
 from app.security import SESSION_SEEN_KEY
-from tests.test_uploads import (
-    document,  # noqa: F401 (fixture)
-    uploaded,  # noqa: F401 (fixture)
-)
 
 
 def _policy(response):

@@ -120,8 +120,8 @@ def test_an_account_made_on_the_form_is_one_entry_the_township_sees(app, login_a
         },
     )
     assert response.status_code == 302
-    from tests.test_cli import _account_entries, _township_sees
+    from tests.helpers import account_entries, township_sees
 
-    pk, entries = _account_entries(app, "form_made")
+    pk, entries = account_entries(app, "form_made")
     assert entries == [("insert", *where)]
-    assert _township_sees(app, pk)
+    assert township_sees(app, pk)

@@ -27,11 +27,11 @@ import xlwt
 
 from app import importer, untrusted
 from app.models import Attachment, AuditLog, Document, Member
-from tests.conftest import TEST_PASSWORD, close_connections
-from tests.test_import import HEADER, roster_rows, write_csv
-from tests.test_serving import GUNICORN, ROOT, _free_port
-from tests.test_uploads import make, png_bytes
-from tests.test_uploads import upload as upload_attachment
+from tests.databases import TEST_PASSWORD, close_connections
+from tests.files import make, png_bytes
+from tests.files import upload as upload_attachment
+from tests.rosters import HEADER, roster_rows, write_csv
+from tests.servers import GUNICORN, ROOT, free_port
 
 SECONDS = 5
 TOO_LARGE = "表格太大"
@@ -585,7 +585,7 @@ def test_a_running_server_answers_the_huge_workbook_and_keeps_serving(
     if not Path(command[0]).exists():
         pytest.skip(f"{command[0]} is not installed")
     close_connections(app)
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],

@@ -11,7 +11,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 import xlwt
-from flask_babel import force_locale, gettext
+from flask_babel import force_locale
 
 from app import importer
 from app.cli import ProgressBar
@@ -19,21 +19,11 @@ from app.importer import parse_date
 from app.models import AuditLog, Member
 from app.resources import RESOURCES
 from app.validation import id_check_char
-from tests.helpers import group, member, valid_id, village
+from tests.helpers import group, member, village
+from tests.rosters import HEADER, counts, refused, roster_rows, run, write_csv, zh
 
 # The two sample rosters, kept with the tests (tests/data/README.md says what each holds).
 SAMPLES = Path(__file__).parent / "data"
-HEADER = [
-    "序号",
-    "姓名",
-    "性别",
-    "身份证号码",
-    "联系电话",
-    "所在小组",
-    "会员类别",
-    "入会时间",
-    "备注",
-]
 
 
 @pytest.fixture
@@ -45,44 +35,6 @@ def samples(tmp_path):
         paths[key] = tmp_path / name
         shutil.copy(SAMPLES / name, paths[key])
     return paths
-
-
-def roster_rows(count=5, start=0):
-    """Rows of a clean roster for 新檀村 (ID numbers outside the demo's 5105xx area)."""
-    rows = []
-    for n in range(start, start + count):
-        birth = (dt.date(1950, 1, 1) + dt.timedelta(days=n % 18000)).strftime("%Y%m%d")
-        sex_digit = str(n % 10)
-        rows.append(
-            [
-                str(n + 1),
-                f"测试{n}",
-                "男" if n % 2 else "女",
-                valid_id(
-                    birth=birth, seq=f"{n // 18000 % 100:02d}", sex_digit=sex_digit, area="110101"
-                ),
-                f"139{n:08d}",
-                f"第{'一二三四五六'[n % 6]}组",
-                ["五老", "社会贤达", "Village cadre", "activist"][n % 4],
-                ["2023-05-01", "2023/5/1", "2023.5.1", "2023年5月1日", "20230501"][n % 5],
-                "",
-            ]
-        )
-    return rows
-
-
-def write_csv(path, rows, encoding="utf-8", header=HEADER):
-    """A CSV as Excel saves it: a title row and a blank row above the header, one blank row."""
-    with open(path, "w", encoding=encoding, newline="") as fh:
-        out = csv.writer(fh)
-        out.writerow(["新檀村计生协会员花名册"] + [""] * (len(header) - 1))
-        out.writerow([""] * len(header))
-        out.writerow(header)
-        for i, row in enumerate(rows):
-            out.writerow(row)
-            if i == 1:
-                out.writerow([""] * len(header))
-    return path
 
 
 def write_xlsx(path, rows, header=HEADER):
@@ -112,23 +64,6 @@ def write_xls(path, rows, header=HEADER):
             sheet.write(r, c, value)
     book.save(str(path))
     return path
-
-
-def run(app, path, *extra, village_name="新檀村"):
-    args = ["roster", "import", "members", str(path), "--village", village_name, *extra]
-    return app.test_cli_runner().invoke(args=args)
-
-
-def counts(app):
-    with app.app_context():
-        session = app.appbuilder.session
-        return session.query(Member).count(), session.query(AuditLog).count()
-
-
-def refused(before):
-    """(members, audit entries) after one refused import: no member written, and the refusal
-    in the audit log (it told row by row what a dry run would, issue 15)."""
-    return before[0], before[1] + 1
 
 
 @pytest.mark.parametrize(
@@ -417,12 +352,6 @@ def test_a_row_naming_another_group_than_the_option_is_rejected(app, tmp_path):
     assert result.exit_code == 1
     # Title row 1, blank row 2, header row 3: the second data row is row 5.
     assert "第 5 行" in result.output and "第 4 行" not in result.output
-
-
-def zh(app, message, **values):
-    """What the user reads: the message in the CLI's language (Chinese)."""
-    with app.test_request_context(), force_locale("zh"):
-        return gettext(message, **values)
 
 
 def test_a_title_row_of_one_cell_above_the_header(app, tmp_path):

@@ -10,7 +10,7 @@ import pytest
 
 from app import audit, importer
 from app.models import AuditLog, Member
-from tests.test_import import counts, refused, roster_rows, run, write_csv, zh
+from tests.rosters import counts, refused, roster_rows, run, write_csv, zh
 
 COLUMNS = {
     "clean": ["110101194901010011", "11010119490101002X", "110101194901010038"],

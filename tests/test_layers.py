@@ -2,6 +2,7 @@
 and broken by an arrow that runs back up — the circle audit → security that app/accounts.py
 removed, put back into a copy of app/."""
 
+import ast
 import os
 import shutil
 import subprocess
@@ -52,3 +53,25 @@ def test_an_arrow_back_up_breaks_the_lint(tmp_path, module, line, summary):
     run = lint_imports(tmp_path)
     assert run.returncode == 1, run.stdout + run.stderr
     assert f"Contracts: {summary}." in run.stdout, run.stdout
+
+
+def _imported_modules(tree: ast.Module):
+    """Every module an ``import`` or ``from … import`` names, at any depth of the file."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module
+
+
+def test_no_test_module_imports_another_or_the_conftest():
+    """Shared factories live in tests/ helper modules (issue 16, item 5): a test module that
+    imports from another would run that module's tests' imports and fixtures with its own."""
+    offences = []
+    for path in sorted((ROOT / "tests").glob("test_*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for name in _imported_modules(tree):
+            last = name.rsplit(".", 1)[-1]
+            if last.startswith("test_") or last == "conftest":
+                offences.append(f"{path.name} imports {name}")
+    assert offences == []

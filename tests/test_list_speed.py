@@ -440,7 +440,7 @@ def test_a_kept_count_is_each_scopes_and_filters_own(app, api_token):
 
 
 def test_a_bulk_import_changes_the_kept_count(app, api_token, tmp_path):
-    from tests.test_import import roster_rows, run, write_csv
+    from tests.rosters import roster_rows, run, write_csv
 
     headers = api_token("xintan_secretary")
     client = app.test_client()

@@ -11,7 +11,7 @@ import pytest
 
 from app.models import AuditLog, Member
 from tests.helpers import village
-from tests.test_import import roster_rows, write_csv
+from tests.rosters import roster_rows, write_csv
 
 COUNT = re.compile(r'<tr data-count="(\w+)"[^>]*><th>[^<]*</th><td>(\d+)</td>')
 TOKEN = re.compile(r'name="token" value="([0-9a-f]+)"')
@@ -392,7 +392,7 @@ def test_posts_need_the_csrf_token(app, web, tmp_path):
 
 def test_an_account_without_scope_imports_and_exports_nothing(app, web, tmp_path):
     from app.accounts import create_account
-    from tests.conftest import TEST_PASSWORD
+    from tests.databases import TEST_PASSWORD
 
     with app.app_context():
         create_account(app.appbuilder.session, "roster_noscope", "President", TEST_PASSWORD)

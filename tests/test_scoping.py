@@ -46,7 +46,7 @@ from app.models import (
 )
 from app.validation import id_check_char
 from tests import registers
-from tests.conftest import TEST_PASSWORD, close_connections
+from tests.databases import TEST_PASSWORD, close_connections
 
 TOWNSHIP = "二郎镇"
 # A second township that no demo account belongs to (``_build_world`` builds it).

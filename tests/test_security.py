@@ -4,7 +4,7 @@ import pytest
 
 from app import create_app
 from app.models import Member
-from tests.conftest import TEST_PASSWORD
+from tests.databases import TEST_PASSWORD
 from tests.helpers import member
 
 

@@ -5,7 +5,6 @@ TEST_DATABASE_URL), and `make serve`'s gunicorn answers."""
 import json
 import multiprocessing
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,11 +19,8 @@ from sqlalchemy import func, select
 from app import audit
 from app.models import AuditLog
 from app.ratelimit import SqliteFileStorage, path_of
-from tests.conftest import close_connections
-
-ROOT = Path(__file__).resolve().parent.parent
-GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
-
+from tests.databases import close_connections
+from tests.servers import GUNICORN, ROOT, free_port
 
 # --- The limiter's storage ---
 
@@ -202,12 +198,6 @@ def test_processes_writing_at_once_keep_the_chain_linear(app, tmp_path):
 # --- gunicorn, as `make serve` starts it ---
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _post(url, payload):
     request = urllib.request.Request(
         url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
@@ -225,7 +215,7 @@ def gunicorn(app, tmp_path):
     if not GUNICORN.exists():
         pytest.skip("gunicorn is not installed in .venv")
     close_connections(app)
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
@@ -282,7 +272,7 @@ def _started_with_key(app, tmp_path, command, key):
         "ID_ENCRYPTION_KEY": key,
         "INSTANCE_DIR": str(tmp_path),
         "HOST": "127.0.0.1",
-        "PORT": str(_free_port()),
+        "PORT": str(free_port()),
         "WEB_CONCURRENCY": "1",
         "GUNICORN_ACCESS_LOG": "",
     }

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from app.accounts import ScopedUser
 from app.models import AuditLog, MemberGroup, Village
-from tests.conftest import TEST_PASSWORD
+from tests.databases import TEST_PASSWORD
 
 ROOT = Path(__file__).resolve().parent.parent
 NEW = "MyOwn#Pass2026"

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from app import crypto, twofactor
 from app.models import AuditLog
-from tests.conftest import TEST_PASSWORD
+from tests.databases import TEST_PASSWORD
 
 ROOT = Path(__file__).resolve().parent.parent
 
