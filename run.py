@@ -20,5 +20,5 @@ if __name__ == "__main__":
     print()
     # Threaded: roster files are read in children of a fork server (app.untrusted), started
     # now rather than at the first upload.
-    untrusted.start_forkserver(["app.importer"])
+    untrusted.start_forkserver(["app.roster_files"])
     app.run(host=host, port=port, threaded=True, debug=False)

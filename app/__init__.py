@@ -12,8 +12,11 @@ from app.extensions import db, migrate
 __all__ = ["create_app", "db", "migrate"]
 
 
-def create_app(test_config=None):
-    """Build the app from config.py, overridden by ``test_config``."""
+def create_app(test_config=None, screens=True):
+    """Build the app from config.py, overridden by ``test_config``. With ``screens=False`` (the
+    ``flask`` commands, see wsgi.py) the pages and APIs are left out: only a server serves them,
+    and registering them is most of start-up (issue 16: about 1 s). Roles are built in
+    (FAB_ROLES) and FAB_UPDATE_PERMS is off, so no permission row depends on them."""
     app = Flask(__name__, instance_path=os.environ.get("INSTANCE_DIR") or None)
     app.config.from_object("config")
     if test_config:
@@ -42,7 +45,8 @@ def create_app(test_config=None):
     # Before AppBuilder, so that the JWT API stays exempt (FAB-NOTES: CSRF).
     CSRFProtect(app)
 
-    from app import audit, cli, dashboard, roster_views, uploads, views
+    # app.views is imported either way: importing it declares the registers.
+    from app import audit, cli, uploads, views
 
     audit.install()
     crypto.install()
@@ -50,9 +54,8 @@ def create_app(test_config=None):
     with app.app_context():
         appbuilder = AppBuilder(indexview=views.HomeView, base_template="base.html")
         appbuilder.init_app(app, db.session)
-        views.register(appbuilder)
-        roster_views.register(appbuilder)
-        dashboard.register(appbuilder)
+        if screens:
+            _register_screens(appbuilder)
     uploads.register(app)
     cli.register(app)
     if app.config.get("TRUSTED_PROXIES"):
@@ -61,3 +64,12 @@ def create_app(test_config=None):
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     security.install_web_security(app)
     return app
+
+
+def _register_screens(appbuilder):
+    """Every page and API (the roster and dashboard modules load pandas and the reports)."""
+    from app import dashboard, roster_views, views
+
+    views.register(appbuilder)
+    roster_views.register(appbuilder)
+    dashboard.register(appbuilder)

@@ -12,7 +12,7 @@ from flask_appbuilder.exceptions import PasswordComplexityValidationError
 from flask_babel import gettext as _
 from wtforms.validators import ValidationError
 
-from app import accounts, audit, exporter, importer
+from app import accounts, audit, exporter
 from app.models import MemberGroup, Township, Village
 from app.resources import RESOURCES
 
@@ -186,6 +186,9 @@ class ProgressBar:
 @click.option("--errors-out", type=click.Path(dir_okay=False), help="Rejected rows (.xlsx).")
 def roster_import(kind, file, village_name, group_name, dry_run, upsert, errors_out):
     """Import a roster: exit 0 committed, 1 rejected with nothing written, 2 usage."""
+    # Here, not at the top: the importer loads pandas, which no other command needs.
+    from app import importer
+
     session = current_app.appbuilder.session
     village = session.query(Village).filter_by(name=village_name).one_or_none()
     if village is None:

@@ -22,7 +22,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from app import accounts, exporter, importer, inputs, security, uploads
+from app import accounts, exporter, inputs, security, uploads
 from app.models import MemberGroup, Village
 from app.resources import RESOURCES
 from app.views import CATEGORY_LABELS
@@ -317,6 +317,8 @@ class RosterView(BaseView):
         )
         if problem:
             abort(404)
+        from app import importer
+
         out = io.BytesIO()
         importer.write_errors(result, out)
         out.seek(0)
@@ -337,6 +339,8 @@ class RosterView(BaseView):
     def _refused_file(self, message, resource=None, place=None, file=None, data=None):
         """Refuse an upload before its rows are read, with an audit entry (issue 15): every
         refused import is in the log, not only those whose rows were checked."""
+        from app import importer
+
         importer.audit_refused(
             self.appbuilder.session,
             message,
@@ -372,6 +376,10 @@ class RosterView(BaseView):
 
     def _run(self, resource, name, data, place, upsert, dry_run):
         """(the import's result, None) or (None, why the file cannot be read at all)."""
+        # Here, not at the top: the importer loads pandas (0.3 s), at the first roster file
+        # rather than at every start of the server.
+        from app import importer
+
         village, group = place
         try:
             result = importer.import_roster(

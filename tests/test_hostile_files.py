@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import xlwt
 
-from app import importer, untrusted
+from app import importer, roster_files, untrusted
 from app.models import Attachment, AuditLog, Document, Member
 from tests.databases import TEST_PASSWORD, close_connections
 from tests.files import make, png_bytes
@@ -464,7 +464,7 @@ def test_a_child_that_stalls_is_stopped_at_the_time_limit(app, login_as, monkeyp
     def stall(*_args):
         time.sleep(60)
 
-    monkeypatch.setattr(importer, "_parse", stall)
+    monkeypatch.setattr(roster_files, "_parse", stall)
     monkeypatch.setitem(app.config, "IMPORT_PARSE_SECONDS", 1)
     client = login_as("xintan_secretary")
     started = time.monotonic()
