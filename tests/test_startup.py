@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from app import create_app
-from tests.conftest import TEST_PASSWORD
+from tests.databases import TEST_PASSWORD
 
 ROOT = Path(__file__).resolve().parent.parent
 
