@@ -21,6 +21,7 @@ from app.models import (
     Activity,
     Agreement,
     Assistance,
+    AuditLog,
     Award,
     Benefit,
     Branch,
@@ -1321,6 +1322,55 @@ def test_api_writes_follow_the_role_rights(app, client, bearer, username, model,
     else:
         assert response.status_code == 200, response.get_json()
         assert after is None
+
+
+# --- Every write of every register is audited (SPEC §3.4) ---
+
+
+def writer_of(model):
+    """A scoped account that may add, edit and delete the register (else the Admin)."""
+    scoped = [u for u in ONE_PER_ROLE if u != "admin"]
+    rights = (ADD, EDIT, DELETE)
+    return next((u for u in scoped if all(may(u, model, r) for r in rights)), "admin")
+
+
+def audit_entries(app, model, since):
+    with app.app_context():
+        query = (
+            select(AuditLog.action, AuditLog.record_id, AuditLog.username)
+            .where(AuditLog.id > since, AuditLog.model == model.__name__)
+            .order_by(AuditLog.id)
+        )
+        return [tuple(r) for r in app.appbuilder.session.execute(query)]
+
+
+def last_entry(app):
+    with app.app_context():
+        return app.appbuilder.session.execute(select(func.max(AuditLog.id))).scalar() or 0
+
+
+@pytest.mark.parametrize("model", MODELS, ids=model_id)
+def test_every_api_write_of_every_register_is_audited(app, client, bearer, model):
+    """The registry's registers, each written through the API: one entry per write, naming the
+    register, the record and the writer."""
+    username = writer_of(model)
+    headers = bearer(username)
+    column, new_value = CHANGE[model]
+    since = last_entry(app)
+    created = client.post(
+        f"/api/v1/{API[model]}/", json=as_json(fresh_values(app, model, username)), headers=headers
+    )
+    assert created.status_code == 201, created.get_json()
+    pk = created.get_json()["id"]
+    changed = client.put(f"/api/v1/{API[model]}/{pk}", json={column: new_value}, headers=headers)
+    assert changed.status_code == 200, changed.get_json()
+    deleted = client.delete(f"/api/v1/{API[model]}/{pk}", headers=headers)
+    assert deleted.status_code == 200, deleted.get_json()
+    assert audit_entries(app, model, since) == [
+        ("insert", pk, username),
+        ("update", pk, username),
+        ("delete", pk, username),
+    ]
 
 
 # --- Writes that would leave the writer's scope ---
