@@ -12,6 +12,8 @@ import decimal
 from sqlalchemy import Boolean, Date, Integer, Numeric, String, Text, inspect
 
 from app import registry
+from app.accounts import MASKED_FIELDS
+from app.masking import MASKERS
 
 # The township's own records (branches, tasks and the villages' reports of them) have sweeps of
 # their own (tests/test_branches_tasks_surveys.py): the village-level sweeps leave them out.
@@ -26,6 +28,25 @@ def registered():
 def swept():
     """The registers the village-level sweeps cover."""
     return [m for m in registered() if m.__name__ not in TOWNSHIP_RECORDS]
+
+
+def rosters() -> dict:
+    """KIND → model of every roster a block declares (the import sweep's KINDs)."""
+    return {r.roster.kind: r.model for r in registry.registers() if r.roster is not None}
+
+
+def masked_columns(accounts: dict) -> list:
+    """(model, column, username) for every registered model's column that the role of each
+    ``accounts`` username (username → role) sees masked (the masking sweep's cases)."""
+    found = []
+    for model in registered():
+        for column in model.__table__.columns:
+            if column.key not in MASKERS:
+                continue
+            rules = (column.key, f"{model.__name__}.{column.key}")
+            roles = set().union(*(MASKED_FIELDS.get(rule, set()) for rule in rules))
+            found += [(model, column.key, u) for u, role in accounts.items() if role in roles]
+    return found
 
 
 def rights_group(model) -> str:

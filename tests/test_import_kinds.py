@@ -22,6 +22,7 @@ from app.models import (
     Member,
 )
 from app.resources import RESOURCES
+from tests import registers
 from tests.helpers import group, valid_id, village
 
 FORMATS = [
@@ -233,7 +234,12 @@ def kind_file(app, kind):
 
 
 # Every roster KIND the registry declares (a new register's roster is swept without a test).
-KINDS = {kind: resource.model for kind, resource in RESOURCES.items()}
+KINDS = registers.rosters()
+
+
+def test_the_import_sweep_covers_every_declared_roster():
+    assert KINDS == {kind: resource.model for kind, resource in RESOURCES.items()}
+    assert set(KINDS) >= set(HAND_FILES)
 
 
 @pytest.mark.parametrize("suffix,encoding", FORMATS)

@@ -9,10 +9,11 @@ import pytest
 from flask_babel import force_locale
 
 from app import registry
-from app.accounts import MASKED_FIELDS
+from app.accounts import MASKED_FIELDS, MASKED_ROLES
 from app.masking import MASKERS
 from app.models import Member, Village
 from app.validation import mask_id_number, mask_phone
+from tests import registers
 from tests.helpers import group, member, village
 
 FULL_ID = re.compile(r"\b\d{17}[\dX]\b")
@@ -544,20 +545,22 @@ def test_the_secretarys_put_answer_is_in_full(app, client, api_token):
 MASKED_ROLE_OF = {"township": "Township", "xintan_group1": "GroupLeader"}
 
 
-def _masked_columns():
-    """(model, column, username) for every registered model's column a masked role sees masked."""
-    found = []
-    for model in registry.models():
-        for column in model.__table__.columns:
-            rules = (column.key, f"{model.__name__}.{column.key}")
-            roles = set().union(*(MASKED_FIELDS.get(rule, set()) for rule in rules))
-            for username, role in MASKED_ROLE_OF.items():
-                if role in roles:
-                    found.append((model, column.key, username))
-    return found
+MASKED_COLUMNS = registers.masked_columns(MASKED_ROLE_OF)
 
 
-MASKED_COLUMNS = _masked_columns()
+def test_the_masking_sweep_covers_every_rule_of_every_register():
+    """Each masking rule, for each role it names that a sweep account has, on every registered
+    model's column it applies to."""
+    swept = {(m, key, MASKED_ROLE_OF[u]) for m, key, u in MASKED_COLUMNS}
+    expected = {
+        (model, column.key, role)
+        for model in registry.models()
+        for column in model.__table__.columns
+        for rule in (column.key, f"{model.__name__}.{column.key}")
+        for role in MASKED_FIELDS.get(rule, ())
+    }
+    assert swept == expected
+    assert set(MASKED_ROLE_OF.values()) == MASKED_ROLES
 
 
 def _hidden_row(app, model, key):

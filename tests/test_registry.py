@@ -7,7 +7,11 @@ import pathlib
 from flask_appbuilder import ModelRestApi
 
 from app import registry
+from app.accounts import MASKED_FIELDS
+from app.masking import MASKERS
 from app.models import BUSINESS_MODELS, UNREGISTERED
+from app.resources import RESOURCES
+from tests import registers
 
 PINNED = pathlib.Path(__file__).parent / "data" / "api_columns.json"
 KEYS = [
@@ -49,3 +53,28 @@ def test_every_scoped_model_is_declared_once():
     assert len(declared) == len(set(declared))
     assert set(declared) | set(UNREGISTERED) == set(BUSINESS_MODELS)
     assert registry.undeclared() == []
+
+
+def test_the_sweeps_lists_are_the_registrys():
+    """The scope, audit, import and masking sweeps take their registers from tests/registers.py
+    (each sweep also checks its own list: test_scoping, test_import_kinds, test_masking)."""
+    assert registers.registered() == registry.models()
+    assert set(registers.swept()) | {
+        m for m in registry.models() if m.__name__ in registers.TOWNSHIP_RECORDS
+    } == set(registry.models())
+    assert registers.rosters() == {k: r.model for k, r in RESOURCES.items()}
+    everyone = {"township": "Township", "group": "GroupLeader", "secretary": "Secretary"}
+    cases = registers.masked_columns(everyone)
+    assert {u for _m, _k, u in cases} == {"township", "group"}
+    assert {(m.__name__, k) for m, k, _u in cases} >= {
+        (m.__name__, "id_number") for m in registry.models() if "id_number" in m.__table__.columns
+    }
+
+
+def test_every_masking_rule_names_a_registered_column_with_a_masker():
+    """A rule for a register not declared, or a field without a masker, would mask nothing."""
+    columns = {(m.__name__, c.key) for m in registry.models() for c in m.__table__.columns}
+    for rule in MASKED_FIELDS:
+        model_name, _dot, key = rule.rpartition(".")
+        assert key in MASKERS, rule
+        assert any(key == k and model_name in ("", name) for name, k in columns), rule
