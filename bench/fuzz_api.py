@@ -21,6 +21,7 @@ method, path and query of each server error. Exit status 1 if there was any.
 import argparse
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -32,7 +33,8 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-PASSWORD = "Fuzz@2026demo"
+# A throwaway demo database's password: from the environment, or fresh each run.
+PASSWORD = os.environ.get("BENCH_PASSWORD") or "Fuzz@1" + secrets.token_hex(8)
 ROLES = {"Secretary": "xintan_secretary", "GroupLeader": "xintan_group1", "Township": "township"}
 
 # The server: the app with its requests counted (one line per answer: status, method, path).
