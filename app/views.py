@@ -16,12 +16,12 @@ from flask_appbuilder import IndexView, expose
 from flask_appbuilder.actions import action
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import extract, func, select
+from sqlalchemy import func, select
 
 from app import accounts, inputs, records, reminders, resources, security, speed, tasks
 from app.audit_views import AuditLogApi, AuditLogView
 from app.inputs import valid_pk
-from app.machinery import RecordView, derived_api, flag
+from app.machinery import RecordView, Summary, derived_api, flag
 from app.models import (
     Activity,
     Agreement,
@@ -560,27 +560,21 @@ declare(
 # --- Families and assistance ---
 
 
-def assistance_by_year(household_id):
-    """(year, records, money total) of a household's assistance, newest year first; scoped."""
-    if not accounts.can(accounts.current_user(), accounts.READ, "Assistance"):
-        return []
-    year = extract("year", Assistance.date)
-    return current_app.appbuilder.session.execute(
-        select(year, func.count(), func.sum(Assistance.money))
-        .where(
-            # The template passes the pk as the URL gave it: text, which PostgreSQL won't compare.
-            Assistance.household_id == int(household_id),
-            security.scope_criteria(Assistance, accounts.current_scope()),
-        )
-        .group_by(year)
-        .order_by(year.desc())
-    ).all()
-
-
 class HouseholdView(RecordView):
     datamodel = SQLAInterface(Household)
-    show_template = "household_show.html"
-    extra_args = {"assistance_by_year": assistance_by_year}
+    summaries = (
+        Summary(
+            "assistance-by-year",
+            _l("Assistance by year"),
+            Assistance,
+            "household_id",
+            "date",
+            (
+                (_l("Assistance records"), "count", None, "{}"),
+                (_l("Money (yuan)"), "sum", "money", "{:.2f}"),
+            ),
+        ),
+    )
     list_columns = ["head_name", "group", "family_type", "difficulty", "status", "paired_member"]
     add_columns = edit_columns = [
         "village",
