@@ -865,7 +865,7 @@ def _add_work_records(session, village):
     publicity = Activity(village=village, kind="publicity", theme=f"{v}会员活动日", date=day)
     office = Venue(village=village, kind="office", signage=True, facilities=f"{v}办公桌")
     session.add_all([council, publicity, office])
-    first = None
+    made = []
     for group in groups:
         g, member = f"{v}{group.name}", member_of(group)
         meeting = Meeting(
