@@ -1107,6 +1107,58 @@ class Survey(VillageRecord, Model):
         return errors
 
 
+VOLUNTEER_KIND = Choices(
+    ("publicity", _l("Publicity")),
+    ("visit", _l("Home visits and help")),
+    ("youth_health", _l("Youth health")),
+    ("parenting", _l("Healthy births and parenting")),
+    ("other", _l("Other")),
+)
+
+
+class VolunteerService(GroupRecord, Model):
+    """志愿服务记录: a member's (or another volunteer's) hours of service (seeds 000 Art. 8.9)."""
+
+    __label__ = _l("Volunteer service")
+    __tablename__ = "volunteer_service"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    village_id: Mapped[int] = field(_l("Village"), ForeignKey("village.id"), index=True)
+    group_id: Mapped[int | None] = field(
+        _l("Member group"), ForeignKey("member_group.id"), index=True
+    )
+    member_id: Mapped[int | None] = field(_l("Member"), ForeignKey("member.id"), index=True)
+    # A volunteer who is not a member is named here; a member's name may be too.
+    volunteer_name: Mapped[str | None] = field(_l("Volunteer"), String(32))
+    date: Mapped[dt.date] = field(_l("Date"), Date, index=True)
+    hours: Mapped[decimal.Decimal] = field(_l("Hours"), Numeric(3, 1))
+    kind: Mapped[str] = field(_l("Kind of service"), String(16), choices=VOLUNTEER_KIND, index=True)
+    household_id: Mapped[int | None] = field(
+        _l("Household served"), ForeignKey("household.id"), index=True
+    )
+    notes: Mapped[str | None] = field(_l("Notes"), Text)
+
+    village: Mapped[Village] = relationship()
+    group: Mapped[MemberGroup | None] = relationship()
+    member: Mapped[Member | None] = relationship()
+    household: Mapped[Household | None] = relationship()
+
+    def __repr__(self):
+        return f"{self.date} {self.volunteer_name or self.member or ''}"
+
+    @classmethod
+    def clean(cls, values: dict) -> dict:
+        errors = {}
+        if not (values.get("member_id") or values.get("volunteer_name")):
+            errors["volunteer_name"] = _l("Name the member or the volunteer")
+        hours = values.get("hours")
+        if hours is not None and not (
+            decimal.Decimal("0.5") <= hours <= 24 and hours == round(hours, 1)
+        ):
+            errors["hours"] = _l("Give between 0.5 and 24 hours, to one decimal")
+        return errors
+
+
 class Attachment(GroupRecord, Model):
     """附件: a photo or file of an activity, document or venue, stored outside the web root."""
 
