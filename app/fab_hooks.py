@@ -56,7 +56,10 @@ Here (the policy each applies is the app's, in a public method of the class that
      ``conversion_table``,
      ``filter_converter_class``
 18   ``check_fab_version``                        every hook above was read against one FAB     test_fab_hooks.py::test_start_up_refuses_another_fab_version,
-                                                                                                test_fab_hooks.py::test_pinned_version_is_requirements
+                                                  (switched off: a warning at each start)       test_fab_hooks.py::test_pinned_version_is_requirements
+19   ``lazy_msgid`` → Flask-Babel's               a roster column read off a field's            test_registry.py::test_a_roster_read_off_the_declarations_follows_them
+     ``LazyString._args``                         declaration takes its English label as a
+                                                  header (resources.from_fields)
 ===  ==========================================  ============================================  ==========================================================
 
 Still in their modules (they override FAB's public or exposed methods whole, or shadow its
@@ -93,6 +96,7 @@ how many rows a page holds) is the app's, in a public method of the class that m
 """
 
 import functools
+import logging
 import os
 
 import flask_appbuilder
@@ -112,6 +116,7 @@ from flask_appbuilder.models.sqla.filters import (
 )
 from flask_babel import Domain, get_babel
 from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from sqlalchemy import and_, false, or_
 from werkzeug.exceptions import BadRequest
 
@@ -137,10 +142,26 @@ def version_check_enabled(config) -> bool:
 
 
 def check_fab_version(config, installed=None) -> None:
-    """Refuse to start on a FAB version other than the one the hooks were read against."""
+    """Refuse to start on a FAB version other than the one the hooks were read against; when
+    the check is switched off for a port, say so in the log at every start."""
     installed = installed or flask_appbuilder.__version__
-    if installed != FAB_VERSION and version_check_enabled(config):
+    if installed == FAB_VERSION:
+        return
+    if version_check_enabled(config):
         raise RuntimeError(VERSION_REFUSED.format(found=installed, pinned=FAB_VERSION))
+    logging.getLogger(__name__).warning(
+        "FAB_VERSION_CHECK is off: Flask-AppBuilder %s runs hooks read against %s "
+        "(app/fab_hooks.py)",
+        installed,
+        FAB_VERSION,
+    )
+
+
+def lazy_msgid(text) -> str | None:
+    """The message id of a Flask-Babel lazy string (its English text: ``_l("Hours")`` →
+    "Hours"), read from ``LazyString._args``; None for anything else. Hook 19."""
+    args = getattr(text, "_args", None) if isinstance(text, LazyString) else None
+    return args[0] if args and isinstance(args[0], str) else None
 
 
 # --- ModelView: the list, its search form, the edit form, the related lists ---
