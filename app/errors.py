@@ -10,7 +10,7 @@ The 400 page is app/inputs.py's ``bad_request``.
 
 from urllib.parse import urlparse
 
-from flask import current_app, jsonify, render_template, request
+from flask import current_app, g, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -72,6 +72,12 @@ def error_page(error):
         headers = {k: v for k, v in error.get_headers() if k == "Allow"}
     if request.path.startswith("/api/"):
         return jsonify(message=str(title)), code, headers
+    if "user" not in g:
+        # Refused before the request's own checks ran (a record number no id holds, refused by
+        # the URL's preprocessor; FAB sets g.user in its before_request): the session is not
+        # vouched for yet, so the page is the anonymous one.
+        g._login_user = current_app.login_manager.anonymous_user()
+        g.user = g._login_user
     try:
         page = render_template(
             "error.html",

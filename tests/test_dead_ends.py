@@ -115,6 +115,14 @@ def test_not_found_page_signed_in_and_anonymous(login_as, client):
     _assert_error_page(client.get("/no-such-page"), 404, anonymous=True)
 
 
+def test_a_record_number_no_id_holds_is_the_not_found_page(login_as):
+    """Refused before the request's checks (app/views.py: the URL's preprocessor): the page
+    without the account, which stays signed in."""
+    client = login_as("xintan_president")
+    _assert_error_page(client.get("/memberview/show/99999999999999999999999"), 404, anonymous=True)
+    assert "退出登录" in client.get("/").get_data(as_text=True)
+
+
 def test_a_back_link_only_to_this_site(login_as):
     client = login_as("xintan_president")
     response = client.get("/no-such-page", headers={"Referer": "http://evil.example/x"})
