@@ -78,8 +78,10 @@ templates; listed so that an upgrade reads them too):
 - app/speed.py ``RecordListWidget`` + templates/appbuilder/general/widgets/record_list.html (FAB's
   widgets/list.html rows in Python): test_list_speed.py::test_rows_written_in_python_are_fabs_rows;
   ``RecordSearchWidget``: test_list_speed.py::test_kept_search_dropdowns_follow_the_language;
-  ``menu_html`` + templates/appbuilder/navbar_menu*.html:
-  test_list_speed.py::test_remembered_rights_stay_each_roles_own.
+  ``menu_html`` + templates/appbuilder/navbar_menu*.html, ``menu_entries`` (a view's
+  ``default_view``, ``get_method_permission``, ``base_permissions``):
+  test_list_speed.py::test_remembered_rights_stay_each_roles_own,
+  test_dead_ends.py::test_every_menu_link_opens_and_no_category_is_empty.
 - app/inputs.py FAB's list-argument patterns (urltools.py) and ``_filters._all_filters``:
   test_bad_input.py::test_bad_list_arguments_are_a_400_page_in_chinese,
   test_bad_input.py::test_sort_link_pattern_matches_fab_markup.

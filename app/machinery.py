@@ -220,8 +220,14 @@ class Declared(fab_hooks.ListHooks):
 
     def _reveal_url(self, pk):
         """Where a President asks for the full ID number of this record (a POST), while the
-        detail page shows it masked; None for the other roles and when it is shown already."""
-        if not reveal_pending("id_number", self.datamodel.obj):
+        detail page shows it masked; None for the other roles, when it is shown already, and
+        where there is none to show (a register without ID numbers, a record without one)."""
+        model = self.datamodel.obj
+        if "id_number" not in records.columns(model) or not reveal_pending("id_number", model):
+            return None
+        # The record this page shows (loaded, scoped, by FAB's show: no second query).
+        item = self.datamodel.session.get(model, int(pk)) if valid_pk(pk) else None
+        if item is None or not item.id_number:
             return None
         return url_for(f"{type(self).__name__}.reveal", pk=pk)
 

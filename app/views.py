@@ -306,7 +306,10 @@ class MemberView(RecordView):
             flash(_("%(n)d application(s) decided", n=done), "success")
         for message in refused:
             flash(message, "warning")
-        return redirect(self.get_redirect())
+        # Back to the applications still waiting (the home page's reminder links the same list),
+        # not to the page before the list (FAB's get_redirect: the home page).
+        pending = reminders.RULES_BY_KEY["pending_applications"]
+        return redirect(reminders.list_url(pending, dt.date.today()))
 
 
 declare(
