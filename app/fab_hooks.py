@@ -528,7 +528,7 @@ class FilterRecordEqual(BaseFilter):
     """The record — or a bulk write's entry whose span of records (``record_id`` to
     ``record_last``) covers it."""
 
-    name = _l("Is (alone or in a batch)")
+    name = _l("Equal to (bulk writes included)")
     # FAB keeps one global map of these names: it must not shadow "eq".
     arg_name = "record"
 
