@@ -15,7 +15,7 @@ from flask_babel import force_locale
 
 from app import validation
 from app.exporter import NO, NUMBER_HEADER, YES, header_of
-from app.resources import EXAMPLE_DATE, RESOURCES
+from app.resources import EXAMPLE_DATE, EXAMPLE_MEMBER, RESOURCES
 
 TITLE_ROW, NOTE_ROW, HEADER_ROW, EXAMPLE_ROW = 1, 2, 3, 4
 # Rows below the header that offer the drop-down lists.
@@ -79,6 +79,9 @@ def example_cells(resource) -> list[str]:
             cells.append(validation.id_birth_date(id_number).isoformat())
         elif column.kind == "lookup":
             cells.append(_lookup_example(column.lookup))
+        elif column.name == resource.name_column and column.kind == "text":
+            # A register that declares no example names the example member (志愿者姓名).
+            cells.append(EXAMPLE_MEMBER[0])
         elif column.kind in ("choice", "bool"):
             cells.append(_choice_labels(column)[0])
         else:
