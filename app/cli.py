@@ -1,5 +1,5 @@
 """Command-line interface of SPEC §6: `flask demo load`, `flask users create`, `flask audit`,
-`flask roster import`, `flask roster export`, `flask backup`."""
+`flask roster import`, `flask roster export`, `flask roster template`, `flask backup`."""
 
 import os
 import sys
@@ -250,7 +250,7 @@ def roster_import(kind, file, village_name, group_name, dry_run, upsert, errors_
             )
         )
     for row_number, _cells, problems in result.rejected[:SHOWN_ERRORS]:
-        click.echo(_("Row %(row)d: %(problems)s", row=row_number, problems="; ".join(problems)))
+        click.echo(result.message(row_number, problems))
     if len(result.rejected) > SHOWN_ERRORS:
         more = len(result.rejected) - SHOWN_ERRORS
         click.echo(_("… and %(n)d more rows (--errors-out writes them all)", n=more))
@@ -288,6 +288,27 @@ def roster_export(kind, village_name, output):
         session, RESOURCES[kind], village, fmt, output, filename=os.path.basename(output)
     )
     click.echo(_("Exported %(n)d rows to %(path)s", n=rows, path=output))
+
+
+@roster_cli.command("template")
+@click.argument("kind", type=click.Choice(sorted(RESOURCES)))
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    type=click.Path(dir_okay=False),
+    help="FILE.xlsx (default: the register's name, e.g. 会员花名册导入模板.xlsx).",
+)
+def roster_template(kind, output):
+    """Write the blank template of a roster KIND (.xlsx): its columns and an example row."""
+    from app import roster_template as template
+
+    resource = RESOURCES[kind]
+    output = output or template.file_name(resource)
+    if not output.lower().endswith(".xlsx"):
+        raise click.UsageError(_("The template is an .xlsx file: give a name ending in .xlsx"))
+    template.write_template(resource, output)
+    click.echo(_("Template of %(title)s written to %(path)s", title=resource.title, path=output))
 
 
 @backup_cli.command("create")

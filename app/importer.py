@@ -59,6 +59,12 @@ class Result:
     # Rows not compared with the stored records (the user sees their key masked): each is
     # added as a new row, and the president or secretary settles a clash.
     deferred: bool = False
+    # The file's headers of its serial-number column (序号) and of the register's name column
+    # (姓名, 户主姓名), None where it has none; and row number → (serial, name) of each
+    # rejected row, which the messages cite besides the row number.
+    serial_header: str | None = None
+    name_header: str | None = None
+    who: dict = field(default_factory=dict)
 
     @property
     def counts(self) -> dict:
@@ -68,6 +74,34 @@ class Result:
             "unchanged": self.unchanged,
             "rejected": len(self.rejected),
         }
+
+    def row_label(self, row_number) -> str:
+        """第 7 行（序号 3，张三）: the row as the file numbers and names it."""
+        serial, name = self.who.get(row_number, (None, None))
+        if serial and name:
+            return _(
+                "Row %(row)d (%(label)s %(serial)s, %(name)s)",
+                row=row_number,
+                label=self.serial_header,
+                serial=serial,
+                name=name,
+            )
+        if serial:
+            return _(
+                "Row %(row)d (%(label)s %(serial)s)",
+                row=row_number,
+                label=self.serial_header,
+                serial=serial,
+            )
+        if name:
+            return _("Row %(row)d (%(name)s)", row=row_number, name=name)
+        return _("Row %(row)d", row=row_number)
+
+    def message(self, row_number, problems) -> str:
+        """One line for a rejected row: the row named, then what is wrong with it."""
+        return _(
+            "%(row)s: %(problems)s", row=self.row_label(row_number), problems="; ".join(problems)
+        )
 
 
 # --- Reading cells, as text ---
@@ -102,6 +136,24 @@ def _without_blanks(texts: pd.Series, upper=False) -> pd.Series:
 
 def _header_key(text) -> str:
     return re.sub(r"[\s_*]+", "", str(text)).lower()
+
+
+# Headers of a column numbering the rows (no field of any register): cited in the messages.
+SERIAL_HEADERS = {"序号", "编号", "no.", "no", "#"}
+# The longest serial or name a message cites.
+CITED_LENGTH = 32
+
+
+def _serial_position(header_cells, header_map):
+    """Where the file numbers its rows (序号, 编号, No.), if it does."""
+    return next(
+        (
+            p
+            for p, cell in enumerate(header_cells)
+            if p not in header_map and _header_key(cell) in SERIAL_HEADERS
+        ),
+        None,
+    )
 
 
 def find_header(frame: pd.DataFrame, resource):
@@ -516,6 +568,20 @@ class Rows:
             for p, row in zip(positions, cells, strict=True)
         ]
 
+    def who(self, rejected, serial_at, name_at) -> dict:
+        """Row number → (serial, name) as the file writes them, for each rejected row."""
+
+        def cell(cells, position):
+            if position is None or position >= len(cells):
+                return None
+            text = str(cells[position] if cells[position] is not None else "").strip()
+            return text[:CITED_LENGTH] or None
+
+        return {
+            number: (cell(cells, serial_at), cell(cells, name_at))
+            for number, cells, _problems in rejected
+        }
+
 
 def blind_to_stored(resource, user) -> bool:
     """Whether ``user`` sees a field of the register's natural key masked (an ID number): an
@@ -612,6 +678,13 @@ def import_roster(
     inserts, updates, before = plan.run(rows, existing)
     step(len(rows))
     result.rejected = rows.rejected()
+    serial_at = _serial_position(header_cells, header_map)
+    name_at = next((p for p, c in header_map.items() if c.name == resource.name_column), None)
+    if serial_at is not None:
+        result.serial_header = str(header_cells[serial_at]).strip()
+    if name_at is not None:
+        result.name_header = labels[resource.name_column]
+    result.who = rows.who(result.rejected, serial_at, name_at)
     result.inserted, result.updated = _count(inserts), len(updates)
     if result.rejected or dry_run:
         # Every check that writes nothing is in the audit log too (issue 15): a preview tells
@@ -1014,17 +1087,54 @@ def audit_refused(
     )
 
 
+# The widest column of the error report (characters; a Chinese one counts two).
+REPORT_WIDTH = 40
+REPORT_ERRORS_WIDTH = 80
+# Rows looked at to size the columns: the first ones tell as well as all of a huge report.
+REPORT_SIZED_ROWS = 1000
+
+
 def write_errors(result: Result, target) -> None:
-    """The rejected rows as they were, with their row numbers and an error column (.xlsx);
-    ``target`` is a path or a binary file object."""
+    """The rejected rows as they were, with their row numbers and an error column naming each
+    row (第 7 行（序号 3，张三）：…), on a sheet named 错误报告 whose columns fit their text;
+    ``target`` is a path or a binary file object (.xlsx)."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    from app.roster_template import text_width
 
     book = Workbook(write_only=True)
-    sheet = book.create_sheet()
-    sheet.append([_("Row"), *[str(h) for h in result.header], _("Errors")])
-    for row_number, cells, problems in result.rejected:
+    sheet = book.create_sheet(_("Error report")[:31])
+    headers = [_("Row"), *[str(h) for h in result.header], _("Errors")]
+    messages = [result.message(n, problems) for n, _cells, problems in result.rejected]
+    sized = result.rejected[:REPORT_SIZED_ROWS]
+    for position, title in enumerate(headers):
+        if position == len(headers) - 1:
+            widest = max([text_width(title), *map(text_width, messages[:REPORT_SIZED_ROWS])])
+            limit = REPORT_ERRORS_WIDTH
+        elif position == 0:
+            widest, limit = max(text_width(title), 6), REPORT_WIDTH
+        else:
+            cells = [c[position - 1] if position - 1 < len(c) else "" for _n, c, _p in sized]
+            widest, limit = max([text_width(title), *map(text_width, cells)]), REPORT_WIDTH
+        letter = get_column_letter(position + 1)
+        sheet.column_dimensions[letter].width = min(widest + 2, limit)
+    sheet.freeze_panes = "B2"
+    bold, grey = Font(bold=True), PatternFill("solid", fgColor="DDDDDD")
+    header_cells = []
+    for title in headers:
+        cell = WriteOnlyCell(sheet, value=title)
+        cell.font, cell.fill = bold, grey
+        header_cells.append(cell)
+    sheet.append(header_cells)
+    wrap = Alignment(wrap_text=True, vertical="top")
+    for (row_number, cells, _problems), message in zip(result.rejected, messages, strict=True):
         # Every cell is written as text: "=1+1" must not become a formula (SPEC §4).
-        sheet.append([row_number, *(_text_cell(sheet, c) for c in cells), "; ".join(problems)])
+        said = _text_cell(sheet, message)
+        said.alignment = wrap
+        sheet.append([row_number, *(_text_cell(sheet, c) for c in cells), said])
     book.save(target)
 
 

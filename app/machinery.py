@@ -403,6 +403,13 @@ class RecordView(fab_hooks.FormHooks, Declared, ModelView):
         self._declare_form_fields()
         super().__init__(**kwargs)
 
+    def _init_properties(self):
+        """Every list also sorts by the order of entry (``_oc_…=id``): a roster import's link
+        shows the rows just imported first (app/roster_views.rows_url)."""
+        super()._init_properties()
+        if "id" not in self.order_columns:
+            self.order_columns = [*self.order_columns, "id"]
+
     def related_view_readable(self, view) -> bool:
         """FAB renders a related list's rows whatever the user's rights: only those the user
         may read are shown."""

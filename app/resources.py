@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Boolean, Date, Integer, Numeric
 
-from app import fab_hooks, fields, models, registry
+from app import fab_hooks, fields, models, registry, validation
 
 # Members, and the people named on other registers, are found among these statuses.
 LIVE_MEMBER = (("status", ("applied", "active")),)
@@ -33,6 +33,9 @@ class Lookup:
     # Fields of the row filled from the record found when the row leaves them empty:
     # ((field, attribute of the record), …).
     copies: tuple = ()
+    # The cell of a blank template's example row (app.exporter.write_template) when no roster
+    # declares the record it names, e.g. 第一组 for a group.
+    example: str = ""
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,33 @@ class Resource:
     # New rows go through the model's ``clean`` one by one, unless the resource declares the
     # same rules column-wise (from_id, required_when): a register of 100k rows.
     row_clean: bool = True
+    # The example row of the blank template (app.exporter.write_template): field → the cell
+    # as typed. Fields not named here take an example from their column's kind.
+    example: dict = field(default_factory=dict, compare=False)
     place: int = field(default_factory=lambda: next(_DECLARED), compare=False, repr=False)
+
+    @property
+    def name_column(self) -> str | None:
+        """The field naming the row's person or household (姓名, 户主姓名), which an error
+        message cites besides the row number: the first ``name`` or ``…_name`` column, else
+        the first column headed 姓名; None for a register without one (surveys)."""
+        for column in self.columns:
+            if column.name == "name" or column.name.endswith("_name"):
+                return column.name
+        return next((c.name for c in self.columns if "姓名" in c.aliases), None)
+
+
+def example_id(birth: str, seq: str, sex_digit: str, area: str = "110101") -> str:
+    """An invented ID number with a valid GB 11643 check character, for template examples."""
+    body = f"{area}{birth}{seq}{sex_digit}"
+    return body + validation.id_check_char(body)
+
+
+# The invented people of the templates' example rows: the example of one register names the
+# example of another (a seat names the example member), so the templates import in order.
+EXAMPLE_MEMBER = ("张三", example_id("19800315", "00", "1"))
+EXAMPLE_HEAD = ("李四", example_id("19750620", "00", "2"))
+EXAMPLE_DATE = "2024-03-01"
 
 
 def group_column():
@@ -92,7 +121,12 @@ def group_column():
         "group_id",
         ("小组", "所在小组", "会员小组", "组别", "group", "member group"),
         kind="lookup",
-        lookup=Lookup(models.MemberGroup, ("name",), _l("%(village)s has no group %(value)s")),
+        lookup=Lookup(
+            models.MemberGroup,
+            ("name",),
+            _l("%(village)s has no group %(value)s"),
+            example="第一组",
+        ),
     )
 
 
@@ -233,6 +267,16 @@ MEMBERS = Resource(
     defaults={"status": "active", "category": "other", "party_member": False, "volunteer": False},
     live_statuses=("applied", "active"),
     admission=("status", "applied", models.DECISION_STATUSES),
+    example={
+        "name": EXAMPLE_MEMBER[0],
+        "id_number": EXAMPLE_MEMBER[1],
+        "status": "在册",
+        "join_date": EXAMPLE_DATE,
+        "address": "第一组 12 号",
+        "left_on": "",
+        "leave_reason": "",
+        "party_member": "是",
+    },
     # Member.clean's rules (gender and birth date agree with the ID, a leaver's date) are
     # declared on the columns below.
     row_clean=False,
@@ -290,6 +334,7 @@ COUNCIL_SEATS = Resource(
     model=models.CouncilSeat,
     natural_key=("term_id", "member_id"),
     defaults={"position": "director"},
+    example={"position": "理事", "day_job": "村民委员会委员"},
     columns=(
         Column(
             "term_id",
@@ -301,6 +346,7 @@ COUNCIL_SEATS = Resource(
                 ("number",),
                 _l("%(village)s has no council term %(value)s"),
                 formats=("{}", "第{}届"),
+                example="第1届",
             ),
         ),
         Column(
@@ -336,6 +382,7 @@ CONTACT_HOUSEHOLDS = Resource(
     model=models.ContactHousehold,
     natural_key=("member_id", "head_name"),
     defaults={"household_type": "other"},
+    example={"head_name": "王五", "address": "第一组 8 号"},
     columns=(
         Column(
             "member_id",
@@ -371,6 +418,13 @@ HOUSEHOLDS = Resource(
     model=models.Household,
     natural_key=("id_number",),
     defaults={"family_type": "other", "status": "needs_help", "family_doctor": False},
+    example={
+        "head_name": EXAMPLE_HEAD[0],
+        "id_number": EXAMPLE_HEAD[1],
+        "size": "3",
+        "address": "第一组 15 号",
+        "village_contact": EXAMPLE_MEMBER[0],
+    },
     columns=(
         Column(
             "head_name",
@@ -438,6 +492,12 @@ BENEFITS = Resource(
     model=models.Benefit,
     natural_key=("id_number", "kind", "year"),
     defaults={"status": "active"},
+    example={
+        "person_name": EXAMPLE_HEAD[0],
+        "id_number": EXAMPLE_HEAD[1],
+        "year": "2024",
+        "amount": "960.00",
+    },
     columns=(
         Column(
             "person_name",
@@ -476,6 +536,11 @@ AGREEMENTS = Resource(
     model=models.Agreement,
     natural_key=("party_name", "signed_on"),
     defaults={"status": "in_force"},
+    example={
+        "party_name": EXAMPLE_HEAD[0],
+        "signed_on": EXAMPLE_DATE,
+        "expires_on": "2027-02-28",
+    },
     columns=(
         Column(
             "party_name",
@@ -517,6 +582,7 @@ SURVEYS = from_fields(
     kind="surveys",
     title="知晓率满意度调查表",
     natural_key=("year", "kind"),
+    example={"year": "2024", "asked": "100", "answered_well": "92"},
     headers={
         "year": ("年度", "年份", "调查年度"),
         "kind": (),

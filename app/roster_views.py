@@ -22,8 +22,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from app import accounts, exporter, inputs, security, uploads
+from app import accounts, exporter, inputs, registry, roster_template, security, uploads
 from app.models import MemberGroup, Village
+from app.reminders import RELATION_EQUAL
 from app.resources import RESOURCES
 from app.views import CATEGORY_LABELS
 
@@ -171,6 +172,7 @@ class RosterView(BaseView):
         "preview": accounts.IMPORT,
         "confirm": accounts.IMPORT,
         "errors": accounts.IMPORT,
+        "template": accounts.IMPORT,
     }
 
     def _user(self):
@@ -229,6 +231,23 @@ class RosterView(BaseView):
         response = send_file(out, mimetype=MIMETYPES[fmt], as_attachment=True, download_name=name)
         response.headers["Cache-Control"] = "private, no-store"
         return response
+
+    @expose("/template/<kind>")
+    @has_access
+    def template(self, kind):
+        """The blank template of a KIND the user may import (.xlsx): no record in it."""
+        resource = RESOURCES.get(kind)
+        if resource is None or resource not in importable(self._user()):
+            abort(404)
+        out = io.BytesIO()
+        roster_template.write_template(resource, out)
+        out.seek(0)
+        return send_file(
+            out,
+            mimetype=uploads.XLSX,
+            as_attachment=True,
+            download_name=roster_template.file_name(resource),
+        )
 
     @expose("/preview", methods=["POST"])
     @has_access
@@ -413,6 +432,7 @@ class RosterView(BaseView):
         )
         return self.render_template(
             "roster_preview.html",
+            rows_url=rows_url(resource, village) if done and result.committed else None,
             resource=resource,
             village=village,
             group=group,
@@ -424,6 +444,25 @@ class RosterView(BaseView):
             token=token,
             done=done,
         )
+
+
+def rows_url(resource, village) -> str | None:
+    """The register's list page showing the village's rows, the newest (the imported) first;
+    None when the register has no list page."""
+    entry = next((r for r in registry.registers() if r.roster is resource), None)
+    if entry is None or entry.view is None:
+        return None
+    name = entry.view.__name__
+    view = inputs.list_views().get(name)
+    if view is None:
+        return None
+    args = {}
+    filters = getattr(view, "_filters", None)
+    if filters is not None and "village" in filters._all_filters:
+        args[f"_flt_{RELATION_EQUAL}_village"] = village.id
+    if "id" in (view.order_columns or []):
+        args.update({f"_oc_{name}": "id", f"_od_{name}": "desc"})
+    return url_for(f"{name}.list", **args)
 
 
 def register(appbuilder):
