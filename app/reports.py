@@ -74,7 +74,6 @@ def _cell_value(cell, value):
 def add_sheet(book, name: str, title: str, headers: list, rows: list):
     """A sheet in the register layout: a title row, bold bordered headers, A4 landscape."""
     from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
-    from openpyxl.utils import get_column_letter
 
     sheet = book.create_sheet(name[:31])
     width = max(len(headers), 1)
@@ -87,15 +86,16 @@ def add_sheet(book, name: str, title: str, headers: list, rows: list):
         cell.font = Font(bold=True)
         cell.border = box
         cell.fill = PatternFill("solid", fgColor="DDDDDD")
-        cell.alignment = Alignment(horizontal="center", wrap_text=True)
+        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    # Long text (minutes, attendee lists) wraps within its column instead of being cut off.
+    wrap = Alignment(wrap_text=True, vertical="top")
     for number, values in enumerate(rows, start=3):
         for column, value in enumerate(values, start=1):
             cell = sheet.cell(row=number, column=column)
             _cell_value(cell, value)
             cell.border = box
-    for column, header in enumerate(headers, start=1):
-        widest = max([exporter._width(header)] + [exporter._width(r[column - 1]) for r in rows])
-        sheet.column_dimensions[get_column_letter(column)].width = min(widest + 2, 40)
+            cell.alignment = wrap
+    exporter.lay_out(sheet, headers, rows)
     sheet.freeze_panes = "B3"
     sheet.print_title_rows = "1:2"
     sheet.page_setup.orientation = "landscape"

@@ -31,6 +31,15 @@ class Lookup:
     # Fields of the row filled from the record found when the row leaves them empty:
     # ((field, attribute of the record), …).
     copies: tuple = ()
+    # The attribute an export always writes (a person by name, never by ID number); None: the
+    # most readable one of ``by`` that names a single record.
+    shown: str | None = None
+    # A relationship whose name tells apart records sharing the ``shown`` value: 邓才（第二组）.
+    qualifier: str | None = None
+
+    @staticmethod
+    def qualified(value, qualifier) -> str:
+        return f"{value}（{qualifier}）"
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,9 @@ class Resource:
     defaults: dict = field(default_factory=dict)
     # Statuses that hold the natural key in any village: a second live row is refused.
     live_statuses: tuple[str, ...] = ()
+    # The rows the paper register lists today (在册): an export writes only these unless every
+    # row is asked for. Empty: a register without a status, always written whole.
+    current_statuses: tuple[str, ...] = ()
     skip_unchanged: bool = True
     # Admission (seeds 003): (field, what a new row takes when the importer may not decide,
     # the values only a decider may set).
@@ -156,6 +168,7 @@ MEMBERS = Resource(
     natural_key=("id_number",),
     defaults={"status": "active", "category": "other", "party_member": False, "volunteer": False},
     live_statuses=("applied", "active"),
+    current_statuses=("active",),
     admission=("status", "applied", models.DECISION_STATUSES),
     # Member.clean's rules (gender and birth date agree with the ID, a leaver's date) are
     # declared on the columns below.
@@ -295,6 +308,7 @@ HOUSEHOLDS = Resource(
     model=models.Household,
     natural_key=("id_number",),
     defaults={"family_type": "other", "status": "needs_help", "family_doctor": False},
+    current_statuses=("needs_help",),
     columns=(
         Column(
             "head_name",
@@ -336,7 +350,8 @@ HOUSEHOLDS = Resource(
             "paired_member_id",
             ("结对会员", "结对帮扶人", "帮扶责任人", "paired member", "paired_member"),
             kind="lookup",
-            lookup=member_lookup(),
+            # The paper register names the member who pairs with the family (一帮一).
+            lookup=member_lookup(shown="name", qualifier="group"),
         ),
         Column(
             "township_contact",
@@ -362,6 +377,7 @@ BENEFITS = Resource(
     model=models.Benefit,
     natural_key=("id_number", "kind", "year"),
     defaults={"status": "active"},
+    current_statuses=("active",),
     columns=(
         Column(
             "person_name",
@@ -400,6 +416,8 @@ AGREEMENTS = Resource(
     model=models.Agreement,
     natural_key=("party_name", "signed_on"),
     defaults={"status": "in_force"},
+    # A breached agreement still binds its household: it stays on the register.
+    current_statuses=("in_force", "breached"),
     columns=(
         Column(
             "party_name",
