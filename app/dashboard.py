@@ -210,7 +210,11 @@ class ReportsView(BaseView):
 
     route_base = "/reports"
     class_permission_name = accounts.COMPLIANCE
-    method_permission_name = {"archive": accounts.EXPORT, "annual": accounts.EXPORT}
+    method_permission_name = {
+        "archive": accounts.EXPORT,
+        "archive_print": accounts.EXPORT,
+        "annual": accounts.EXPORT,
+    }
 
     def _page(self, kind):
         today = dt.date.today()
@@ -230,6 +234,25 @@ class ReportsView(BaseView):
     @has_access
     def archive(self):
         return self._page("archive")
+
+    @expose("/archive/print")
+    @has_access
+    def archive_print(self):
+        """档案册 as one page to print or save as PDF from the browser (a phone too): the
+        browser brings the Chinese font, the page its print layout (app.css)."""
+        period = _period()
+        village_id = request.args.get("village", type=inputs.record_id)
+        found = reports.archive_tables(
+            self.appbuilder.session,
+            accounts.current_scope(),
+            accounts.current_user(),
+            period.year,
+            village_id,
+        )
+        if found is None:
+            abort(404)
+        title, tables = found
+        return self.render_template("reports_print.html", title=title, tables=tables)
 
     @expose("/annual")
     @has_access

@@ -73,8 +73,19 @@ def _cell_value(cell, value):
         cell.value = value
 
 
+class Tables:
+    """A report as tables for a page to print (the archive book from a phone), where a
+    workbook would take sheets: ``add_sheet`` appends (sheet, title, headers, rows)."""
+
+    def __init__(self):
+        self.tables = []
+
+
 def add_sheet(book, name: str, title: str, headers: list, rows: list):
     """A sheet in the register layout: a title row, bold bordered headers, A4 landscape."""
+    if isinstance(book, Tables):
+        book.tables.append((name[:31], title, headers, rows))
+        return None
     from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 
     sheet = book.create_sheet(name[:31])
@@ -742,30 +753,67 @@ def half_year(session, scope, user, year, out, half=1, **_kwargs):
     return _finish(session, user, "half_year", name, out, book, year, half=half)
 
 
-def archive(session, scope, user, year, out, village_id=None, **_kwargs):
-    """档案册: one village's archive book for the year; None if the village is not in scope."""
-    village = session.scalars(
+def _archive_village(session, scope, village_id):
+    return session.scalars(
         select(Village).where(Village.id == village_id, security.scope_criteria(Village, scope))
     ).first()
-    if village is None:
-        return None
+
+
+def _archive_book(session, village, year, user, book):
+    """The archive book's tables of contents and sheets into ``book``; the contents' title."""
     start, end = dt.date(year, 1, 1), dt.date(year, 12, 31)
-    book = _new_book()
     with force_locale("zh"):
         contents = archive_sheets(session, village, start, end, user, book)
     rows = [[n, article, sheet, count] for n, (article, sheet, count) in enumerate(contents, 1)]
     rows.append([TOTAL, None, f"{len(contents)} 个工作表", sum(c for _a, _s, c in contents)])
-    add_sheet(
-        book,
-        "目录",
-        f"{village.name}计生协{year}年资料档案",
-        [exporter.NUMBER_HEADER, "规范条款", "工作表", "条数"],
-        rows,
-    )
+    title = f"{village.name}计生协{year}年资料档案"
+    add_sheet(book, "目录", title, [exporter.NUMBER_HEADER, "规范条款", "工作表", "条数"], rows)
+    return title
+
+
+def archive(session, scope, user, year, out, village_id=None, **_kwargs):
+    """档案册: one village's archive book for the year; None if the village is not in scope."""
+    village = _archive_village(session, scope, village_id)
+    if village is None:
+        return None
+    book = _new_book()
+    title = _archive_book(session, village, year, user, book)
     book.move_sheet("目录", offset=-len(book.sheetnames) + 1)
     book.active = 0
-    name = f"{village.name}计生协{year}年资料档案-{dt.date.today().isoformat()}.xlsx"
+    name = f"{title}-{dt.date.today().isoformat()}.xlsx"
     return _finish(session, user, "archive", name, out, book, year, village=village)
+
+
+def archive_tables(session, scope, user, year, village_id):
+    """档案册 as a page to print: (title, [(sheet, title, headers, rows)]) with the contents
+    first, every cell as text; None if the village is not in scope. Audited as a download."""
+    village = _archive_village(session, scope, village_id)
+    if village is None:
+        return None
+    book = Tables()
+    title = _archive_book(session, village, year, user, book)
+    tables = [book.tables[-1], *book.tables[:-1]]
+    audit.record(
+        "export",
+        user=user,
+        village_id=village.id,
+        details={"report": "archive", "year": year, "format": "html", "file": title},
+        session=session,
+    )
+    return title, [
+        (sheet, heading, headers, [[_text(v) for v in row] for row in rows])
+        for sheet, heading, headers, rows in tables
+    ]
+
+
+def _text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime | dt.date):
+        return value.strftime("%Y-%m-%d")
+    if isinstance(value, decimal.Decimal):
+        return f"{value:.2f}"
+    return str(value)
 
 
 REPORTS = {"annual": annual, "half_year": half_year, "archive": archive}

@@ -355,3 +355,42 @@ def test_the_archive_books_money_and_counts_have_their_total(db_session, login_a
     headers, rows = table(book["目录"])
     assert rows[-1][0] == "合计"
     assert rows[-1][3] == sum(r[3] for r in rows[:-1])
+
+
+# --- 6. The archive book to print from a phone ---
+
+
+def test_the_archive_book_prints_from_the_browser(app, login_as):
+    xintan = village_id(app, "新檀村")
+    with app.app_context():
+        session = app.appbuilder.session
+        meeting = (
+            session.query(Meeting)
+            .filter(Meeting.village_id == xintan, Meeting.type == "council")
+            .filter(Meeting.date >= dt.date(YEAR, 1, 1))
+            .first()
+        )
+        meeting.minutes = LONG_MINUTES
+        session.commit()
+    client = login_as("xintan_president")
+    page = client.get("/reports/archive").get_data(as_text=True)
+    assert 'formaction="/reports/archive/print"' in page and "打印版（可另存为 PDF）" in page
+    response = client.get(f"/reports/archive/print?year={YEAR}&village={xintan}")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert f'<h2 id="archive-title">新檀村计生协{YEAR}年资料档案</h2>' in html
+    # The contents first, then every sheet of the workbook, in its order.
+    sheets = re.findall(r'data-sheet="([^"]+)"', html)
+    assert sheets[0] == "目录" and "理事会会议记录本" in sheets and "会员花名册" in sheets
+    assert f"<td>{LONG_MINUTES}</td>" in html
+    assert html.count('class="archive-total"') >= 3
+    # Masking holds as in the workbook; another village is not found; a group leader may not.
+    township = login_as("township").get(f"/reports/archive/print?year={YEAR}&village={xintan}")
+    assert re.search(r"<td>\d{6}\*{8}[\dX]{4}</td>", township.get_data(as_text=True))
+    assert not re.search(r"<td>\d{17}[\dX]</td>", township.get_data(as_text=True))
+    other = login_as("longwang_president").get(
+        f"/reports/archive/print?year={YEAR}&village={xintan}"
+    )
+    assert other.status_code == 404
+    refused = login_as("xintan_group1").get(f"/reports/archive/print?year={YEAR}&village={xintan}")
+    assert refused.status_code in (302, 403)
