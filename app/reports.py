@@ -792,7 +792,8 @@ def archive_tables(session, scope, user, year, village_id):
         return None
     book = Tables()
     title = _archive_book(session, village, year, user, book)
-    tables = [book.tables[-1], *book.tables[:-1]]
+    sheet, _title, headers, rows = book.tables[-1]
+    tables = [(sheet, sheet, headers, rows), *book.tables[:-1]]
     audit.record(
         "export",
         user=user,
