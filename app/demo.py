@@ -923,7 +923,13 @@ def build_declared(session, township, today):
     of the year, for every such register the township has no row of yet — so that a register
     declared since the demo was loaded gets its rows on the next `flask demo load`. ``build``
     is given the village's ``WorkYear`` and returns its records; each register draws from a
-    random generator of its own, so that a new one changes no other demo row."""
+    random generator of its own, so that a new one changes no other demo row.
+
+    What a builder may read of the ``WorkYear``: ``village``, ``session``, ``rng`` (its own),
+    ``today``, ``members`` (the village's active members, by id), ``council`` (the council's
+    members), ``president`` and ``secretary`` (names), ``groups``, and ``day(start, offset)``
+    (a date ``offset`` days into a period, never before the year of records nor after today).
+    """
     villages = session.scalars(
         select(Village).where(Village.township_id == township.id).order_by(Village.id)
     ).all()

@@ -220,8 +220,14 @@ class Declared(fab_hooks.ListHooks):
 
     def _reveal_url(self, pk):
         """Where a President asks for the full ID number of this record (a POST), while the
-        detail page shows it masked; None for the other roles and when it is shown already."""
-        if not reveal_pending("id_number", self.datamodel.obj):
+        detail page shows it masked; None for the other roles, when it is shown already, and
+        where there is none to show (a register without ID numbers, a record without one)."""
+        model = self.datamodel.obj
+        if "id_number" not in records.columns(model) or not reveal_pending("id_number", model):
+            return None
+        # The record this page shows (loaded, scoped, by FAB's show: no second query).
+        item = self.datamodel.session.get(model, int(pk)) if valid_pk(pk) else None
+        if item is None or not item.id_number:
             return None
         return url_for(f"{type(self).__name__}.reveal", pk=pk)
 
@@ -635,6 +641,9 @@ class RecordApi(fab_hooks.RestApiHooks, Declared, ModelRestApi):
 
     def post_headless(self):
         self._old = None
+        errors = inputs.scale_errors(self.datamodel.obj, request.get_json(silent=True))
+        if errors:
+            return self.response_400(message={k: str(m) for k, m in errors.items()})
         return self._guarded(super().post_headless)
 
     def put_headless(self, pk):
@@ -643,6 +652,9 @@ class RecordApi(fab_hooks.RestApiHooks, Declared, ModelRestApi):
         item = self.datamodel.get(pk, self._base_filters)
         self._old = records.item_values(item) if item is not None else None
         sent = request.get_json(silent=True)
+        errors = inputs.scale_errors(self.datamodel.obj, sent)
+        if errors:
+            return self.response_400(message={k: str(m) for k, m in errors.items()})
         if isinstance(sent, dict) and self._old is not None:
             errors = masked_edit_errors(self.datamodel.obj, sent, self._old)
             if errors:
@@ -756,10 +768,15 @@ def derived_api(register):
     gives ``api_columns``; ``api_search`` and ``api_read_only`` where they differ too."""
     extra = register.extra
     columns = extra.get("api_columns") or form_api_columns(register.view)
+    # The screen's own check of a write holds for the API too.
+    check = extra.get("write_check", getattr(register.view, "write_check", None))
+    if check is not None and not isinstance(check, staticmethod):
+        check = staticmethod(check)
     return api(
         register.model,
         register.rest,
         columns,
         search=extra.get("api_search"),
         read_only=extra.get("api_read_only", ()),
+        **({"write_check": check} if check is not None else {}),
     )

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    event,
     select,
     text,
 )
@@ -948,6 +949,15 @@ class VolunteerService(GroupRecord, Model):
 
     __label__ = _l("Volunteer service")
     __tablename__ = "volunteer_service"
+    # One line per volunteer, day and kind of service within a group (the hours added up): the
+    # roster's key, and an export that can be imported back.
+    __table_args__ = (UniqueConstraint("village_id", "group_id", "volunteer_name", "date", "kind"),)
+    __unique__ = {
+        ("village_id", "group_id", "volunteer_name", "date", "kind"): (
+            "kind",
+            _l("Already recorded for this volunteer on this day: add the hours to that record"),
+        )
+    }
 
     id: Mapped[int] = mapped_column(primary_key=True)
     village_id: Mapped[int] = field(_l("Village"), ForeignKey("village.id"), index=True)
@@ -984,6 +994,22 @@ class VolunteerService(GroupRecord, Model):
         ):
             errors["hours"] = _l("Give between 0.5 and 24 hours, to one decimal")
         return errors
+
+
+@event.listens_for(VolunteerService, "before_insert")
+@event.listens_for(VolunteerService, "before_update")
+def _served_by_member(_mapper, connection, service):
+    """A member's service carries the member's name and group, whichever way it is written
+    (form, API): the name is the register's key, the group its scope (a group leader reads
+    her group's members' service). The roster's bulk writes copy both by the lookup."""
+    if service.member_id is None:
+        return
+    name, group_id = connection.execute(
+        select(Member.name, Member.group_id).where(Member.id == service.member_id)
+    ).one()
+    service.volunteer_name = service.volunteer_name or name
+    if group_id is not None:
+        service.group_id = group_id
 
 
 class Attachment(GroupRecord, Model):

@@ -6,12 +6,13 @@ lookups by name.
 """
 
 import itertools
+import re
 from dataclasses import dataclass, field
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Boolean, Date, Integer, Numeric
 
-from app import models, registry
+from app import fab_hooks, fields, models, registry
 
 # Members, and the people named on other registers, are found among these statuses.
 LIVE_MEMBER = (("status", ("applied", "active")),)
@@ -174,9 +175,14 @@ def _reading(column) -> str:
 
 def _english(label) -> tuple[str, ...]:
     """The English label (a lazy string's msgid) as a header alias, lower-cased."""
-    msgid = getattr(label, "_args", (None,))[0]
-    return (msgid.lower(),) if isinstance(msgid, str) else ()
+    msgid = fab_hooks.lazy_msgid(label)
+    if msgid is None:
+        raise TypeError(f"a field's label is not a lazy_gettext string: {label!r}")
+    return (msgid.lower(),)
 
+
+# A header in Chinese (the exporter heads a sheet with a column's first one).
+CJK_HEADER = re.compile(r"[\u4e00-\u9fff]")
 
 # A reference column's lookup, by the table it points to.
 _LOOKUPS = {"member": lambda: member_lookup(), "household": household_lookup}
@@ -197,13 +203,18 @@ def from_fields(model, *, kind, title, natural_key, headers, overrides=None, **o
             columns.append(overrides[name])
             continue
         if name == "group_id":
+            if aliases:
+                raise ValueError(f"{kind}: group_id takes the groups' headers (group_column)")
             columns.append(group_column())
             continue
+        if not any(CJK_HEADER.search(alias) for alias in aliases):
+            raise ValueError(f"{kind}.{name}: give the Chinese header a sheet uses (first)")
         column = model.__table__.c[name]
         targets = [fk.column.table.name for fk in column.foreign_keys]
+        if targets and targets[0] not in _LOOKUPS:
+            raise ValueError(f"{kind}.{name}: no lookup of {targets[0]}: give it in overrides")
         lookup = _LOOKUPS[targets[0]]() if targets else None
-        required = not column.nullable and column.default is None
-        required = required and name not in options.get("defaults", {})
+        required = fields.required(column) and name not in options.get("defaults", {})
         columns.append(
             Column(
                 name,

@@ -306,7 +306,10 @@ class MemberView(RecordView):
             flash(_("%(n)d application(s) decided", n=done), "success")
         for message in refused:
             flash(message, "warning")
-        return redirect(self.get_redirect())
+        # Back to the applications still waiting (the home page's reminder links the same list),
+        # not to the page before the list (FAB's get_redirect: the home page).
+        pending = reminders.RULES_BY_KEY["pending_applications"]
+        return redirect(reminders.list_url(pending, dt.date.today()))
 
 
 declare(
@@ -520,6 +523,19 @@ declare(
 )
 
 
+def service_errors(values: dict, _old, _user, session) -> dict:
+    """The household served belongs to the group the service is filed under (the member's,
+    see models._served_by_member): a group leader reads her group's households only."""
+    household_id, group_id = values.get("household_id"), values.get("group_id")
+    member = session.get(Member, values["member_id"]) if values.get("member_id") else None
+    if member is not None and member.group_id is not None:
+        group_id = member.group_id
+    household = session.get(Household, household_id) if household_id else None
+    if household is None or group_id is None or household.group_id in (None, group_id):
+        return {}
+    return {"household_id": _l("This household belongs to another group")}
+
+
 class VolunteerServiceView(RecordView):
     """志愿服务: who served, when, how long, and the household served (seeds 000 Art. 8.9)."""
 
@@ -539,6 +555,7 @@ class VolunteerServiceView(RecordView):
     show_columns = add_columns
     search_columns = ["village", "group", "member", "volunteer_name", "date", "kind"]
     base_order = ("date", "desc")
+    write_check = staticmethod(service_errors)
     description_columns = {
         "volunteer_name": _l("A volunteer who is not a member: their name"),
         "hours": _l("Between 0.5 and 24, to one decimal"),
@@ -564,19 +581,26 @@ def volunteer_demo(year):
     households = year.session.scalars(
         select(Household).where(Household.village_id == village.id).order_by(Household.id)
     ).all()
+    done = set()
     for back in range(12):
         first = reminders.month_start(year.today, back)
         for _turn in range(rng.randint(1, 3)):
             member, kind = rng.choice(people), rng.choice(VOLUNTEER_KIND.codes)
+            day = year.day(first, rng.randint(0, 27))
+            if (member.id, day, kind) in done:
+                continue  # one line per volunteer, day and kind (the register's key)
+            done.add((member.id, day, kind))
+            # A visit goes to a household of the member's own group.
+            near = [h for h in households if h.group_id == member.group_id]
             yield VolunteerService(
                 village=village,
                 group=member.group,
                 member=member,
                 volunteer_name=member.name,
-                date=year.day(first, rng.randint(0, 27)),
+                date=day,
                 hours=decimal.Decimal(rng.choice(("1.5", "2", "2.5", "3", "4"))),
                 kind=kind,
-                household=rng.choice(households) if kind == "visit" and households else None,
+                household=rng.choice(near) if kind == "visit" and near else None,
                 notes=VOLUNTEER_WORK[kind],
             )
     yield VolunteerService(

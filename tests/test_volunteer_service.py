@@ -29,6 +29,13 @@ def _service(app, username_village, **values):
         return row.id
 
 
+def _move(app, member_id, group_id):
+    with app.app_context():
+        session = app.appbuilder.session
+        session.get(Member, member_id).group_id = group_id
+        session.commit()
+
+
 def _delete(session, *where):
     """Rows deleted one by one through the ORM (audited, as the app deletes)."""
     for row in session.scalars(select(VolunteerService).where(*where)).all():
@@ -164,10 +171,13 @@ def test_a_members_page_shows_their_hours_per_year_within_the_readers_scope(app,
         _delete(session, VolunteerService.member_id == helper_id)
         second = group(session, "新檀村", "第二组").id
     _service(app, "新檀村", member_id=helper_id, group_id=group_id, hours="2.5")
-    _service(app, "新檀村", member_id=helper_id, group_id=group_id, hours="1.5")
+    _service(app, "新檀村", member_id=helper_id, group_id=group_id, hours="1.5", kind="visit")
     _service(app, "新檀村", member_id=helper_id, group_id=group_id, date=dt.date(2025, 3, 1))
-    # A service in another group's rows: the group leader may not read it, nor count it.
-    _service(app, "新檀村", member_id=helper_id, group_id=second, hours="4")
+    # A service given while the member was in another group stays that group's: the group
+    # leader she has now may not read it, nor count it.
+    _move(app, helper_id, second)
+    _service(app, "新檀村", member_id=helper_id, hours="4", kind="other")
+    _move(app, helper_id, group_id)
 
     def table(username):
         page = login_as(username).get(f"/memberview/show/{helper_id}").get_data(as_text=True)
@@ -251,3 +261,160 @@ def test_the_register_speaks_chinese_and_english(login_as):
     client.get("/lang/en")
     en = client.get("/volunteerserviceview/list/").get_data(as_text=True)
     assert "Volunteer service" in en and "Hours" in en
+
+
+def _import_as(app, username, path, group_name=None, **options):
+    """import_roster as the roster page calls it for ``username``, in Chinese."""
+    from flask_babel import force_locale
+
+    from app import importer
+    from app.resources import RESOURCES
+
+    with app.test_request_context(), force_locale("zh"):
+        session = app.appbuilder.session
+        user = app.appbuilder.sm.find_user(username=username)
+        bound = group(session, "新檀村", group_name) if group_name else None
+        result = importer.import_roster(
+            session,
+            RESOURCES["volunteer_services"],
+            str(path),
+            path.read_bytes(),
+            village(session, "新檀村"),
+            bound,
+            user=user,
+            **options,
+        )
+        return result.inserted, result.updated, [m for _n, _cells, m in result.rejected]
+
+
+def test_a_group_leaders_file_cannot_ask_whether_another_groups_service_exists(app, tmp_path):
+    with app.app_context():
+        session = app.appbuilder.session
+        second = group(session, "新檀村", "第二组")
+        their = member(session, "新檀村", group_name="第二组")
+        name, second_id = their.name, second.id
+    _service(app, "新檀村", volunteer_name=name, group_id=second_id, kind="visit")
+    path = tmp_path / "service.csv"
+    path.write_text(
+        f"志愿者姓名,服务日期,服务时长,服务类别\n{name},2026-05-20,2,走访帮扶\n", "utf-8"
+    )
+    for upsert in (False, True):
+        answer = _import_as(app, "xintan_group1", path, "第一组", dry_run=True, upsert=upsert)
+        # As for a name nobody has: one row to insert, no word of the other group's record.
+        assert answer == (1, 0, []), (upsert, answer)
+
+
+def test_a_members_service_takes_the_members_name_and_group_on_every_path(app, api_token):
+    with app.app_context():
+        session = app.appbuilder.session
+        helper = member(session, "新檀村", group_name="第二组")
+        helper_id, name, group_id = helper.id, helper.name, helper.group_id
+        first = group(session, "新檀村", "第一组").id
+    created = app.test_client().post(
+        "/api/v1/volunteer_service/",
+        json={
+            "member_id": helper_id,
+            "group_id": first,
+            "date": "2026-06-02",
+            "hours": 2,
+            "kind": "publicity",
+            "notes": "按会员归组",
+        },
+        headers=api_token("xintan_secretary"),
+    )
+    assert created.status_code == 201, created.get_json()
+    assert _rows(app, VolunteerService.notes == "按会员归组") == [
+        (name, group_id, helper_id, decimal.Decimal("2.0"))
+    ]
+
+
+def test_a_household_of_another_group_is_refused(app, api_token):
+    from app.models import Household
+
+    with app.app_context():
+        session = app.appbuilder.session
+        helper = member(session, "新檀村", group_name="第一组")
+        second = group(session, "新檀村", "第二组").id
+        household = session.query(Household).filter_by(group_id=second).first().id
+        helper_id = helper.id
+    refused = app.test_client().post(
+        "/api/v1/volunteer_service/",
+        json={
+            "member_id": helper_id,
+            "household_id": household,
+            "date": "2026-06-03",
+            "hours": 2,
+            "kind": "visit",
+        },
+        headers=api_token("xintan_president"),
+    )
+    assert refused.status_code == 400
+    assert "household_id" in refused.get_json()["message"]
+
+
+def test_the_api_refuses_hours_finer_than_the_form_does(app, api_token):
+    headers = api_token("xintan_secretary")
+    for hours in (0.55, 24.05, "2.25"):
+        refused = app.test_client().post(
+            "/api/v1/volunteer_service/",
+            json={
+                "volunteer_name": "细分时长",
+                "date": "2026-06-04",
+                "hours": hours,
+                "kind": "other",
+            },
+            headers=headers,
+        )
+        assert refused.status_code == 400, hours
+        assert "hours" in refused.get_json()["message"], hours
+    assert _rows(app, VolunteerService.volunteer_name == "细分时长") == []
+
+
+def test_the_same_volunteer_day_and_kind_is_one_line(app, login_as):
+    client = login_as("xintan_secretary")
+    client.get("/lang/zh")
+    with app.app_context():
+        village_id = village(app.appbuilder.session, "新檀村").id
+        first = group(app.appbuilder.session, "新檀村", "第一组").id
+    # Within a group (a line without a group is the village's, and not kept unique).
+    form = {
+        "village": str(village_id),
+        "group": str(first),
+        "volunteer_name": "重复志愿者",
+        "date": "2026-06-05",
+        "hours": "2",
+        "kind": "publicity",
+    }
+    client.post("/volunteerserviceview/add", data=form, follow_redirects=True)
+    page = client.post("/volunteerserviceview/add", data=form, follow_redirects=True)
+    assert "当天已有该志愿者此类服务记录" in page.get_data(as_text=True)
+    assert len(_rows(app, VolunteerService.volunteer_name == "重复志愿者")) == 1
+
+
+def test_an_export_imports_back_as_no_change(app, tmp_path):
+    runner = app.test_cli_runner()
+    out = tmp_path / "志愿服务.xlsx"
+    exported = runner.invoke(
+        args=["roster", "export", "volunteer_services", "--village", "新檀村", "-o", str(out)]
+    )
+    assert exported.exit_code == 0, exported.output
+    with app.app_context():
+        stored = app.appbuilder.session.scalar(
+            select(func.count())
+            .select_from(VolunteerService)
+            .where(VolunteerService.village_id == village(app.appbuilder.session, "新檀村").id)
+        )
+    again = runner.invoke(
+        args=["roster", "import", "volunteer_services", str(out), "--village", "新檀村", "--upsert"]
+    )
+    assert again.exit_code == 0, again.output
+    with app.app_context():
+        assert (
+            app.appbuilder.session.scalar(
+                select(func.count())
+                .select_from(VolunteerService)
+                .where(VolunteerService.village_id == village(app.appbuilder.session, "新檀村").id)
+            )
+            == stored
+        )
+    assert "新增 0" in again.output or "inserted 0" in again.output.lower(), again.output

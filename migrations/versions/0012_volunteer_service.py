@@ -47,6 +47,7 @@ def upgrade():
             ["village.id"],
         ),
         sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("village_id", "group_id", "volunteer_name", "date", "kind"),
         sqlite_autoincrement=True,
     )
     with op.batch_alter_table("volunteer_service", schema=None) as batch_op:
