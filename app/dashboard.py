@@ -209,6 +209,8 @@ class ReportsView(BaseView):
     that may download (their menu entries: accounts.REPORT_PAGES)."""
 
     route_base = "/reports"
+    # The menu shows 档案册 to whoever may open this page (app/speed.py, menu_opens).
+    default_view = "archive"
     class_permission_name = accounts.COMPLIANCE
     method_permission_name = {
         "archive": accounts.EXPORT,
