@@ -69,6 +69,11 @@ OTHER_RIGHTS = {
 }
 
 
+# The reports' pages in the 档案 menu (app/dashboard.py): each role that downloads reports
+# (EXPORT on COMPLIANCE) sees them, no other.
+REPORT_PAGES = ("ArchiveBook", "AnnualStatistics")
+
+
 def role_rights() -> dict:
     """role → resource (model name) → actions, from the registers' rights groups. "*" is
     everything."""
@@ -79,6 +84,8 @@ def role_rights() -> dict:
             rights[role][register.name] = actions
     for role, other in OTHER_RIGHTS.items():
         rights[role].update(other)
+        if EXPORT in other.get(COMPLIANCE, ()):
+            rights[role].update({page: (READ,) for page in REPORT_PAGES})
     return rights
 
 

@@ -275,8 +275,16 @@ def roster_import(kind, file, village_name, group_name, dry_run, upsert, errors_
     type=click.Path(dir_okay=False),
     help="FILE.xlsx or FILE.csv",
 )
-def roster_export(kind, village_name, output):
-    """Export a roster in register layout (.xlsx) or as CSV (UTF-8 with BOM), full ID numbers."""
+@click.option(
+    "--all",
+    "every_status",
+    is_flag=True,
+    help="Every row, those who left or ended included (default: the rows on the register today).",
+)
+def roster_export(kind, village_name, output, every_status):
+    """Export a roster in register layout (.xlsx) or as CSV (UTF-8 with BOM), full ID numbers.
+
+    Registers with a status list their current rows (members 在册) unless --all is given."""
     fmt = os.path.splitext(output)[1].lower().lstrip(".")
     if fmt not in exporter.FORMATS:
         raise click.UsageError(_("The output file must end in .xlsx or .csv"))
@@ -285,7 +293,13 @@ def roster_export(kind, village_name, output):
     if village is None:
         raise click.UsageError(_("No village named %(name)s", name=village_name))
     rows = exporter.export_roster(
-        session, RESOURCES[kind], village, fmt, output, filename=os.path.basename(output)
+        session,
+        RESOURCES[kind],
+        village,
+        fmt,
+        output,
+        filename=os.path.basename(output),
+        every_status=every_status,
     )
     click.echo(_("Exported %(n)d rows to %(path)s", n=rows, path=output))
 

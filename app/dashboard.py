@@ -17,7 +17,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from app import accounts, compliance, inputs, norm_basics, norms, reports, security
-from app.models import BUSINESS_MODELS, MEETING_TYPE, Branch
+from app.models import BUSINESS_MODELS, MEETING_TYPE, Branch, Village
+from app.views import CATEGORY_LABELS
 
 LABELS = {model.__name__: model.__label__ for model in BUSINESS_MODELS}
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -202,8 +203,68 @@ class DashboardView(BaseView):
         return response
 
 
+class ReportsView(BaseView):
+    """档案 → 档案册, 年度统计: choose the year (and the village) and download the report.
+
+    The downloads are DashboardView.report's; these pages only lead to them, for the roles
+    that may download (their menu entries: accounts.REPORT_PAGES)."""
+
+    route_base = "/reports"
+    # The menu shows 档案册 to whoever may open this page (app/speed.py, menu_opens).
+    default_view = "archive"
+    class_permission_name = accounts.COMPLIANCE
+    method_permission_name = {
+        "archive": accounts.EXPORT,
+        "archive_print": accounts.EXPORT,
+        "annual": accounts.EXPORT,
+    }
+
+    def _page(self, kind):
+        today = dt.date.today()
+        scope = accounts.current_scope()
+        villages = current_app.appbuilder.session.scalars(
+            select(Village).where(security.scope_criteria(Village, scope)).order_by(Village.id)
+        ).all()
+        return self.render_template(
+            "reports.html",
+            kind=kind,
+            villages=villages,
+            years=list(range(today.year, today.year - 5, -1)),
+            this_year=today.year,
+        )
+
+    @expose("/archive")
+    @has_access
+    def archive(self):
+        return self._page("archive")
+
+    @expose("/archive/print")
+    @has_access
+    def archive_print(self):
+        """档案册 as one page to print or save as PDF from the browser (a phone too): the
+        browser brings the Chinese font, the page its print layout (app.css)."""
+        period = _period()
+        village_id = request.args.get("village", type=inputs.record_id)
+        found = reports.archive_tables(
+            self.appbuilder.session,
+            accounts.current_scope(),
+            accounts.current_user(),
+            period.year,
+            village_id,
+        )
+        if found is None:
+            abort(404)
+        title, tables = found
+        return self.render_template("reports_print.html", title=title, tables=tables)
+
+    @expose("/annual")
+    @has_access
+    def annual(self):
+        return self._page("annual")
+
+
 def register(appbuilder):
-    """The dashboard as a top-level menu entry, and its API."""
+    """The dashboard as a top-level menu entry, and its API; the reports in the 档案 menu."""
     appbuilder.add_view(
         DashboardView,
         accounts.COMPLIANCE,
@@ -211,3 +272,21 @@ def register(appbuilder):
         icon="fa-chart-column",
     )
     appbuilder.add_api(ComplianceApi)
+    archive_book, annual_statistics = accounts.REPORT_PAGES
+    appbuilder.add_view(
+        ReportsView,
+        archive_book,
+        href="/reports/archive",
+        label=_l("Archive book"),
+        icon="fa-book",
+        category="Archive",
+        category_label=CATEGORY_LABELS["Archive"],
+    )
+    appbuilder.add_link(
+        annual_statistics,
+        href="/reports/annual",
+        label=_l("Annual statistics"),
+        icon="fa-table",
+        category="Archive",
+        category_label=CATEGORY_LABELS["Archive"],
+    )

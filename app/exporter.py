@@ -10,6 +10,7 @@ import csv
 import datetime as dt
 import decimal
 import io
+import math
 import re
 import unicodedata
 
@@ -27,7 +28,15 @@ ESCAPED_START = (*FORMULA_START, "'")
 NUMBER_HEADER = "序号"
 YES, NO = "是", "否"
 DATE_FORMAT = "yyyy-mm-dd"
+# Column widths in Excel's units (one Latin character; a Chinese one takes two).
 MAX_WIDTH = 40
+# Long text (minutes, attendee lists, notes) wraps at most this narrow, and the columns of a
+# sheet share what an A4 landscape page holds at a readable scale.
+MIN_WRAP_WIDTH = 16
+PAGE_WIDTH = 180
+# Points per line of 11-point text, Chinese included; Excel's tallest row.
+LINE_HEIGHT = 15
+MAX_ROW_HEIGHT = 409
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -72,6 +81,8 @@ def _lookup_cells(session, column, village, user) -> dict:
     attribute that names one record of the village (a name, unless two people share it)."""
     lookup = column.lookup
     model, by, formats = lookup.model, lookup.by, lookup.formats
+    if lookup.shown is not None:
+        return _shown_cells(session, lookup, village)
     candidate = and_(true(), *(getattr(model, a).in_(values) for a, values in lookup.where))
     found = session.execute(
         select(model.id, candidate, *(getattr(model, attr) for attr in by)).where(
@@ -105,6 +116,31 @@ def _lookup_cells(session, column, village, user) -> dict:
     return cells
 
 
+def _shown_cells(session, lookup, village) -> dict:
+    """Stored id → its ``shown`` value (a member's name), qualified where records the importer
+    would consider share it (邓才（第二组）), which the importer reads back."""
+    model = lookup.model
+    candidate = and_(true(), *(getattr(model, a).in_(values) for a, values in lookup.where))
+    qualifier = getattr(model, lookup.qualifier)
+    target = qualifier.property.mapper.class_
+    found = session.execute(
+        select(model.id, candidate, getattr(model, lookup.shown), target.name)
+        .outerjoin(target, qualifier)
+        .where(model.village_id == village.id)
+    ).all()
+    counts = {}
+    for _pk, is_candidate, value, _qualifier in found:
+        if is_candidate:
+            counts[value] = counts.get(value, 0) + 1
+    return {
+        pk: lookup.qualified(value, name)
+        if is_candidate and counts[value] > 1 and name
+        else str(value)
+        for pk, is_candidate, value, name in found
+        if value is not None
+    }
+
+
 def _one_per_key(resource, items: list) -> list:
     """One row per natural key, the one an upsert would update: a live one, else the latest.
 
@@ -125,12 +161,15 @@ def _one_per_key(resource, items: list) -> list:
     return [i for i in items if None in (getattr(i, k, None) for k in keys) or i.id in kept]
 
 
-def select_rows(session, resource, village, user=None) -> list:
-    """The village's rows of this register inside the user's scope (``user`` None: the system)."""
+def select_rows(session, resource, village, user=None, every_status=False) -> list:
+    """The village's rows of this register inside the user's scope (``user`` None: the system):
+    those the register lists today (在册, ``resource.current_statuses``), or every row."""
     model = resource.model
     scope = accounts.user_scope(user) if user is not None else accounts.Scope("all")
     village_column = getattr(model, model.__scope__["village"])
     query = select(model).where(village_column == village.id, security.scope_criteria(model, scope))
+    if resource.current_statuses and not every_status:
+        query = query.where(model.status.in_(resource.current_statuses))
     group_column = getattr(model, "group_id", None)
     if group_column is not None:
         query = query.order_by(group_column.is_(None), group_column)
@@ -176,18 +215,68 @@ def table(session, resource, village, items, user=None) -> tuple[list, list]:
 # --- Files ---
 
 
+def _text_width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
 def _width(value) -> int:
+    """The width of a cell's widest line."""
     if value is None:
         return 0
     text = value.isoformat() if isinstance(value, dt.date) else str(value)
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return max(_text_width(line) for line in text.split("\n"))
+
+
+def _lines(value, width: float) -> int:
+    """Lines a cell's text takes when wrapped in a column this wide."""
+    if not isinstance(value, str):
+        return 1
+    room = max(width - 1, 1)
+    return sum(max(1, math.ceil(_text_width(line) / room)) for line in value.split("\n"))
+
+
+def _natural_widths(headers: list, rows: list) -> list:
+    return [max([_width(h)] + [_width(r[n]) for r in rows]) + 2 for n, h in enumerate(headers)]
+
+
+def column_widths(headers: list, rows: list, natural: list | None = None) -> list:
+    """Each column as wide as its widest cell, up to MAX_WIDTH; when a page cannot hold them
+    all, the widest give up room, down to MIN_WRAP_WIDTH, and their text wraps."""
+    natural = natural or _natural_widths(headers, rows)
+    widths = [min(w, MAX_WIDTH) for w in natural]
+    excess = sum(widths) - PAGE_WIDTH
+    room = sum(w - MIN_WRAP_WIDTH for w in widths if w > MIN_WRAP_WIDTH)
+    if excess > 0 and room > 0:
+        share = min(excess / room, 1)
+        widths = [w - (w - MIN_WRAP_WIDTH) * share if w > MIN_WRAP_WIDTH else w for w in widths]
+    return [round(w, 1) for w in widths]
+
+
+def lay_out(sheet, headers: list, rows: list, header_row: int = 2) -> None:
+    """Column widths for the page, and rows tall enough for their wrapped text: a printed
+    register shows every line of the minutes instead of cutting them off."""
+    from openpyxl.utils import get_column_letter
+
+    natural = _natural_widths(headers, rows)
+    widths = column_widths(headers, rows, natural)
+    for n, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(n)].width = width
+    # Only a column narrower than its widest cell, or holding line breaks, wraps.
+    wrapping = [
+        n
+        for n, w in enumerate(widths)
+        if w < natural[n] or any(isinstance(r[n], str) and "\n" in r[n] for r in rows)
+    ]
+    for number, values in enumerate([headers, *rows], start=header_row):
+        lines = max((_lines(values[n], widths[n]) for n in wrapping), default=1)
+        if lines > 1:
+            sheet.row_dimensions[number].height = min(lines * LINE_HEIGHT, MAX_ROW_HEIGHT)
 
 
 def write_xlsx(title: str, headers: list, rows: list, out) -> None:
     """The register layout: title row, bold bordered headers, text IDs, A4 landscape pages."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
-    from openpyxl.utils import get_column_letter
 
     book = Workbook()
     sheet = book.active
@@ -206,11 +295,13 @@ def write_xlsx(title: str, headers: list, rows: list, out) -> None:
         cell.border = box
         cell.fill = PatternFill("solid", fgColor="DDDDDD")
         cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    wrap = Alignment(wrap_text=True, vertical="top")
     for values in rows:
         sheet.append([None] * width)
         for position, value in enumerate(values, start=1):
             cell = sheet.cell(row=sheet.max_row, column=position)
             cell.border = box
+            cell.alignment = wrap
             if isinstance(value, str):
                 # Text stays text: an 18-digit ID is never turned into 5.10525E+17.
                 cell.value = value
@@ -226,9 +317,7 @@ def write_xlsx(title: str, headers: list, rows: list, out) -> None:
                 cell.number_format = DATE_FORMAT
             else:
                 cell.value = value
-    for position, header in enumerate(headers, start=1):
-        widest = max([_width(header)] + [_width(r[position - 1]) for r in rows])
-        sheet.column_dimensions[get_column_letter(position)].width = min(widest + 2, MAX_WIDTH)
+    lay_out(sheet, headers, rows)
     sheet.freeze_panes = "C3"
     sheet.print_title_rows = "1:2"
     sheet.page_setup.orientation = "landscape"
@@ -267,15 +356,18 @@ def write_csv(headers: list, rows: list, out) -> None:
             fh.write(data)
 
 
-def export_roster(session, resource, village, fmt: str, out, user=None, filename=None) -> int:
+def export_roster(
+    session, resource, village, fmt: str, out, user=None, filename=None, every_status=False
+) -> int:
     """Write the register to ``out`` (a path or a binary file) and audit the export; rows written.
 
     ``user`` is the signed-in user whose scope and masking apply; None is the command line
-    (the whole village, full ID numbers).
+    (the whole village, full ID numbers). The rows are those on the register today (在册)
+    unless ``every_status`` asks for all, those who left included.
     """
     if fmt not in FORMATS:
         raise ValueError(fmt)
-    items = select_rows(session, resource, village, user)
+    items = select_rows(session, resource, village, user, every_status)
     headers, rows = table(session, resource, village, items, user)
     if fmt == "xlsx":
         write_xlsx(register_title(resource, village), headers, rows, out)
@@ -290,6 +382,7 @@ def export_roster(session, resource, village, fmt: str, out, user=None, filename
             "kind": resource.kind,
             "format": fmt,
             "rows": len(rows),
+            "statuses": "all" if every_status or not resource.current_statuses else "current",
             "file": filename or file_name(resource, village, fmt),
         },
         session=session,

@@ -370,7 +370,19 @@ class Lookups:
                     continue
                 for layout in lookup.formats:
                     table.setdefault(layout.format(name).strip().lower(), set()).add(pk)
+        if lookup.qualifier is not None:
+            self._qualified(lookup, query, table)
         return table
+
+    def _qualified(self, lookup, query, table) -> None:
+        """邓才（第二组）: a shared name told apart as the export writes it."""
+        model = lookup.model
+        qualifier = getattr(model, lookup.qualifier)
+        target = qualifier.property.mapper.class_
+        query = query.with_only_columns(model.id, getattr(model, lookup.shown), target.name)
+        for pk, value, name in self.session.execute(query.join(target, qualifier)):
+            if value is not None and name is not None:
+                table.setdefault(lookup.qualified(value, name).strip().lower(), set()).add(pk)
 
     def _masked(self, attr, model) -> bool:
         return self.user is not None and accounts.masks(attr, self.user, model)

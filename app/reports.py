@@ -47,7 +47,9 @@ from app.models import (
 )
 from app.resources import RESOURCES
 
+# A total closes its table, in the first column; a subtotal follows the rows it sums.
 TOTAL = "合计"
+SUBTOTAL = "小计"
 VILLAGE = "村（社区）"
 
 
@@ -71,10 +73,20 @@ def _cell_value(cell, value):
         cell.value = value
 
 
+class Tables:
+    """A report as tables for a page to print (the archive book from a phone), where a
+    workbook would take sheets: ``add_sheet`` appends (sheet, title, headers, rows)."""
+
+    def __init__(self):
+        self.tables = []
+
+
 def add_sheet(book, name: str, title: str, headers: list, rows: list):
     """A sheet in the register layout: a title row, bold bordered headers, A4 landscape."""
+    if isinstance(book, Tables):
+        book.tables.append((name[:31], title, headers, rows))
+        return None
     from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
-    from openpyxl.utils import get_column_letter
 
     sheet = book.create_sheet(name[:31])
     width = max(len(headers), 1)
@@ -87,15 +99,16 @@ def add_sheet(book, name: str, title: str, headers: list, rows: list):
         cell.font = Font(bold=True)
         cell.border = box
         cell.fill = PatternFill("solid", fgColor="DDDDDD")
-        cell.alignment = Alignment(horizontal="center", wrap_text=True)
+        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    # Long text (minutes, attendee lists) wraps within its column instead of being cut off.
+    wrap = Alignment(wrap_text=True, vertical="top")
     for number, values in enumerate(rows, start=3):
         for column, value in enumerate(values, start=1):
             cell = sheet.cell(row=number, column=column)
             _cell_value(cell, value)
             cell.border = box
-    for column, header in enumerate(headers, start=1):
-        widest = max([exporter._width(header)] + [exporter._width(r[column - 1]) for r in rows])
-        sheet.column_dimensions[get_column_letter(column)].width = min(widest + 2, 40)
+            cell.alignment = wrap
+    exporter.lay_out(sheet, headers, rows)
     sheet.freeze_panes = "B3"
     sheet.print_title_rows = "1:2"
     sheet.page_setup.orientation = "landscape"
@@ -246,26 +259,28 @@ def annual_sheets(session, villages, start, end, book):
     )
     rows = []
     for code in ACTIVITY_KIND.codes:
-        for village in villages:
-            if (village.id, code) in times:
-                rows.append(
-                    [
-                        village.name,
-                        str(ACTIVITY_KIND.label(code)),
-                        times[village.id, code],
-                        people.get((village.id, code), 0),
-                    ]
-                )
-        n = sum(v for (_v, c), v in times.items() if c == code)
-        if n:
+        kind_rows = [
+            [
+                village.name,
+                str(ACTIVITY_KIND.label(code)),
+                times[village.id, code],
+                people.get((village.id, code), 0),
+            ]
+            for village in villages
+            if (village.id, code) in times
+        ]
+        rows += kind_rows
+        # A kind held in several villages: its subtotal after its rows.
+        if len(kind_rows) > 1:
             rows.append(
                 [
-                    TOTAL,
+                    SUBTOTAL,
                     str(ACTIVITY_KIND.label(code)),
-                    n,
-                    sum(v for (_v, c), v in people.items() if c == code),
+                    sum(r[2] for r in kind_rows),
+                    sum(r[3] for r in kind_rows),
                 ]
             )
+    rows.append([TOTAL, "", sum(times.values()), sum(people.values())])
     add_sheet(
         book,
         "活动",
@@ -502,8 +517,9 @@ def documents(*kinds, this_year=False):
     return write
 
 
-def record_book(model, attrs, date_column, *conditions, load=()):
-    """The year's records of one register, in date order."""
+def record_book(model, attrs, date_column, *conditions, load=(), totals=()):
+    """The year's records of one register, in date order; ``totals``: the attributes summed in
+    a 合计 row below them."""
 
     def write(shelf, book, sheet, title):
         items = shelf.rows(
@@ -513,22 +529,41 @@ def record_book(model, attrs, date_column, *conditions, load=()):
             order=(date_column,),
             load=load,
         )
-        return record_sheet(book, sheet, title, model, attrs, items, shelf.user)
+        return record_sheet(book, sheet, title, model, attrs, items, shelf.user, totals)
 
     return write
 
 
-def register(kind):
-    """A roster exactly as the roster export writes it (app.exporter), masking included."""
+def register(kind, totals=()):
+    """A roster exactly as the roster export writes it (app.exporter), masking included; the
+    archive book adds a 合计 row of the ``totals`` columns."""
 
     def write(shelf, book, sheet, _title):
         resource = RESOURCES[kind]
         items = exporter.select_rows(shelf.session, resource, shelf.village, shelf.user)
         headers, rows = exporter.table(shelf.session, resource, shelf.village, items, shelf.user)
-        add_sheet(book, sheet, exporter.register_title(resource, shelf.village), headers, rows)
+        names = [None] + [c.name for c in resource.columns]
+        add_sheet(
+            book,
+            sheet,
+            exporter.register_title(resource, shelf.village),
+            headers,
+            rows + _total_row(rows, [n in totals for n in names]),
+        )
         return len(rows)
 
     return write
+
+
+def _total_row(rows, summed) -> list:
+    """[the 合计 row] of the columns ``summed`` (flags, one per column); none if none is."""
+    if not any(summed):
+        return []
+    total = [TOTAL] + [None] * (len(summed) - 1)
+    for n, flag in enumerate(summed):
+        if flag:
+            total[n] = sum((r[n] or 0 for r in rows), 0)
+    return [total]
 
 
 def group_network(shelf, book, sheet, title):
@@ -558,19 +593,22 @@ def group_network(shelf, book, sheet, title):
     ).all()
     diagrams = shelf.rows(Document, Document.kind == "network_diagram")
     rows = [[n, *g] for n, g in enumerate(groups, start=1)]
+    rows += _total_row(rows, [False] * 4 + [True])
+    # The diagrams are named below the table they draw.
     rows += [[None, f"组织网络示意图：{d.title}", None, None, None] for d in diagrams]
     headers = [exporter.NUMBER_HEADER, "会员小组", "小组长", "会员联系户长", "在册会员"]
     add_sheet(book, sheet, title, headers, rows)
     return len(groups)
 
 
-def record_sheet(book, sheet, title, model, attrs, items, user):
+def record_sheet(book, sheet, title, model, attrs, items, user, totals=()):
     headers = [exporter.NUMBER_HEADER] + [_label(model, a) for a in attrs]
     rows = [
         [n] + [_shown(model, a, getattr(item, a), user) for a in attrs]
         for n, item in enumerate(items, start=1)
     ]
-    add_sheet(book, sheet, title, headers, rows)
+    total = _total_row(rows, [False] + [a in totals for a in attrs])
+    add_sheet(book, sheet, title, headers, rows + total)
     return len(rows)
 
 
@@ -593,15 +631,25 @@ ARCHIVE_BOOK = [
         "第十二条 五",
         "帮扶记录",
         "{name}{year}年帮扶记录（三结合、助学、养老保险等）",
-        record_book(Assistance, ASSISTANCE_ATTRS, Assistance.date, load=(Assistance.household,)),
+        record_book(
+            Assistance,
+            ASSISTANCE_ATTRS,
+            Assistance.date,
+            load=(Assistance.household,),
+            totals=("money",),
+        ),
     ),
-    ("第十二条 五", "优待奖扶名册", None, register("benefits")),
+    ("第十二条 五", "优待奖扶名册", None, register("benefits", totals=("amount",))),
     (
         "第十二条 六、第十三条 三",
         "会员活动记录本",
         "{name}计生协{year}年会员活动记录本",
         record_book(
-            Activity, ACTIVITY_ATTRS, Activity.date, load=(Activity.group, Activity.participants)
+            Activity,
+            ACTIVITY_ATTRS,
+            Activity.date,
+            load=(Activity.group, Activity.participants),
+            totals=("participants_count",),
         ),
     ),
     (
@@ -620,6 +668,7 @@ ARCHIVE_BOOK = [
             Activity.date,
             Activity.kind == "training",
             load=(Activity.group, Activity.participants),
+            totals=("participants_count",),
         ),
     ),
     (
@@ -704,29 +753,68 @@ def half_year(session, scope, user, year, out, half=1, **_kwargs):
     return _finish(session, user, "half_year", name, out, book, year, half=half)
 
 
-def archive(session, scope, user, year, out, village_id=None, **_kwargs):
-    """档案册: one village's archive book for the year; None if the village is not in scope."""
-    village = session.scalars(
+def _archive_village(session, scope, village_id):
+    return session.scalars(
         select(Village).where(Village.id == village_id, security.scope_criteria(Village, scope))
     ).first()
-    if village is None:
-        return None
+
+
+def _archive_book(session, village, year, user, book):
+    """The archive book's tables of contents and sheets into ``book``; the contents' title."""
     start, end = dt.date(year, 1, 1), dt.date(year, 12, 31)
-    book = _new_book()
     with force_locale("zh"):
         contents = archive_sheets(session, village, start, end, user, book)
     rows = [[n, article, sheet, count] for n, (article, sheet, count) in enumerate(contents, 1)]
-    add_sheet(
-        book,
-        "目录",
-        f"{village.name}计生协{year}年资料档案",
-        [exporter.NUMBER_HEADER, "规范条款", "工作表", "条数"],
-        rows,
-    )
+    rows.append([TOTAL, None, f"{len(contents)} 个工作表", sum(c for _a, _s, c in contents)])
+    title = f"{village.name}计生协{year}年资料档案"
+    add_sheet(book, "目录", title, [exporter.NUMBER_HEADER, "规范条款", "工作表", "条数"], rows)
+    return title
+
+
+def archive(session, scope, user, year, out, village_id=None, **_kwargs):
+    """档案册: one village's archive book for the year; None if the village is not in scope."""
+    village = _archive_village(session, scope, village_id)
+    if village is None:
+        return None
+    book = _new_book()
+    title = _archive_book(session, village, year, user, book)
     book.move_sheet("目录", offset=-len(book.sheetnames) + 1)
     book.active = 0
-    name = f"{village.name}计生协{year}年资料档案-{dt.date.today().isoformat()}.xlsx"
+    name = f"{title}-{dt.date.today().isoformat()}.xlsx"
     return _finish(session, user, "archive", name, out, book, year, village=village)
+
+
+def archive_tables(session, scope, user, year, village_id):
+    """档案册 as a page to print: (title, [(sheet, title, headers, rows)]) with the contents
+    first, every cell as text; None if the village is not in scope. Audited as a download."""
+    village = _archive_village(session, scope, village_id)
+    if village is None:
+        return None
+    book = Tables()
+    title = _archive_book(session, village, year, user, book)
+    sheet, _title, headers, rows = book.tables[-1]
+    tables = [(sheet, sheet, headers, rows), *book.tables[:-1]]
+    audit.record(
+        "export",
+        user=user,
+        village_id=village.id,
+        details={"report": "archive", "year": year, "format": "html", "file": title},
+        session=session,
+    )
+    return title, [
+        (sheet, heading, headers, [[_text(v) for v in row] for row in rows])
+        for sheet, heading, headers, rows in tables
+    ]
+
+
+def _text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime | dt.date):
+        return value.strftime("%Y-%m-%d")
+    if isinstance(value, decimal.Decimal):
+        return f"{value:.2f}"
+    return str(value)
 
 
 REPORTS = {"annual": annual, "half_year": half_year, "archive": archive}

@@ -36,6 +36,15 @@ class Lookup:
     # The cell of a blank template's example row (app.exporter.write_template) when no roster
     # declares the record it names, e.g. 第一组 for a group.
     example: str = ""
+    # The attribute an export always writes (a person by name, never by ID number); None: the
+    # most readable one of ``by`` that names a single record.
+    shown: str | None = None
+    # A relationship whose name tells apart records sharing the ``shown`` value: 邓才（第二组）.
+    qualifier: str | None = None
+
+    @staticmethod
+    def qualified(value, qualifier) -> str:
+        return f"{value}（{qualifier}）"
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,9 @@ class Resource:
     defaults: dict = field(default_factory=dict)
     # Statuses that hold the natural key in any village: a second live row is refused.
     live_statuses: tuple[str, ...] = ()
+    # The rows the paper register lists today (在册): an export writes only these unless every
+    # row is asked for. Empty: a register without a status, always written whole.
+    current_statuses: tuple[str, ...] = ()
     skip_unchanged: bool = True
     # Admission (seeds 003): (field, what a new row takes when the importer may not decide,
     # the values only a decider may set).
@@ -266,6 +278,7 @@ MEMBERS = Resource(
     natural_key=("id_number",),
     defaults={"status": "active", "category": "other", "party_member": False, "volunteer": False},
     live_statuses=("applied", "active"),
+    current_statuses=("active",),
     admission=("status", "applied", models.DECISION_STATUSES),
     example={
         "name": EXAMPLE_MEMBER[0],
@@ -425,6 +438,7 @@ HOUSEHOLDS = Resource(
         "address": "第一组 15 号",
         "village_contact": EXAMPLE_MEMBER[0],
     },
+    current_statuses=("needs_help",),
     columns=(
         Column(
             "head_name",
@@ -466,7 +480,8 @@ HOUSEHOLDS = Resource(
             "paired_member_id",
             ("结对会员", "结对帮扶人", "帮扶责任人", "paired member", "paired_member"),
             kind="lookup",
-            lookup=member_lookup(),
+            # The paper register names the member who pairs with the family (一帮一).
+            lookup=member_lookup(shown="name", qualifier="group"),
         ),
         Column(
             "township_contact",
@@ -498,6 +513,7 @@ BENEFITS = Resource(
         "year": "2024",
         "amount": "960.00",
     },
+    current_statuses=("active",),
     columns=(
         Column(
             "person_name",
@@ -541,6 +557,8 @@ AGREEMENTS = Resource(
         "signed_on": EXAMPLE_DATE,
         "expires_on": "2027-02-28",
     },
+    # A breached agreement still binds its household: it stays on the register.
+    current_statuses=("in_force", "breached"),
     columns=(
         Column(
             "party_name",

@@ -56,6 +56,12 @@ def exportable(user) -> list:
     return [r for r in RESOURCES.values() if accounts.can(user, accounts.READ, r.model.__name__)]
 
 
+def current_labels(resource) -> str:
+    """在册 (or 需帮扶, 享受中 …): the statuses an export writes unless every row is asked for."""
+    choices = resource.model.status.info["choices"] if resource.current_statuses else None
+    return "、".join(str(choices.label(code)) for code in resource.current_statuses)
+
+
 def villages_in_scope(scope) -> list:
     session = current_app.appbuilder.session
     query = select(Village).where(security.scope_criteria(Village, scope)).order_by(Village.id)
@@ -191,6 +197,7 @@ class RosterView(BaseView):
             "roster.html",
             importable=importable(user) if may_import else [],
             exportable=exportable(user),
+            current_labels=current_labels,
             villages=villages,
             choose_village=scope.level == "all",
             choose_export_village=len(villages) > 1,
@@ -208,7 +215,8 @@ class RosterView(BaseView):
     @expose("/export/<kind>/<fmt>")
     @has_access
     def export(self, kind, fmt):
-        """The register of one village in the user's scope, as .xlsx or CSV."""
+        """The register of one village in the user's scope, as .xlsx or CSV: the rows on the
+        register today (在册), or every row with ``all=1``."""
         user = self._user()
         resource = RESOURCES.get(kind)
         if resource is None or fmt not in exporter.FORMATS:
@@ -225,7 +233,14 @@ class RosterView(BaseView):
         name = exporter.file_name(resource, village, fmt)
         out = io.BytesIO()
         exporter.export_roster(
-            self.appbuilder.session, resource, village, fmt, out, user=user, filename=name
+            self.appbuilder.session,
+            resource,
+            village,
+            fmt,
+            out,
+            user=user,
+            filename=name,
+            every_status=request.args.get("all") == "1",
         )
         out.seek(0)
         response = send_file(out, mimetype=MIMETYPES[fmt], as_attachment=True, download_name=name)

@@ -91,8 +91,10 @@ def test_annual_statistics_hold_the_demos_numbers(db_session, login_as):
     assert training_rows[-1][0] == "合计"
     assert training_rows[-1][4] == sum(a.participants_count or 0 for a in trainings)
     activity_rows = list(book["活动"].iter_rows(min_row=3, values_only=True))
-    publicity = next(r for r in activity_rows if r[0] == "合计" and r[1] == "宣传")
+    # Each kind held in several villages has its 小计 after its rows; the 合计 closes the table.
+    publicity = next(r for r in activity_rows if r[0] == "小计" and r[1] == "宣传")
     assert publicity[2] == sum(a.kind == "publicity" for a in activities)
+    assert activity_rows[-1][0] == "合计" and activity_rows[-1][2] == len(activities)
 
     headers, rows = _rows(book["咨询投诉"])
     complaints = [c for c in db_session.query(Complaint).all() if _in_year(c.received_on)]
