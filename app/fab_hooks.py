@@ -276,11 +276,7 @@ class FormHooks:
     def _init_forms(self):
         super()._init_forms()
         for form in (self.add_form, self.edit_form):
-            for name in dir(form):
-                unbound = getattr(form, name)
-                if getattr(unbound, "kwargs", {}).get("allow_blank"):
-                    # WTForms 3.3 shows FAB's empty blank label as "__None".
-                    unbound.kwargs["blank_text"] = "—"
+            blank_reads_as_dash(form)
         if self.rel_choices is not None:
             self._rel_choices_without_count(self.search_form)
         self.forms_ready()
@@ -294,6 +290,15 @@ class FormHooks:
             related = self.datamodel.get_related_interface(name)
             filters = related.get_filters().add_filter_list(rules)
             unbound.kwargs["query_func"] = functools.partial(self.rel_choices, related, filters)
+
+
+def blank_reads_as_dash(form_class) -> None:
+    """WTForms 3.3 shows FAB's empty blank label as "__None": a dash instead (the record
+    forms through ``FormHooks``; the user form, app/security.py, calls it itself)."""
+    for name in dir(form_class):
+        unbound = getattr(form_class, name)
+        if getattr(unbound, "kwargs", {}).get("allow_blank"):
+            unbound.kwargs["blank_text"] = "—"
 
 
 def read_multiple_choices(form) -> None:
