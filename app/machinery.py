@@ -484,13 +484,13 @@ class RecordView(fab_hooks.FormHooks, Declared, ModelView):
         member group, the one choice, chosen already. A register narrows its own choices
         further (a member's status)."""
         field = form._fields.get("group")
-        if accounts.current_scope().level != "group" or not hasattr(field, "allow_blank"):
+        scope = accounts.current_scope()
+        if scope.level != "group" or not hasattr(field, "allow_blank"):
             return
         field.allow_blank = False
         if field.data is None and not field.raw_data:
-            own = [item for _pk, item in field._get_object_list()]
-            if len(own) == 1:
-                field.data = own[0]
+            related = self.datamodel.get_related_model("group")
+            field.data = self.datamodel.session.get(related, scope.group_id)
 
     def edited_item(self):
         """The record an edit form is for (FAB loaded it, scoped, before making the form)."""

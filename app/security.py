@@ -381,14 +381,10 @@ class ScopedUserView(UserDBModelView):
         for form in (self.add_form, self.edit_form, self.search_form):
             fab_hooks.blank_reads_as_dash(form)
             # Choices by what the office calls them: 会员小组长, 新檀村 第一组.
-            for name, label in (("roles", _role_choice), ("group", accounts.group_label)):
-                unbound = getattr(form, name, None)
-                if unbound is not None and hasattr(unbound, "kwargs"):
-                    unbound.kwargs["get_label"] = label
+            fab_hooks.field_options(form, "roles", get_label=_role_choice)
+            fab_hooks.field_options(form, "group", get_label=accounts.group_label)
             for name in ("first_name", "username", "email"):
-                unbound = getattr(form, name, None)
-                if unbound is not None and hasattr(unbound, "kwargs"):
-                    unbound.kwargs["filters"] = [_stripped]
+                fab_hooks.field_options(form, name, filters=[_stripped])
         self.add_form = self._bound(self.add_form)
         self.edit_form = self._bound(self.edit_form)
 
