@@ -264,6 +264,12 @@ class ScopedUser(User):
     # What raised it is in the log already (the sign-out, the password, the role).
     __audit_exclude__ = ("session_epoch",)
 
+    def get_full_name(self) -> str:
+        """One real name (姓名, ``first_name``): FAB's last name — empty, or the "-" accounts
+        made before issue 17 have — is not shown (the navigation bar, related records)."""
+        last = "" if self.last_name in (None, "-") else self.last_name
+        return f"{self.first_name} {last}".strip()
+
     @property
     def bound_scope(self) -> str:
         """The scope as the office names it: 二郎镇, 新檀村, 新檀村 第一组 (blank: none)."""
@@ -404,7 +410,7 @@ def create_account(
     user = current_app.appbuilder.sm.user_model(
         username=username,
         first_name=first_name or username,
-        last_name="-",
+        last_name="",
         email=email or None,
         active=True,
         roles=[ensure_roles(session)[role]],

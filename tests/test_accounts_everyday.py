@@ -236,8 +236,8 @@ def test_the_form_refuses_a_village_that_is_not_the_groups(app, login_as):
 def test_the_user_list_reads_yes_no_roles_and_scopes(login_as):
     text = _text(login_as("admin").get("/users/list/"))
     assert "管理范围" in text
-    assert re.search(r"xintan_group1 xintan_group1 会员小组长 新檀村 第一组 是", text)
-    assert re.search(r"admin admin 系统管理员 所有乡镇 是", text)
+    assert re.search(r"xintan_group1 王秀英 会员小组长 新檀村 第一组 是", text)
+    assert re.search(r"admin 周志远 系统管理员 所有乡镇 是", text)
     for word in ("True", "False", "None", "[GroupLeader]", "[Admin]", "GroupLeader"):
         assert word not in text
 
