@@ -15,12 +15,14 @@ from flask import session as web_session
 from flask_appbuilder.actions import action
 from flask_appbuilder.api import expose, safe
 from flask_appbuilder.baseviews import expose as expose_view
+from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.security.api import SecurityApi as FabSecurityApi
 from flask_appbuilder.security.decorators import has_access, no_cache
-from flask_appbuilder.security.forms import LoginForm_db
+from flask_appbuilder.security.forms import LoginForm_db, UserInfoEdit
 from flask_appbuilder.security.sqla.manager import SecurityManager as FabSecurityManager
 from flask_appbuilder.security.views import AuthDBView, UserDBModelView
+from flask_appbuilder.security.views import UserInfoEditView as FabUserInfoEditView
 from flask_appbuilder.utils.base import get_safe_redirect
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
@@ -29,6 +31,7 @@ from flask_login import user_logged_in, user_logged_out
 from sqlalchemy import and_, false, inspect, select, true
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.util import identity_key
+from wtforms import StringField
 from wtforms.validators import DataRequired
 
 from app import (
@@ -418,6 +421,25 @@ class ScopedUserView(UserDBModelView):
         return BoundForm
 
 
+class RealNameEdit(UserInfoEdit):
+    """One's own information: the one real name (姓名), not FAB's first and last name."""
+
+    first_name = StringField(
+        _l("Full name"),
+        validators=[DataRequired()],
+        filters=[lambda value: value.strip() if isinstance(value, str) else value],
+        widget=BS3TextFieldWidget(),
+        description=_l("The person's real name"),
+    )
+    last_name = None
+
+
+class UserInfoEditView(FabUserInfoEditView):
+    """FAB's page of one's own information (its name kept: the rights name it), one name."""
+
+    form = RealNameEdit
+
+
 def _audit_throttled(_limit):
     """A sign-in refused by the rate limit is audited with the username it tried."""
     data = request.get_json(silent=True) or request.form
@@ -483,6 +505,7 @@ class SecurityManager(fab_hooks.SecurityManagerHooks, FabSecurityManager):
 
     user_model = accounts.ScopedUser
     userdbmodelview = ScopedUserView
+    userinfoeditview = UserInfoEditView
     authdbview = TwoFactorAuthDBView
     security_api = SecurityApi
 

@@ -339,3 +339,18 @@ def test_saving_a_member_still_returns_to_the_list(app, login_as):
         }
     response = login_as("xintan_secretary").post("/memberview/add", data=data)
     assert response.status_code == 302 and "/show/" not in response.headers["Location"]
+
+
+def test_ones_own_information_is_one_real_name(app, login_as):
+    leader = login_as("xintan_group1")
+    page = leader.get("/userinfoeditview/form")
+    form = _text(page).partition("退出登录")[2]
+    assert page.status_code == 200 and "姓名 *" in form
+    assert re.findall(r"[A-Za-z]{2,}", form) == [] and " 姓 " not in form
+    response = leader.post("/userinfoeditview/form", data={"first_name": " 王秀兰 "})
+    assert response.status_code == 302
+    assert _account(app, "xintan_group1")[0] == "王秀兰"
+    # The navigation bar names her by it, with no trailing "-".
+    assert "王秀兰" in _text(leader.get("/")) and "王秀兰 -" not in _text(leader.get("/"))
+    assert leader.post("/userinfoeditview/form", data={"first_name": "  "}).status_code == 200
+    assert _account(app, "xintan_group1")[0] == "王秀兰"
