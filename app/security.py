@@ -292,8 +292,8 @@ class ScopedUserView(UserDBModelView):
         "group": _l("Group leader only: the member group"),
     }
     # A role is required (FAB's own check reads a "groups" field, which the form leaves out:
-    # FAB's user groups are not the office's member groups).
-    # The real name: spaces alone are no name (FAB's own check, InputRequired, takes them).
+    # FAB's user groups are not the office's member groups); so is a real name, and spaces
+    # alone are none (FAB's InputRequired takes them).
     validators_columns = {"roles": [DataRequired()], "first_name": [DataRequired()]}
     formatters_columns = {
         "active": _yes_no,
@@ -427,7 +427,7 @@ class RealNameEdit(UserInfoEdit):
     first_name = StringField(
         _l("Full name"),
         validators=[DataRequired()],
-        filters=[lambda value: value.strip() if isinstance(value, str) else value],
+        filters=[_stripped],
         widget=BS3TextFieldWidget(),
         description=_l("The person's real name"),
     )
