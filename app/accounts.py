@@ -131,30 +131,79 @@ MASKED_FIELDS = {
 }
 
 
-def binding_problem(roles, township, village, group):
-    """Why a role set and a scope binding do not match, or None (one scope per account)."""
+def bind(roles, township=None, village=None, group=None):
+    """(township, village, group, problem): the scope an account with ``roles`` is bound to,
+    or why it cannot be. The one rule of the user form and ``flask users create`` (issue 17).
+
+    The role's own level is required and is what is stored: a township account its township,
+    a village account its village, a group leader her member group. A level above it may be
+    given too (the CLI names a group by village and name, the form may have its village
+    chosen) and must then contain it; nothing below it may be given. An administrator is bound
+    to nothing.
+    """
+    refused = (None, None, None)
     levels = {ROLE_LEVEL.get(r, "unknown") for r in roles}
     if not roles:
-        return _l("Give the account a role")
+        return *refused, _l("Give the account a role")
     if len(levels) != 1:
-        return _l("An account has roles of one scope level only")
+        return *refused, _l("An account has roles of one scope level only")
     level = levels.pop()
+    if level == "unknown":
+        return *refused, _l("Unknown role")
     given = {"township": township, "village": village, "group": group}
+    order = ("township", "village", "group")
+    below = order[order.index(level) + 1 :] if level else order
+    if any(given[name] is not None for name in below):
+        return *refused, BOUND_ONLY[level]
     if level is None:
-        wanted = set()
-    elif level == "unknown":
-        return _l("Unknown role")
-    else:
-        wanted = {level}
-    if {k for k, v in given.items() if v is not None} != wanted:
-        messages = {
-            None: _l("An administrator is bound to no township, village or group"),
-            "township": _l("A township account is bound to one township, and nothing else"),
-            "village": _l("A village account is bound to one village, and nothing else"),
-            "group": _l("A group leader's account is bound to one member group, and nothing else"),
-        }
-        return messages[level]
-    return None
+        return None, None, None, None
+    own = given[level]
+    if own is None:
+        return *refused, BINDING_NEEDED[level]
+    # The levels above, where given, must contain it.
+    if level == "group" and village is not None and own.village_id != village.id:
+        return *refused, _l(
+            "%(group)s is not a group of %(village)s", group=own.name, village=village.name
+        )
+    village_of = own if level == "village" else (own.village if level == "group" else None)
+    if township is not None and village_of is not None and village_of.township_id != township.id:
+        return *refused, _l(
+            "%(village)s is not in %(township)s", village=village_of.name, township=township.name
+        )
+    return (
+        own if level == "township" else None,
+        own if level == "village" else None,
+        own if level == "group" else None,
+        None,
+    )
+
+
+# Refusals of ``bind``: a scope below the role's level, or none of its own level.
+BOUND_ONLY = {
+    None: _l("An administrator is bound to no township, village or group"),
+    "township": _l("A township account is bound to one township, and no village or group"),
+    "village": _l("A village account is bound to one village, and no member group"),
+}
+BINDING_NEEDED = {
+    "township": _l("A township account must be bound to its township"),
+    "village": _l("A village account must be bound to its village"),
+    "group": _l("A group leader's account must be bound to its member group"),
+}
+
+
+def binding_problem(roles, township, village, group):
+    """Why a role set and a scope do not match (``bind``), or None."""
+    return bind(roles, township, village, group)[3]
+
+
+def group_label(group) -> str:
+    """A member group named with its village (新檀村 第一组): group names repeat across villages."""
+    return f"{group.village.name} {group.name}"
+
+
+def role_label(name) -> str:
+    """A role's name as the user reads it (会员小组长, not GroupLeader)."""
+    return str(ROLE_LABELS.get(name, name))
 
 
 def role_names(user) -> set:
@@ -221,6 +270,27 @@ class ScopedUser(User):
     session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
     # What raised it is in the log already (the sign-out, the password, the role).
     __audit_exclude__ = ("session_epoch",)
+
+    def get_full_name(self) -> str:
+        """One real name (姓名, ``first_name``): FAB's last name — empty, or the "-" accounts
+        made before issue 17 have — is not shown (the navigation bar, related records)."""
+        last = "" if self.last_name in (None, "-") else self.last_name
+        return f"{self.first_name} {last}".strip()
+
+    @property
+    def bound_scope(self) -> str:
+        """The scope as the office names it: 二郎镇, 新檀村, 新檀村 第一组 (blank: none)."""
+        if "Admin" in role_names(self):
+            return str(_l("All townships"))
+        if self.group is not None:
+            return group_label(self.group)
+        bound = self.village or self.township
+        return bound.name if bound is not None else ""
+
+
+# E-mail is optional (issue 17): a village office has accounts without one. Stored as NULL,
+# not "", so that accounts without one do not clash on FAB's unique index (migration 0012).
+ScopedUser.__table__.c.email.nullable = True
 
 
 # A new password (own or reset), another role or scope, and (de)activation end every session
@@ -347,8 +417,8 @@ def create_account(
     user = current_app.appbuilder.sm.user_model(
         username=username,
         first_name=first_name or username,
-        last_name="-",
-        email=email or f"{username}@localhost",
+        last_name="",
+        email=email or None,
         active=True,
         roles=[ensure_roles(session)[role]],
         password=generate_password_hash(

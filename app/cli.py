@@ -110,7 +110,7 @@ def read_password():
 @click.option("--village", "village_name", help="Village name (President, Secretary, GroupLeader).")
 @click.option("--group", "group_name", help="Member group name (GroupLeader).")
 @click.option("--first-name", default="", help="Given name shown in the app.")
-@click.option("--email", default=None, help="E-mail address (defaults to USERNAME@localhost).")
+@click.option("--email", default=None, help="E-mail address (optional).")
 def users_create(username, role, township_name, village_name, group_name, first_name, email):
     """Create an account bound to its scope; the password is prompted twice or read from stdin."""
     session = current_app.appbuilder.session
@@ -136,8 +136,8 @@ def users_create(username, role, township_name, village_name, group_name, first_
             raise click.UsageError(
                 _("No group %(group)s in %(village)s", group=group_name, village=village_name)
             )
-        village = None
-    problem = accounts.binding_problem([role], township, village, group)
+    # The same rule as the user form: the group's village may be named, and must be its own.
+    township, village, group, problem = accounts.bind([role], township, village, group)
     if problem:
         raise click.UsageError(str(problem))
     if sm.find_user(username=username):

@@ -67,6 +67,18 @@ DEMO_ACCOUNTS = [
     ("longwang_group1", "GroupLeader", "龙王村 第一组"),
     ("xiaohe_president", "President", "小河村"),
 ]
+# The real names (姓名) of the demo accounts, invented as the members' are.
+DEMO_NAMES = {
+    "admin": "周志远",
+    "township": "刘晓梅",
+    "xintan_president": "陈德华",
+    "xintan_secretary": "李春燕",
+    "xintan_group1": "王秀英",
+    "longwang_president": "张国强",
+    "longwang_secretary": "赵丽",
+    "longwang_group1": "杨桂芳",
+    "xiaohe_president": "黄明",
+}
 # 5 elders / 3 notables / 3 cadres for a standard village, 3 / 2 / 1 for a small one (000 Art. 3).
 COUNCIL_MODEL = {"standard": (5, 3, 3), "small": (3, 2, 1)}
 
@@ -142,6 +154,7 @@ def load_demo(session, password, today=None):
             township=township if role == "Township" else None,
             village=village,
             group=group,
+            first_name=DEMO_NAMES[username],
         )
         made += 1
     members = session.query(Member).count()

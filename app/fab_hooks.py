@@ -23,9 +23,11 @@ Here (the policy each applies is the app's, in a public method of the class that
      ``_fill_form_exclude_cols``                  figures) hidden, their stored values kept     test_village_figures.py::test_the_admins_form_has_them_all
  5   ``FormHooks.get_init_inner_views``,          FAB renders a related list's rows whatever    test_scoping.py::test_detail_page_lists_only_related_rows_in_scope
      ``_related_views`` (FAB's attribute)         the user's rights
- 6   ``FormHooks._init_forms`` → unbound          "__None" shown as the blank choice            test_fab_hooks.py::test_a_blank_choice_reads_as_a_dash,
-     fields' ``kwargs`` (``blank_text``,          (WTForms 3.3); a COUNT per search             test_list_speed.py::test_search_dropdowns_hold_the_scope_in_order_without_a_count
-     ``query_func``)                              dropdown per page
+ 6   ``FormHooks._init_forms``,                   "__None" shown as the blank choice            test_fab_hooks.py::test_a_blank_choice_reads_as_a_dash,
+     ``blank_reads_as_dash``, ``field_options``   (WTForms 3.3); a COUNT per search             test_accounts_everyday.py::test_the_user_form_names_roles_and_groups_as_the_office_does,
+     → unbound fields' ``kwargs``                 dropdown per page; the user form's role and   test_accounts_everyday.py::test_an_account_without_a_real_name_is_refused,
+     (``blank_text``, ``query_func``,             group names, its stripped name and e-mail     test_list_speed.py::test_search_dropdowns_hold_the_scope_in_order_without_a_count
+     ``get_label``, ``filters``)
  7   ``read_multiple_choices`` →                  FAB drops an out-of-scope choice without      test_scoping.py::test_html_add_with_a_foreign_member_taking_part_is_refused
      ``QuerySelectMultipleField.data``            a word
  8   ``RestApiHooks._init_model_schemas``         the scope fills village_id/group_id a         test_scoping.py::test_api_post_without_village_or_group_takes_the_writers_scope
@@ -276,11 +278,7 @@ class FormHooks:
     def _init_forms(self):
         super()._init_forms()
         for form in (self.add_form, self.edit_form):
-            for name in dir(form):
-                unbound = getattr(form, name)
-                if getattr(unbound, "kwargs", {}).get("allow_blank"):
-                    # WTForms 3.3 shows FAB's empty blank label as "__None".
-                    unbound.kwargs["blank_text"] = "—"
+            blank_reads_as_dash(form)
         if self.rel_choices is not None:
             self._rel_choices_without_count(self.search_form)
         self.forms_ready()
@@ -294,6 +292,23 @@ class FormHooks:
             related = self.datamodel.get_related_interface(name)
             filters = related.get_filters().add_filter_list(rules)
             unbound.kwargs["query_func"] = functools.partial(self.rel_choices, related, filters)
+
+
+def field_options(form_class, name, **options) -> None:
+    """Options of a field FAB made for ``form_class`` from the model (the keyword arguments of
+    its unbound field: ``get_label``, ``filters``…), before any form is made from it."""
+    unbound = getattr(form_class, name, None)
+    if unbound is not None and hasattr(unbound, "kwargs"):
+        unbound.kwargs.update(options)
+
+
+def blank_reads_as_dash(form_class) -> None:
+    """WTForms 3.3 shows FAB's empty blank label as "__None": a dash instead (the record
+    forms through ``FormHooks``; the user form, app/security.py, calls it itself)."""
+    for name in dir(form_class):
+        unbound = getattr(form_class, name)
+        if getattr(unbound, "kwargs", {}).get("allow_blank"):
+            unbound.kwargs["blank_text"] = "—"
 
 
 def read_multiple_choices(form) -> None:

@@ -8,7 +8,7 @@ a screen.
 
 import dataclasses
 
-from flask import abort, current_app, flash, g, has_request_context, request, url_for
+from flask import abort, current_app, flash, g, has_request_context, redirect, request, url_for
 from flask_appbuilder import ModelRestApi, ModelView, expose
 from flask_appbuilder.const import API_RESULT_RES_KEY
 from flask_appbuilder.fieldwidgets import Select2Widget
@@ -452,6 +452,10 @@ class RecordView(fab_hooks.FormHooks, Declared, ModelView):
         view = self
 
         class CheckedForm(form_class):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                view.shape_form(self, editing)
+
             def validate(self, extra_validators=None):
                 fab_hooks.read_multiple_choices(self)
                 if not super().validate(extra_validators):
@@ -474,6 +478,39 @@ class RecordView(fab_hooks.FormHooks, Declared, ModelView):
 
         CheckedForm.__name__ = form_class.__name__
         return CheckedForm
+
+    def shape_form(self, form, editing):
+        """Offer only what the user may set (issue 17): a group leader's records belong to her
+        member group, the one choice, chosen already. A register narrows its own choices
+        further (a member's status)."""
+        field = form._fields.get("group")
+        scope = accounts.current_scope()
+        if scope.level != "group" or not hasattr(field, "allow_blank"):
+            return
+        field.allow_blank = False
+        if field.data is None and not field.raw_data:
+            related = self.datamodel.get_related_model("group")
+            field.data = self.datamodel.session.get(related, scope.group_id)
+
+    def edited_item(self):
+        """The record an edit form is for (FAB loaded it, scoped, before making the form)."""
+        pk = request.view_args.get("pk")
+        if pk is None or not valid_pk(pk):
+            return None
+        return self.datamodel.get(pk, self._base_filters)
+
+    # Saving a new record opens its page instead of the list (an activity: its photos).
+    show_after_add = False
+
+    def post_add(self, item):
+        super().post_add(item)
+        g.added_pk = item.id
+
+    def post_add_redirect(self):
+        pk = g.pop("added_pk", None)
+        if self.show_after_add and pk is not None:
+            return redirect(url_for(f"{type(self).__name__}.show", pk=pk))
+        return super().post_add_redirect()
 
     def _old_values(self):
         pk = request.view_args.get("pk")

@@ -15,12 +15,14 @@ from flask import session as web_session
 from flask_appbuilder.actions import action
 from flask_appbuilder.api import expose, safe
 from flask_appbuilder.baseviews import expose as expose_view
+from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.security.api import SecurityApi as FabSecurityApi
 from flask_appbuilder.security.decorators import has_access, no_cache
-from flask_appbuilder.security.forms import LoginForm_db
+from flask_appbuilder.security.forms import LoginForm_db, UserInfoEdit
 from flask_appbuilder.security.sqla.manager import SecurityManager as FabSecurityManager
 from flask_appbuilder.security.views import AuthDBView, UserDBModelView
+from flask_appbuilder.security.views import UserInfoEditView as FabUserInfoEditView
 from flask_appbuilder.utils.base import get_safe_redirect
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
@@ -29,6 +31,8 @@ from flask_login import user_logged_in, user_logged_out
 from sqlalchemy import and_, false, inspect, select, true
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.util import identity_key
+from wtforms import StringField
+from wtforms.validators import DataRequired
 
 from app import (
     accounts,
@@ -227,24 +231,81 @@ def scope_errors(model, values: dict, scope: accounts.Scope, session) -> dict:
 # --- FAB wiring ---
 
 
-class ScopedUserView(UserDBModelView):
-    """Accounts, with the scope each is bound to."""
+def _yes_no(value):
+    return "" if value is None else gettext("Yes") if value else gettext("No")
 
-    add_columns = UserDBModelView.add_columns + ["township", "village", "group"]
-    edit_columns = ["first_name", "last_name", "username", "active", "email", "roles"] + [
-        "township",
-        "village",
-        "group",
+
+def _blank_or_str(value):
+    return "" if value is None else str(value)
+
+
+def _minutes(value):
+    """A time of FAB's (the server's clock, Beijing) to the minute, not the microsecond."""
+    return "" if value is None else value.strftime("%Y-%m-%d %H:%M")
+
+
+def _stripped(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+def _role_choice(role):
+    return accounts.role_label(role.name)
+
+
+ACCOUNT_INFO = (_l("User info"), {"fields": ["username", "active", "roles", "login_count"]})
+PERSONAL_INFO = (_l("Personal Info"), {"fields": ["first_name", "email"], "expanded": True})
+
+
+class ScopedUserView(UserDBModelView):
+    """Accounts, with the scope each is bound to: one real name (姓名; FAB's last name is not
+    used), an optional e-mail, the role by its name, the scope by ``accounts.bind`` — the rule
+    of ``flask users create`` too."""
+
+    _scope = ["township", "village", "group"]
+    add_columns = ["first_name", "username", "active", "email", "roles", *_scope]
+    add_columns += ["password", "conf_password"]
+    edit_columns = ["first_name", "username", "active", "email", "roles", *_scope]
+    show_fieldsets = [
+        ACCOUNT_INFO,
+        PERSONAL_INFO,
+        (_l("Scope"), {"fields": ["bound_scope"], "expanded": True}),
+        UserDBModelView.show_fieldsets[2],
     ]
-    show_fieldsets = UserDBModelView.show_fieldsets + [
-        (_l("Scope"), {"fields": ["township", "village", "group"], "expanded": True})
-    ]
-    list_columns = ["username", "first_name", "roles", "township", "village", "group", "active"]
+    user_show_fieldsets = [ACCOUNT_INFO, PERSONAL_INFO]
+    list_columns = ["username", "first_name", "roles", "bound_scope", "active"]
+    search_columns = ["first_name", "username", "email", "active", "roles", *_scope]
+    search_columns += ["last_login"]
     label_columns = {
         **UserDBModelView.label_columns,
+        "first_name": _l("Full name"),
         "township": _l("Township"),
         "village": _l("Village"),
         "group": _l("Member group"),
+        "bound_scope": _l("Scope"),
+    }
+    description_columns = {
+        **UserDBModelView.description_columns,
+        "first_name": _l("The person's real name"),
+        "email": _l("Optional"),
+        "township": _l("Township role only"),
+        "village": _l("President or secretary; for a group leader, the group's village or blank"),
+        "group": _l("Group leader only: the member group"),
+    }
+    # A role is required (FAB's own check reads a "groups" field, which the form leaves out:
+    # FAB's user groups are not the office's member groups); so is a real name, and spaces
+    # alone are none (FAB's InputRequired takes them).
+    validators_columns = {"roles": [DataRequired()], "first_name": [DataRequired()]}
+    formatters_columns = {
+        "active": _yes_no,
+        "roles": lambda roles: "、".join(accounts.role_label(r.name) for r in roles or []),
+        "email": _blank_or_str,
+        "created_by": _blank_or_str,
+        "changed_by": _blank_or_str,
+        "login_count": lambda value: value or 0,
+        "fail_login_count": lambda value: value or 0,
+        "last_login": _minutes,
+        "created_on": _minutes,
+        "changed_on": _minutes,
     }
 
     # The user's own "sign out everywhere" needs what the user's own information page needs.
@@ -315,22 +376,33 @@ class ScopedUserView(UserDBModelView):
         super().pre_add(item)
         # The administrator chose this password: a temporary one.
         item.password_change_required = True
+        # One real name (first_name); FAB's last name stays empty, not NULL.
+        item.last_name = item.last_name or ""
 
     def _init_forms(self):
         super()._init_forms()
+        for form in (self.add_form, self.edit_form, self.search_form):
+            fab_hooks.blank_reads_as_dash(form)
+            # Choices by what the office calls them: 会员小组长, 新檀村 第一组.
+            fab_hooks.field_options(form, "roles", get_label=_role_choice)
+            fab_hooks.field_options(form, "group", get_label=accounts.group_label)
+            for name in ("first_name", "username", "email"):
+                fab_hooks.field_options(form, name, filters=[_stripped])
         self.add_form = self._bound(self.add_form)
         self.edit_form = self._bound(self.edit_form)
 
     @staticmethod
     def _bound(form_class):
-        """The form, refusing a scope that does not match the roles (and keeping the input)."""
+        """The form, refusing a scope that does not match the roles (and keeping the input),
+        and keeping of a valid one what ``accounts.bind`` stores (a group leader's group, not
+        the village given with it). An empty e-mail is no address (NULL), not ""."""
 
         class BoundForm(form_class):
             def validate(self, extra_validators=None):
                 if not super().validate(extra_validators):
                     return False
                 data = self.data
-                problem = accounts.binding_problem(
+                *bound, problem = accounts.bind(
                     [role.name for role in data.get("roles") or []],
                     data.get("township"),
                     data.get("village"),
@@ -338,10 +410,34 @@ class ScopedUserView(UserDBModelView):
                 )
                 if problem:
                     self.roles.errors = list(self.roles.errors) + [str(problem)]
-                return problem is None
+                    return False
+                for name, value in zip(("township", "village", "group"), bound, strict=True):
+                    self[name].data = value
+                if not (self.email.data or "").strip():
+                    self.email.data = None
+                return True
 
         BoundForm.__name__ = form_class.__name__
         return BoundForm
+
+
+class RealNameEdit(UserInfoEdit):
+    """One's own information: the one real name (姓名), not FAB's first and last name."""
+
+    first_name = StringField(
+        _l("Full name"),
+        validators=[DataRequired()],
+        filters=[_stripped],
+        widget=BS3TextFieldWidget(),
+        description=_l("The person's real name"),
+    )
+    last_name = None
+
+
+class UserInfoEditView(FabUserInfoEditView):
+    """FAB's page of one's own information (its name kept: the rights name it), one name."""
+
+    form = RealNameEdit
 
 
 def _audit_throttled(_limit):
@@ -409,6 +505,7 @@ class SecurityManager(fab_hooks.SecurityManagerHooks, FabSecurityManager):
 
     user_model = accounts.ScopedUser
     userdbmodelview = ScopedUserView
+    userinfoeditview = UserInfoEditView
     authdbview = TwoFactorAuthDBView
     security_api = SecurityApi
 

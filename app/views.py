@@ -24,6 +24,7 @@ from app.audit_views import AuditLogApi, AuditLogView
 from app.inputs import valid_pk
 from app.machinery import RecordView, Summary, derived_api, flag
 from app.models import (
+    DECISION_STATUSES,
     VOLUNTEER_KIND,
     Activity,
     Agreement,
@@ -271,6 +272,22 @@ class MemberView(RecordView):
         "reject": "approve",
     }
 
+    def shape_form(self, form, editing):
+        """One who does not decide admissions is offered no decision: a new member is an
+        application (申请中), an existing one keeps her status or leaves."""
+        super().shape_form(form, editing)
+        if accounts.can(accounts.current_user(), accounts.APPROVE, "Member"):
+            return
+        status = form._fields["status"]
+        if editing:
+            item = self.edited_item()
+            current = item.status if item is not None else None
+            allowed = {c for c, _label in status.choices if c not in DECISION_STATUSES}
+            allowed.add(current)
+        else:
+            allowed = {"applied"}
+        status.choices = [(c, label) for c, label in status.choices if c in allowed]
+
     @action(
         "approve",
         _l("Approve application"),
@@ -512,6 +529,8 @@ class ActivityView(RecordView):
     search_columns = ["kind", "theme", "group", "date"]
     base_order = ("date", "desc")
     label_columns = {"participants": _l("Members who took part")}
+    # Its page holds the photos: one step from the saved form.
+    show_after_add = True
 
 
 declare(
