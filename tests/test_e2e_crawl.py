@@ -2,15 +2,18 @@
 desktop and on a 390 px phone, in Chinese, from the home page along every same-origin link the
 role is shown (menu, lists, detail and edit pages), finding
 
-- no link that answers 403, 404 or 5xx (the menu and the pages offer only what the role may open);
-- no page wider than the phone (lists turn into cards, nothing scrolls sideways);
+- no link that answers 403, 404 or 5xx, or lands on the sign-in form (the menu and the pages
+  offer only what the role may open);
+- no page wider than the phone, no list or panel scrolling sideways inside it (lists turn
+  into cards);
 - no English word in the Chinese UI, outside a short allowlist (ID, CSV, Excel, PDF, R1–R21,
   user names, language names).
 
 Every failure is collected and reported at the end, one line each. Links that change state
-(sign out, delete, language switch, list actions) are not followed. Pages are taken one per
-kind (the address with numbers and query values taken out), so the crawl stays short; each
-kind's links are checked up to three times.
+(sign out, delete, language switch, list actions) and a list's sort and page links are not
+followed. One page is rendered per kind of address (its path with the numbers taken out), on
+the phone and then on the desktop, so the crawl stays short; a second link of each kind is
+checked for its answer only.
 
 Same skip rules as tests/test_e2e_browser.py (tests/browser.py).
 """
