@@ -46,7 +46,7 @@ def create_app(test_config=None, screens=True):
     CSRFProtect(app)
 
     # app.views is imported either way: importing it declares the registers.
-    from app import audit, cli, uploads, views
+    from app import audit, cli, errors, uploads, views
 
     audit.install()
     crypto.install()
@@ -57,6 +57,7 @@ def create_app(test_config=None, screens=True):
         if screens:
             _register_screens(appbuilder)
     uploads.register(app)
+    errors.install(app)
     cli.register(app)
     if app.config.get("TRUSTED_PROXIES"):
         # The client's address from the proxies' X-Forwarded-For, trusting exactly that many.

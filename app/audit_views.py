@@ -5,21 +5,29 @@ shown with the registers' labels, masked like the records; the filter that finds
 bulk write's span.
 """
 
+import datetime as dt
 import functools
 import json
 
+from dateutil import parser as dateparser
 from flask import current_app, g, request
 from flask_appbuilder import ModelRestApi, ModelView
+from flask_appbuilder.models.sqla.filters import (
+    FilterEqual,
+    FilterGreater,
+    FilterNotEqual,
+    FilterSmaller,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
-from sqlalchemy import Boolean
+from sqlalchemy import Boolean, false, inspect
 
-from app import accounts, audit, crypto, records, reminders
+from app import accounts, audit, crypto, fab_hooks, records, reminders
 from app.inputs import valid_pk
 from app.machinery import Declared, yes_no
 from app.masking import MASKERS
-from app.models import BUSINESS_MODELS, AuditLog, Village
+from app.models import BUSINESS_MODELS, AuditLog, MemberGroup, Township, Village
 from app.resources import RESOURCES
 from app.speed import AuditLogInterface
 
@@ -36,6 +44,10 @@ def record_name(model, pk):
 
 def village_name(village_id):
     return "" if village_id is None else record_name(Village, village_id)
+
+
+def _maybe_name(model, pk):
+    return "" if pk is None else record_name(model, pk)
 
 
 def roster_title(kind):
@@ -56,52 +68,191 @@ EVENT_LABELS = {
     "unchanged": _l("Unchanged"),
     "rejected": _l("Rejected rows"),
     "bytes": _l("Size (bytes)"),
+    "size": _l("Size (bytes)"),
     "database": _l("Database"),
     "revision": _l("Schema revision"),
     "backup_last_entry": _l("Last entry in the backup"),
     "replaced_last_entry": _l("Last entry of the replaced database"),
     "replaced_last_hash": _l("Its hash"),
+    "report": _l("Report"),
+    "year": _l("Year"),
+    "half": _l("Half of the year"),
+    "step": _l("Signed in through"),
+    "left": _l("Recovery codes left"),
+    "field": _l("Field"),
+    "reason": _l("Reason"),
+    "username": _l("Username"),
+    "before": _l("Entries before"),
+    "deleted": _l("Entries deleted"),
+    "anchor": _l("Hash of the last entry deleted"),
+    "records": _l("Records"),
+}
+
+# The coded values of events: the reports, the halves of a year, the sign-in steps.
+REPORT_NAMES = {
+    "annual": _l("Annual statistics"),
+    "half_year": _l("Half-year summary"),
+    "archive": _l("Archive book"),
+}
+HALVES = {1: _l("January–June"), 2: _l("July–December")}
+STEPS = {
+    "web": _l("the web page"),
+    "api": _l("the API"),
+    "enrol": _l("setting up two-factor login"),
+    "re-enrol": _l("setting up two-factor login again"),
+}
+
+# An account's fields (FAB's user table, without labels of ours in its column info).
+ACCOUNT_LABELS = {
+    "username": _l("Username"),
+    "first_name": _l("First name"),
+    "last_name": _l("Last name"),
+    "email": _l("Email"),
+    "active": _l("Account enabled"),
+    "password": _l("Password"),
+    "password_change_required": _l("Must change the password"),
+    "roles": _l("Roles"),
+    "groups": _l("Account groups"),
+    "created_by_fk": _l("Created by"),
+    "changed_by_fk": _l("Changed by"),
+}
+
+# Many-to-many lists (their labels are the forms' ones, app/views.py).
+LIST_LABELS = {
+    "contact_heads": _l("Contact household heads"),
+    "attendees": _l("Members attending"),
+    "participants": _l("Members who took part"),
 }
 
 
-def _field_display():
-    """Field name → (label, how to show a value), from the audited models' declarations."""
-    shown = {key: (label, str) for key, label in EVENT_LABELS.items()}
-    shown["kind"] = (EVENT_LABELS["kind"], roster_title)
-    tables = {model.__tablename__: model for model in BUSINESS_MODELS}
-    for model in BUSINESS_MODELS:
-        for key, column in records.columns(model).items():
-            if key in shown or "label" not in column.info:
-                continue
-            choices = column.info.get("choices")
-            targets = [tables.get(fk.column.table.name) for fk in column.foreign_keys]
-            if choices is not None:
-                show = choices.label
-            elif isinstance(column.type, Boolean):
-                show = yes_no
-            elif targets and targets[0] is not None:
-                show = functools.partial(record_name, targets[0])
-            else:
-                show = str
-            shown[key] = (column.info["label"], show)
+def _coded(names):
+    def show(value):
+        return str(names.get(value, value))
+
+    return show
+
+
+def _named_field(value):
+    """A field an event names (the reveal of ``id_number``), by its label."""
+    for fields in MODEL_FIELDS.values():
+        if value in fields:
+            return str(fields[value][0])
+    return str(value)
+
+
+def _role_names(value):
+    """An account's roles (ids in the log) by their labels."""
+    ids = value if isinstance(value, list) else [value]
+    role = current_app.appbuilder.sm.role_model
+    names = []
+    for pk in ids:
+        item = current_app.appbuilder.session.get(role, pk) if valid_pk(pk) else None
+        name = item.name if item is not None else f"#{pk}"
+        names.append(str(accounts.ROLE_LABELS.get(name, name)))
+    return "、".join(names)
+
+
+def _account_name(value):
+    user = current_app.appbuilder.sm.user_model
+    return record_name(user, value)
+
+
+def _names(model):
+    """A list of record ids, by the records' names."""
+
+    def show(value):
+        ids = value if isinstance(value, list) else [value]
+        return "、".join(record_name(model, pk) for pk in ids)
+
+    return show
+
+
+EVENT_SHOWN = {
+    "kind": roster_title,
+    "report": _coded(REPORT_NAMES),
+    "half": _coded(HALVES),
+    "step": _coded(STEPS),
+    "field": _named_field,
+}
+
+
+def _model_fields(model, tables):
+    """One register's field name → (label, how to show a value), from its declarations."""
+    shown = {}
+    for key, column in records.columns(model).items():
+        label = column.info.get("label") or ACCOUNT_LABELS.get(key)
+        if label is None:
+            continue
+        choices = column.info.get("choices")
+        targets = [tables.get(fk.column.table.name) for fk in column.foreign_keys]
+        if choices is not None:
+            show = _coded(choices.labels)
+        elif isinstance(column.type, Boolean):
+            show = yes_no
+        elif key in ("created_by_fk", "changed_by_fk"):
+            show = _account_name
+        elif targets and targets[0] is not None:
+            show = functools.partial(record_name, targets[0])
+        else:
+            show = str
+        shown[key] = (label, show)
+    for rel in inspect(model).relationships:
+        if rel.secondary is None:
+            continue
+        if rel.key == "roles":
+            shown[rel.key] = (ACCOUNT_LABELS["roles"], _role_names)
+        else:
+            label = LIST_LABELS.get(rel.key) or ACCOUNT_LABELS.get(rel.key, rel.key)
+            shown[rel.key] = (label, _names(rel.mapper.class_))
     return shown
 
 
-FIELD_DISPLAY = _field_display()
+def _all_fields():
+    tables = {model.__tablename__: model for model in BUSINESS_MODELS}
+    fields = {model.__name__: _model_fields(model, tables) for model in BUSINESS_MODELS}
+    fields["ScopedUser"] = _model_fields(accounts.ScopedUser, tables)
+    return fields
 
 
-def _shown(key, value):
+MODEL_FIELDS = _all_fields()
+ROW_ACTIONS = {"insert", "update", "delete"}
+
+
+def _any_field(key):
+    for fields in MODEL_FIELDS.values():
+        if key in fields:
+            return fields[key]
+    return None
+
+
+def field_display(model, action, key):
+    """How an entry shows one of its keys: (label, how to show a value). A row change is read
+    with its register's declarations; an event (an export, an import, a sign-in) with what
+    events say, then with any register's field of that name (a roster's columns)."""
+    own = MODEL_FIELDS.get(model or "", {}).get(key)
+    if action in ROW_ACTIONS and own is not None:
+        return own
+    if key in EVENT_LABELS:
+        return EVENT_LABELS[key], EVENT_SHOWN.get(key, str)
+    return own or _any_field(key) or (key, str)
+
+
+def _shown(display, key, value):
     """One value of an entry, as the records show it: labels, masked for the user's role."""
     value = crypto.unseal(value)
-    if value is None or value == "":
+    if value is None or value == "" or value == []:
         return ""
     if key in audit.SECRET_FIELDS:
         return "***"  # the log's keyed fingerprint of a password hash: for verify, not readers
     if key in MASKERS and accounts.masks(key):
         return MASKERS[key](value)
-    if isinstance(value, list):
+    show = display[1]
+    if isinstance(value, list) and show is str:
         return ", ".join(map(str, value))
-    return FIELD_DISPLAY.get(key, (key, str))[1](value)
+    try:
+        return show(value)
+    except (TypeError, ValueError, LookupError):
+        return str(value)
 
 
 def _record_filter():
@@ -110,29 +261,73 @@ def _record_filter():
     return int(value) if valid_pk(value) else None
 
 
+class EntryChanges(str):
+    """An entry's changes as the screen reads them: the JSON, with the entry's register and
+    action, so that each field is read with its own register's labels and choices."""
+
+    model = None
+    action = None
+
+    @classmethod
+    def of(cls, value, model, action):
+        changes = cls(value)
+        changes.model, changes.action = model, action
+        return changes
+
+
 def changes_table(value):
     """An entry's {field: [before, after]} as a small table: labels, masked like the records."""
     if not value:
         return ""
+    model, action = getattr(value, "model", None), getattr(value, "action", None)
     try:
         changes = json.loads(value)
     except ValueError:
         return value
+    if not isinstance(changes, dict):
+        return str(value)
     if "rows" in changes and "fields" in changes:
-        return batch_table(changes)
+        return batch_table(changes, model, action)
+    return _pairs_table(changes, model, action)
+
+
+def _in_declared_order(model):
+    """Sort key: a register's fields in the order its form declares them, the rest after."""
+    order = {key: i for i, key in enumerate(MODEL_FIELDS.get(model or "", {}))}
+    return lambda item: (order.get(item[0], len(order)), item[0])
+
+
+def _pairs_table(changes, model, action):
+    """Label and value of each field; an update's before and after, under their headings."""
+    both = action == "update"
     rows = []
-    for key, pair in sorted(changes.items()):
+    for key, pair in sorted(changes.items(), key=_in_declared_order(model)):
         if not isinstance(pair, list) or len(pair) != 2:
             pair = [None, pair]
-        label = FIELD_DISPLAY.get(key, (key, str))[0]
-        cells = [_shown(key, v) for v in pair]
-        rows.append(Markup("<tr><th>{}</th><td>{}</td><td>{}</td></tr>").format(label, *cells))
-    return Markup('<table class="table table-condensed audit-changes">{}</table>').format(
-        Markup("").join(rows)
+        display = field_display(model, action, key)
+        cells = [_shown(display, key, v) for v in pair]
+        if not any(cells):
+            continue
+        if both:
+            rows.append(
+                Markup('<tr><th>{}</th><td>{}</td><td class="audit-after">{}</td></tr>').format(
+                    display[0], *cells
+                )
+            )
+        else:
+            value = cells[0] if action == "delete" else cells[1]
+            rows.append(Markup("<tr><th>{}</th><td>{}</td></tr>").format(display[0], value))
+    head = ""
+    if both:
+        head = Markup("<thead><tr><th>{}</th><th>{}</th><th>{}</th></tr></thead>").format(
+            _("Field"), _("Before"), _("After")
+        )
+    return Markup('<table class="table table-condensed audit-changes">{}{}</table>').format(
+        head, Markup("").join(rows)
     )
 
 
-def batch_table(changes):
+def batch_table(changes, model=None, action=None):
     """A bulk write's rows: the record asked for, all of them on the entry's page, else a count."""
     fields, rows, same = changes["fields"], changes["rows"], changes.get("same", {})
     wanted = _record_filter()
@@ -144,21 +339,19 @@ def batch_table(changes):
             return caption
         values = {**same, **dict(zip(fields, row[1:], strict=True))}
         pairs = {k: [None, v] for k, v in values.items() if v is not None}
-        return changes_table(json.dumps(pairs, default=str))
+        return _pairs_table(pairs, model, action)
     if request.endpoint != "AuditLogView.show":
         return Markup('<span class="audit-batch">{}</span>').format(caption)
-    shared = changes_table(
-        json.dumps({k: [None, v] for k, v in same.items() if v is not None}, default=str)
-    )
+    shared = _pairs_table({k: [None, v] for k, v in same.items() if v is not None}, model, action)
+    displays = [field_display(model, action, k) for k in fields]
     cell = Markup("<td>{}</td>")
-    header = Markup("").join(
-        Markup("<th>{}</th>").format(FIELD_DISPLAY.get(k, (k, str))[0]) for k in fields
-    )
+    header = Markup("").join(Markup("<th>{}</th>").format(d[0]) for d in displays)
     body = Markup("").join(
         Markup("<tr><th>#{}</th>{}</tr>").format(
             row[0],
             Markup("").join(
-                cell.format(_shown(k, v)) for k, v in zip(fields, row[1:], strict=True)
+                cell.format(_shown(d, k, v))
+                for d, k, v in zip(displays, fields, row[1:], strict=True)
             ),
         )
         for row in rows
@@ -169,8 +362,16 @@ def batch_table(changes):
     ).format(caption, shared, _("Row by row:"), header, body)
 
 
-def utc_time(value):
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
+# The log keeps UTC; the township reads Beijing time (China keeps no summer time).
+BEIJING = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+
+
+def beijing_time(value):
+    """An entry's time (UTC in the log) as Beijing time."""
+    if not value:
+        return ""
+    moment = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def role_labels(value):
@@ -222,10 +423,88 @@ AUDIT_COLUMNS = [
 ]
 
 
+class _InBeijingTime:
+    """A search of an entry's time typed in Beijing time, compared with the log's UTC. Without
+    an ``arg_name`` of its own: FAB's map of those names keeps pointing at its own filters (the
+    API searches UTC as it answers it)."""
+
+    arg_name = None
+
+    def apply(self, query, value):
+        moment = value if isinstance(value, dt.datetime) else _parsed(value)
+        if moment is None:
+            return query.filter(false())
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=BEIJING)
+        return super().apply(query, moment.astimezone(dt.UTC).replace(tzinfo=None))
+
+
+def _parsed(value):
+    try:
+        return dateparser.parse(str(value)) if value and len(str(value)) <= 40 else None
+    except (ValueError, OverflowError, TypeError):
+        return None
+
+
+class BeijingEqual(_InBeijingTime, FilterEqual):
+    pass
+
+
+class BeijingGreater(_InBeijingTime, FilterGreater):
+    pass
+
+
+class BeijingSmaller(_InBeijingTime, FilterSmaller):
+    pass
+
+
+class BeijingNotEqual(_InBeijingTime, FilterNotEqual):
+    pass
+
+
+class AuditFilterConverter(fab_hooks.RecordSpanFilterConverter):
+    """The record search finding bulk writes; the time searched in Beijing time."""
+
+    conversion_table = (
+        ("is_beijing_time", [BeijingEqual, BeijingGreater, BeijingSmaller, BeijingNotEqual]),
+        *fab_hooks.RecordSpanFilterConverter.conversion_table,
+    )
+
+
+class AuditScreenInterface(AuditLogInterface):
+    """The screen's interface: an entry's changes carry its register and action to their
+    formatter (``EntryChanges``); the time is searched in Beijing time."""
+
+    filter_converter_class = AuditFilterConverter
+
+    def is_beijing_time(self, col_name):
+        return col_name == "ts"
+
+    @staticmethod
+    def _with_entry(item, values):
+        if "changes" in values and values["changes"]:
+            values["changes"] = EntryChanges.of(values["changes"], item.model, item.action)
+        return values
+
+    def get_values(self, lst, list_columns):
+        for item in lst:
+            yield self._with_entry(
+                item, {col: self._get_attr_value(item, col) for col in list_columns}
+            )
+
+    def get_values_item(self, item, show_columns):
+        values = super().get_values_item(item, show_columns)
+        if "changes" in show_columns:
+            i = show_columns.index("changes")
+            if values[i]:
+                values[i] = EntryChanges.of(values[i], item.model, item.action)
+        return values
+
+
 class AuditLogView(Declared, ModelView):
     """The audit log: list and detail only — there is no way to add, edit or delete an entry."""
 
-    datamodel = AuditLogInterface(AuditLog)
+    datamodel = AuditScreenInterface(AuditLog)
     include_route_methods = {"list", "show"}
     method_permission_name = {"list": "read", "show": "read"}
     list_columns = AUDIT_COLUMNS
@@ -236,12 +515,20 @@ class AuditLogView(Declared, ModelView):
     base_order = ("id", "desc")
     page_size = 50
     sort_by = {"records": "record_id"}
+    list_template = "audit_list.html"
+    show_template = "audit_show.html"
 
     def __init__(self, **kwargs):
         self._declare()
         self.label_columns["records"] = _l("Record")
+        self.label_columns["ts"] = _l("Time (Beijing time)")
         self.formatters_columns.update(
-            changes=changes_table, ts=utc_time, role=role_labels, village_id=village_name
+            changes=changes_table,
+            ts=beijing_time,
+            role=role_labels,
+            village_id=village_name,
+            township_id=functools.partial(_maybe_name, Township),
+            group_id=functools.partial(_maybe_name, MemberGroup),
         )
         super().__init__(**kwargs)
 

@@ -109,6 +109,7 @@ class DashboardView(BaseView):
         return {
             "period": period,
             "norms": norms.NORMS,
+            "short_titles": norms.SHORT_TITLES,
             "periods": norm_basics.PERIODS,
             "source_label": norm_basics.source_label,
             "years": sorted(

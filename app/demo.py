@@ -12,7 +12,7 @@ import random
 
 from sqlalchemy import select
 
-from app import accounts
+from app import accounts, registry
 from app.models import (
     SPECIAL_FAMILY_TYPES,
     Activity,
@@ -122,6 +122,7 @@ def load_demo(session, password, today=None):
         records = build_work_year(session, township, today)
     if not session.execute(select(Branch.id).where(Branch.township_id == township.id)).first():
         records += build_tasks_and_surveys(session, township, today)
+    records += build_declared(session, township, today)
     made = 0
     for username, role, scope in DEMO_ACCOUNTS:
         if current_user_exists(username):
@@ -913,6 +914,46 @@ def build_work_year(session, township, today):
         for village in villages
         if village.name in DILIGENCE
     )
+    session.commit()
+    return made
+
+
+def build_declared(session, township, today):
+    """The demo rows a register's block declares (``declare(…, demo=build)``) for each village
+    of the year, for every such register the township has no row of yet — so that a register
+    declared since the demo was loaded gets its rows on the next `flask demo load`. ``build``
+    is given the village's ``WorkYear`` and returns its records; each register draws from a
+    random generator of its own, so that a new one changes no other demo row.
+
+    What a builder may read of the ``WorkYear``: ``village``, ``session``, ``rng`` (its own),
+    ``today``, ``members`` (the village's active members, by id), ``council`` (the council's
+    members), ``president`` and ``secretary`` (names), ``groups``, and ``day(start, offset)``
+    (a date ``offset`` days into a period, never before the year of records nor after today).
+    """
+    villages = session.scalars(
+        select(Village).where(Village.township_id == township.id).order_by(Village.id)
+    ).all()
+    made = 0
+    for register in registry.registers():
+        build, model = register.extra.get("demo"), register.model
+        if (
+            build is None
+            or session.execute(
+                select(model.id)
+                .join(Village, model.village_id == Village.id)
+                .where(Village.township_id == township.id)
+                .limit(1)
+            ).first()
+        ):
+            continue
+        for village in villages:
+            if village.name not in DILIGENCE:
+                continue
+            rng = random.Random(f"{register.name} {village.name}")
+            year = WorkYear(session, rng, People(rng), village, today, DILIGENCE[village.name])
+            records = list(build(year))
+            session.add_all(records)
+            made += len(records)
     session.commit()
     return made
 

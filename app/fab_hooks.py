@@ -56,7 +56,10 @@ Here (the policy each applies is the app's, in a public method of the class that
      ``conversion_table``,
      ``filter_converter_class``
 18   ``check_fab_version``                        every hook above was read against one FAB     test_fab_hooks.py::test_start_up_refuses_another_fab_version,
-                                                                                                test_fab_hooks.py::test_pinned_version_is_requirements
+                                                  (switched off: a warning at each start)       test_fab_hooks.py::test_pinned_version_is_requirements
+19   ``lazy_msgid`` → Flask-Babel's               a roster column read off a field's            test_registry.py::test_a_roster_read_off_the_declarations_follows_them
+     ``LazyString._args``                         declaration takes its English label as a
+                                                  header (resources.from_fields)
 ===  ==========================================  ============================================  ==========================================================
 
 Still in their modules (they override FAB's public or exposed methods whole, or shadow its
@@ -75,8 +78,10 @@ templates; listed so that an upgrade reads them too):
 - app/speed.py ``RecordListWidget`` + templates/appbuilder/general/widgets/record_list.html (FAB's
   widgets/list.html rows in Python): test_list_speed.py::test_rows_written_in_python_are_fabs_rows;
   ``RecordSearchWidget``: test_list_speed.py::test_kept_search_dropdowns_follow_the_language;
-  ``menu_html`` + templates/appbuilder/navbar_menu*.html:
-  test_list_speed.py::test_remembered_rights_stay_each_roles_own.
+  ``menu_html`` + templates/appbuilder/navbar_menu*.html, ``menu_entries`` (a view's
+  ``default_view``, ``get_method_permission``, ``base_permissions``):
+  test_list_speed.py::test_remembered_rights_stay_each_roles_own,
+  test_dead_ends.py::test_every_menu_link_opens_and_no_category_is_empty.
 - app/inputs.py FAB's list-argument patterns (urltools.py) and ``_filters._all_filters``:
   test_bad_input.py::test_bad_list_arguments_are_a_400_page_in_chinese,
   test_bad_input.py::test_sort_link_pattern_matches_fab_markup.
@@ -93,6 +98,7 @@ how many rows a page holds) is the app's, in a public method of the class that m
 """
 
 import functools
+import logging
 import os
 
 import flask_appbuilder
@@ -112,6 +118,7 @@ from flask_appbuilder.models.sqla.filters import (
 )
 from flask_babel import Domain, get_babel
 from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from sqlalchemy import and_, false, or_
 from werkzeug.exceptions import BadRequest
 
@@ -137,10 +144,26 @@ def version_check_enabled(config) -> bool:
 
 
 def check_fab_version(config, installed=None) -> None:
-    """Refuse to start on a FAB version other than the one the hooks were read against."""
+    """Refuse to start on a FAB version other than the one the hooks were read against; when
+    the check is switched off for a port, say so in the log at every start."""
     installed = installed or flask_appbuilder.__version__
-    if installed != FAB_VERSION and version_check_enabled(config):
+    if installed == FAB_VERSION:
+        return
+    if version_check_enabled(config):
         raise RuntimeError(VERSION_REFUSED.format(found=installed, pinned=FAB_VERSION))
+    logging.getLogger(__name__).warning(
+        "FAB_VERSION_CHECK is off: Flask-AppBuilder %s runs hooks read against %s "
+        "(app/fab_hooks.py)",
+        installed,
+        FAB_VERSION,
+    )
+
+
+def lazy_msgid(text) -> str | None:
+    """The message id of a Flask-Babel lazy string (its English text: ``_l("Hours")`` →
+    "Hours"), read from ``LazyString._args``; None for anything else. Hook 19."""
+    args = getattr(text, "_args", None) if isinstance(text, LazyString) else None
+    return args[0] if args and isinstance(args[0], str) else None
 
 
 # --- ModelView: the list, its search form, the edit form, the related lists ---
@@ -505,7 +528,7 @@ class FilterRecordEqual(BaseFilter):
     """The record — or a bulk write's entry whose span of records (``record_id`` to
     ``record_last``) covers it."""
 
-    name = _l("Is (alone or in a batch)")
+    name = _l("Equal to (bulk writes included)")
     # FAB keeps one global map of these names: it must not shadow "eq".
     arg_name = "record"
 

@@ -49,6 +49,18 @@ def field(label, *args, choices=None, check=None, **kwargs):
     return mapped_column(*args, info=info, **kwargs)
 
 
+def required(column) -> bool:
+    """Whether a new row must give ``column``: NOT NULL, not the key, not computed, and no
+    default on either side (the form, the API, the roster and the tests' factories ask this)."""
+    return (
+        not column.nullable
+        and not column.primary_key
+        and column.computed is None
+        and column.default is None
+        and column.server_default is None
+    )
+
+
 class VillageRecord:
     """A record kept by one village."""
 

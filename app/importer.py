@@ -16,7 +16,7 @@ import pandas as pd
 from flask_babel import gettext as _
 from sqlalchemy import inspect, select
 
-from app import accounts, audit, inputs, validation
+from app import accounts, audit, fields, inputs, validation
 from app.roster_files import HEADER_SCAN_ROWS, SEPARATOR, ImportUsageError, _joined, read_table
 
 EXCEL_EPOCH = np.datetime64("1899-12-30", "D")
@@ -334,8 +334,14 @@ class Lookups:
             query = select(model.id, *(getattr(model, a) for a in attrs))
             for pk, *values in self.session.execute(query.where(model.id.in_(chunk))):
                 found[pk] = values
+        # Object Series of ints and None: a Series.map mixing the two turns them into floats
+        # and NaN, which PostgreSQL refuses for an integer column.
         return {
-            field_name: pks.map(lambda pk, i=i: found[pk][i] if pk in found else None)
+            field_name: pd.Series(
+                [found[pk][i] if pk in found else None for pk in pks.tolist()],
+                index=pks.index,
+                dtype=object,
+            )
             for i, (field_name, _attr) in enumerate(lookup.copies)
         }
 
@@ -347,8 +353,8 @@ def _copy_from_lookups(rows, resource, lookups):
         if column.kind != "lookup" or not column.lookup.copies or column.name not in rows.values:
             continue
         for field_name, values in lookups.copied(column.lookup, rows.values[column.name]).items():
-            mine = rows.column(field_name)
-            rows.values[field_name] = mine.where(mine.notna(), values).astype(object)
+            mine = rows.column(field_name).astype(object)
+            rows.values[field_name] = mine.where(mine.notna(), values)
 
 
 def read_column(column, texts: pd.Series, lookups: Lookups, model_columns) -> tuple:
@@ -601,7 +607,7 @@ def import_roster(
     # uniqueness (a second row is what the API writes too), and the database's one active
     # row per ID number holds, since a masked role never decides.
     result.deferred = blind
-    existing = {} if blind else _existing(session, resource, rows, village)
+    existing = {} if blind else _existing(session, resource, rows, village, own_group(user))
     plan = _Plan(resource, labels, village, group, upsert, user, result)
     inserts, updates, before = plan.run(rows, existing)
     step(len(rows))
@@ -732,9 +738,17 @@ def _model_columns(model) -> dict:
     return {c.key: c for c in inspect(model).columns}
 
 
-def _existing(session, resource, rows, village) -> dict:
+def own_group(user):
+    """The group a group-bound account (a group leader) keeps, else None."""
+    scope = accounts.user_scope(user) if user is not None else None
+    return scope.group_id if scope is not None and scope.level == "group" else None
+
+
+def _existing(session, resource, rows, village, group_id=None) -> dict:
     """Natural key → stored rows (as dicts) holding that key: in any village for a resource
-    with live statuses (one live membership per person), else in this village.
+    with live statuses (one live membership per person), else in this village — and, for a
+    group leader (``group_id``), in her group only: another group's records are as if they
+    did not exist to her (SPEC §1), so that a file cannot ask whether they do.
 
     A big file first reads the stored keys alone (one query) and fetches the full rows of
     those it meets; a small one asks for its keys in chunks.
@@ -746,6 +760,8 @@ def _existing(session, resource, rows, village) -> dict:
     # Core rows, not ORM results: thousands of plain tuples.
     connection = session.connection()
     here = () if resource.live_statuses else (model.village_id == village.id,)
+    if group_id is not None and not resource.live_statuses and hasattr(model, "group_id"):
+        here = (*here, model.group_id == group_id)
     if len(wanted) > LOOKUP_CHUNK:
         stored = connection.execute(select(*key_columns).where(*here))
         wanted &= set(map(tuple, stored))
@@ -860,7 +876,7 @@ class _Plan:
             if name not in full:
                 continue
             series = full[name]
-            if _required(column) and name not in required:
+            if fields.required(column) and name not in required:
                 rows.flag(mask & series.isna(), _("This field is required"), self.label(name))
         for column in resource.columns:
             if column.required_when:
@@ -915,7 +931,7 @@ class _Plan:
         errors = {
             key: _("This field is required")
             for key, column in self.columns.items()
-            if self.full.get(key) is None and _required(column)
+            if self.full.get(key) is None and fields.required(column)
         }
         clean = getattr(resource.model, "clean", None)
         if clean and not errors:
@@ -931,10 +947,6 @@ class _Plan:
 def _count(columns: dict) -> int:
     """How many rows a dict of columns holds."""
     return len(next(iter(columns.values()), []))
-
-
-def _required(column) -> bool:
-    return not column.nullable and not column.primary_key and column.default is None
 
 
 def _write(session, resource, inserts, updates, before, filename, result, village, step) -> None:

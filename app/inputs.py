@@ -100,6 +100,30 @@ def number_problem(column_type, value):
     return _l("At most %(n)s", n=limit)
 
 
+def scale_errors(model, sent) -> dict:
+    """Numbers a JSON body gives a ``Numeric(p, s)`` column with more than ``s`` decimal
+    places: field → message. The API's schema would round them (0.55 hours → 0.6) where the
+    form refuses them; refused alike."""
+    errors = {}
+    if not isinstance(sent, dict):
+        return errors
+    columns = inspect(model).columns
+    for key, value in sent.items():
+        column = columns.get(key) if isinstance(key, str) else None
+        kind = getattr(column, "type", None)
+        if not isinstance(kind, Numeric) or isinstance(kind, Float) or kind.scale is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            continue
+        try:
+            number = decimal.Decimal(str(value).strip())
+        except decimal.InvalidOperation:
+            continue
+        if number.is_finite() and number.as_tuple().exponent < -kind.scale:
+            errors[key] = _l("At most %(n)d decimal place(s)", n=kind.scale)
+    return errors
+
+
 class BadInput(BadRequest):
     """A request refused with a message for the user (in their language)."""
 

@@ -6,7 +6,9 @@ Below the declarations (app/views.py, app/tasks.py) and above the services: noth
 a screen.
 """
 
-from flask import abort, flash, g, has_request_context, request, url_for
+import dataclasses
+
+from flask import abort, current_app, flash, g, has_request_context, request, url_for
 from flask_appbuilder import ModelRestApi, ModelView, expose
 from flask_appbuilder.const import API_RESULT_RES_KEY
 from flask_appbuilder.fieldwidgets import Select2Widget
@@ -17,6 +19,8 @@ from markupsafe import Markup
 from sqlalchemy import (
     Boolean,
     UniqueConstraint,
+    extract,
+    func,
     inspect,
     select,
 )
@@ -199,6 +203,7 @@ class Declared(fab_hooks.ListHooks):
             **extra,
             "history_url": self._history_url,
             "reveal_url": self._reveal_url,
+            "summaries": self._summaries,
         }
         what = getattr(model, "__label__", None)
         if what is not None:
@@ -215,10 +220,21 @@ class Declared(fab_hooks.ListHooks):
 
     def _reveal_url(self, pk):
         """Where a President asks for the full ID number of this record (a POST), while the
-        detail page shows it masked; None for the other roles and when it is shown already."""
-        if not reveal_pending("id_number", self.datamodel.obj):
+        detail page shows it masked; None for the other roles, when it is shown already, and
+        where there is none to show (a register without ID numbers, a record without one)."""
+        model = self.datamodel.obj
+        if "id_number" not in records.columns(model) or not reveal_pending("id_number", model):
+            return None
+        # The record this page shows (loaded, scoped, by FAB's show: no second query).
+        item = self.datamodel.session.get(model, int(pk)) if valid_pk(pk) else None
+        if item is None or not item.id_number:
             return None
         return url_for(f"{type(self).__name__}.reveal", pk=pk)
+
+    def _summaries(self, pk):
+        """(summary, rows) of each of the screen's ``summaries`` with rows for this record."""
+        found = [(summary, summary.rows(pk)) for summary in getattr(self, "summaries", ())]
+        return [(summary, rows) for summary, rows in found if rows]
 
     def _history_url(self, pk):
         """The audit log filtered to this record, for those who may read the log."""
@@ -293,6 +309,52 @@ def _choices(datamodel, filters):
     return query.order_by(datamodel.obj.id).all()
 
 
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    """A table under a record's detail page: per year, totals of another register's rows that
+    name the record (a household's assistance, a member's volunteer hours). Only the rows the
+    reader may read are counted; a reader who may not read the register sees no table."""
+
+    # The table's HTML id and caption.
+    key: str
+    title: object
+    model: type
+    # The column naming the record (household_id), the date the year is taken from.
+    column: str
+    date: str
+    # (header, aggregate, column, format): ("count", None) counts the rows; ("sum", "money")
+    # adds a column up.
+    measures: tuple
+
+    def rows(self, pk) -> list[list[str]]:
+        if not valid_pk(pk) or not accounts.can(
+            accounts.current_user(), accounts.READ, self.model.__name__
+        ):
+            return []
+        model = self.model
+        year = extract("year", getattr(model, self.date))
+        totals = [
+            func.count() if how == "count" else getattr(func, how)(getattr(model, column))
+            for _header, how, column, _format in self.measures
+        ]
+        found = current_app.appbuilder.session.execute(
+            select(year, *totals)
+            .where(
+                # The template passes the pk as the URL gave it: text, which PostgreSQL won't
+                # compare with a number.
+                getattr(model, self.column) == int(pk),
+                security.scope_criteria(model, accounts.current_scope()),
+            )
+            .group_by(year)
+            .order_by(year.desc())
+        ).all()
+        formats = [fmt for *_rest, fmt in self.measures]
+        return [
+            [str(int(y)), *(fmt.format(v or 0) for fmt, v in zip(formats, values, strict=True))]
+            for y, *values in found
+        ]
+
+
 class RecordView(fab_hooks.FormHooks, Declared, ModelView):
     """A scoped CRUD screen: the scope filter on every lookup, checked writes, masked fields."""
 
@@ -311,6 +373,8 @@ class RecordView(fab_hooks.FormHooks, Declared, ModelView):
     exclude_route_methods = {"download", "action"}
     page_size = 25
     show_template = "record_show.html"
+    # The tables under the detail page (``Summary``), in order.
+    summaries = ()
     list_widget = speed.RecordListWidget
     search_widget = speed.RecordSearchWidget
 
@@ -577,6 +641,9 @@ class RecordApi(fab_hooks.RestApiHooks, Declared, ModelRestApi):
 
     def post_headless(self):
         self._old = None
+        errors = inputs.scale_errors(self.datamodel.obj, request.get_json(silent=True))
+        if errors:
+            return self.response_400(message={k: str(m) for k, m in errors.items()})
         return self._guarded(super().post_headless)
 
     def put_headless(self, pk):
@@ -585,6 +652,9 @@ class RecordApi(fab_hooks.RestApiHooks, Declared, ModelRestApi):
         item = self.datamodel.get(pk, self._base_filters)
         self._old = records.item_values(item) if item is not None else None
         sent = request.get_json(silent=True)
+        errors = inputs.scale_errors(self.datamodel.obj, sent)
+        if errors:
+            return self.response_400(message={k: str(m) for k, m in errors.items()})
         if isinstance(sent, dict) and self._old is not None:
             errors = masked_edit_errors(self.datamodel.obj, sent, self._old)
             if errors:
@@ -698,10 +768,15 @@ def derived_api(register):
     gives ``api_columns``; ``api_search`` and ``api_read_only`` where they differ too."""
     extra = register.extra
     columns = extra.get("api_columns") or form_api_columns(register.view)
+    # The screen's own check of a write holds for the API too.
+    check = extra.get("write_check", getattr(register.view, "write_check", None))
+    if check is not None and not isinstance(check, staticmethod):
+        check = staticmethod(check)
     return api(
         register.model,
         register.rest,
         columns,
         search=extra.get("api_search"),
         read_only=extra.get("api_read_only", ()),
+        **({"write_check": check} if check is not None else {}),
     )

@@ -19,7 +19,7 @@ import functools
 import re
 from collections.abc import Callable
 
-from flask_babel import get_translations, pgettext
+from flask_babel import get_locale, get_translations, pgettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func
 
@@ -166,7 +166,8 @@ def count_if(condition):
 
 
 def join_details(parts) -> str:
-    return "；".join(str(p) for p in parts)
+    """The parts of a norm's detail in one sentence: "；" in Chinese, "; " in English."""
+    return _("; ").join(str(p) for p in parts)
 
 
 # The seeds a norm cites, by the number of their file (../shared/seeds/README.md).
@@ -179,8 +180,29 @@ SOURCES = {
 }
 
 
+CHINESE_DIGITS = "〇一二三四五六七八九"
+
+
+def chinese_number(n: int) -> str:
+    """1–99 as Chinese numerals, as articles are numbered: 3 → 三, 13 → 十三, 21 → 二十一."""
+    if not 0 < n < 100:
+        return str(n)
+    tens, ones = divmod(n, 10)
+    head = "" if tens == 0 else ("十" if tens == 1 else CHINESE_DIGITS[tens] + "十")
+    return head + (CHINESE_DIGITS[ones] if ones else "")
+
+
+def _numeral(number: str) -> str:
+    """An article's number as the reader's language writes it: 第三条 in Chinese."""
+    locale = get_locale()
+    if locale is None or locale.language != "zh" or not number.isdigit():
+        return number
+    return chinese_number(int(number))
+
+
 def source_label(source: str) -> str:
-    """A norm's source as a reader cites it: "000 Art. 8.1" → 《村级计生协工作规范》第8条第1项."""
+    """A norm's source as a reader cites it: "000 Art. 8.1" → 《村级计划生育协会工作管理规范》
+    第八条第一项 (the seeds number their articles and items in Chinese numerals)."""
     documents = source.split(", ")
     if len(documents) > 1 and all(d in SOURCES for d in documents):
         cited = (translated(SOURCES[d]) for d in documents)
@@ -191,11 +213,15 @@ def source_label(source: str) -> str:
     article = re.fullmatch(r"Art\. (\d+)(?:\.(\d+))?", place)
     standards = re.fullmatch(r"standards? ([\d, ]+)", place)
     if article and article[2]:
-        place = _("Art. %(article)s item %(item)s", article=article[1], item=article[2])
+        place = _(
+            "Art. %(article)s item %(item)s",
+            article=_numeral(article[1]),
+            item=_numeral(article[2]),
+        )
     elif article:
-        place = _("Art. %(article)s", article=article[1])
+        place = _("Art. %(article)s", article=_numeral(article[1]))
     elif standards:
-        numbers = _(", ").join(n.strip() for n in standards[1].split(","))
+        numbers = _(", ").join(_numeral(n.strip()) for n in standards[1].split(","))
         place = _("standards %(numbers)s", numbers=numbers)
     return _("%(document)s, %(place)s", document=translated(SOURCES[document]), place=place)
 

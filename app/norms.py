@@ -997,3 +997,29 @@ NORMS = [
     ),
 ]
 NORMS_BY_ID = {norm.id: norm for norm in NORMS}
+
+# What the dashboard's column headers call each norm: its title in a few words.
+SHORT_TITLES = {
+    "R1": _l("Council officers"),
+    "R2": _l("Council make-up"),
+    "R3": _l("Council term"),
+    "R4": _l("Member groups"),
+    "R5": _l("Membership"),
+    "R6": _l("Council meetings"),
+    "R7": _l("Review meetings"),
+    "R8": _l("Work meetings"),
+    "R9": _l("Member training"),
+    "R10": _l("Work plan"),
+    "R11": _l("Village archive"),
+    "R12": _l("Group records"),
+    "R13": _l("Venues"),
+    "R14": _l("Assistance"),
+    "R15": _l("Complaints"),
+    "R16": _l("Agreements"),
+    "R17": _l("Public notices"),
+    "R18": _l("Special families"),
+    "R19": _l("Knowledge rates"),
+    "R20": _l("Satisfaction"),
+    "R21": _l("Township tasks"),
+}
+assert SHORT_TITLES.keys() == NORMS_BY_ID.keys()

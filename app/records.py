@@ -9,7 +9,7 @@ import datetime as dt
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import String, inspect, select
 
-from app import accounts, inputs, security
+from app import accounts, fields, inputs, security
 from app.models import DECISION_STATUSES, Member
 from app.validation import mask_birth_date, mask_id_number, mask_phone
 
@@ -78,12 +78,7 @@ def value_errors(model, values: dict, filled: set) -> dict:
             errors[key] = _l("Text may not contain the NUL character (\\0)")
             continue
         if value is None:
-            if (
-                not column.nullable
-                and not column.primary_key
-                and column.default is None
-                and key not in filled
-            ):
+            if fields.required(column) and key not in filled:
                 errors[key] = _l("This field is required")
             continue
         if isinstance(column.type, String) and column.type.length:
@@ -163,13 +158,13 @@ def number_errors(model, values: dict) -> dict:
 
 def admin_only_errors(model, values: dict, old: dict | None, user) -> dict:
     """A field the model keeps for the Admin (``__admin_only__``) changed by anyone else."""
-    fields = getattr(model, "__admin_only__", ())
-    if not fields or accounts.can(user, accounts.ADMIN_ONLY, model.__name__):
+    admin_only = getattr(model, "__admin_only__", ())
+    if not admin_only or accounts.can(user, accounts.ADMIN_ONLY, model.__name__):
         return {}
     before = old or {}
     return {
         key: _l("Only the administrator sets this field")
-        for key in fields
+        for key in admin_only
         if values.get(key) != before.get(key)
     }
 

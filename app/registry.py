@@ -66,9 +66,13 @@ def declare(model, **fields) -> Register:
 
 
 def registers() -> list[Register]:
-    """Every declared register, in order (app/views.py imported first if it was not yet)."""
-    if not REGISTRY:
-        importlib.import_module(DECLARATIONS)
+    """Every declared register, in order. The blocks' module is imported first (once: Python
+    keeps it), so that no reader sees the registry part-filled — the one edge from this layer
+    up to app/views.py, made at run time (the import-linter contract does not see it) — and
+    a scoped model without a block is refused here too, for the `flask` commands as for the
+    server."""
+    importlib.import_module(DECLARATIONS)
+    check_declared()
     return list(REGISTRY.values())
 
 
@@ -78,7 +82,8 @@ def models() -> list[type]:
 
 def undeclared() -> list[type]:
     """The scoped models (``models.BUSINESS_MODELS``) without a block: each is a mistake."""
-    declared = set(models())
+    importlib.import_module(DECLARATIONS)
+    declared = {r.model for r in REGISTRY.values()}
     return [m for m in BUSINESS_MODELS if m not in declared and m not in UNREGISTERED]
 
 

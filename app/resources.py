@@ -6,11 +6,13 @@ lookups by name.
 """
 
 import itertools
+import re
 from dataclasses import dataclass, field
 
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import Boolean, Date, Integer, Numeric
 
-from app import models, registry
+from app import fab_hooks, fields, models, registry
 
 # Members, and the people named on other registers, are found among these statuses.
 LIVE_MEMBER = (("status", ("applied", "active")),)
@@ -145,6 +147,80 @@ def address_column():
 
 def notes_column(*extra):
     return Column("notes", (*extra, "备注", "notes", "remarks"))
+
+
+# --- A KIND read off its model's field declarations ---
+
+# How a cell is read, by the column's declared type (a column with choices is a "choice").
+_READINGS = ((Boolean, "bool"), (Date, "date"), (Integer, "int"), (Numeric, "decimal"))
+
+
+def _reading(column) -> str:
+    if column.info.get("choices") is not None:
+        return "choice"
+    return next((kind for type_, kind in _READINGS if isinstance(column.type, type_)), "text")
+
+
+def _english(label) -> tuple[str, ...]:
+    """The English label (a lazy string's msgid) as a header alias, lower-cased."""
+    msgid = fab_hooks.lazy_msgid(label)
+    if msgid is None:
+        raise TypeError(f"a field's label is not a lazy_gettext string: {label!r}")
+    return (msgid.lower(),)
+
+
+# A header in Chinese (the exporter heads a sheet with a column's first one).
+CJK_HEADER = re.compile(r"[\u4e00-\u9fff]")
+
+# A reference column's lookup, by the table it points to.
+_LOOKUPS = {"member": lambda: member_lookup(), "household": household_lookup}
+
+
+def from_fields(model, *, kind, title, natural_key, headers, overrides=None, **options):
+    """A roster KIND whose columns are read off ``model``'s field declarations (app/fields.py):
+    each column's reading (choice, date, number, yes/no, a member or household of the village),
+    its choices and whether a row must give it (NOT NULL without a default). The block gives
+    what only a village knows, the headers its sheets use — ``{field: (header, …)}``, the first
+    Chinese header heads an exported sheet — and, in ``overrides``, a whole ``Column`` where the
+    declaration says too little (synonyms, copies). The English label and the field's name are
+    headers too."""
+    overrides = overrides or {}
+    columns = []
+    for name, aliases in headers.items():
+        if name in overrides:
+            columns.append(overrides[name])
+            continue
+        if name == "group_id":
+            if aliases:
+                raise ValueError(f"{kind}: group_id takes the groups' headers (group_column)")
+            columns.append(group_column())
+            continue
+        if not any(CJK_HEADER.search(alias) for alias in aliases):
+            raise ValueError(f"{kind}.{name}: give the Chinese header a sheet uses (first)")
+        column = model.__table__.c[name]
+        targets = [fk.column.table.name for fk in column.foreign_keys]
+        if targets and targets[0] not in _LOOKUPS:
+            raise ValueError(f"{kind}.{name}: no lookup of {targets[0]}: give it in overrides")
+        lookup = _LOOKUPS[targets[0]]() if targets else None
+        required = fields.required(column) and name not in options.get("defaults", {})
+        columns.append(
+            Column(
+                name,
+                (*aliases, *_english(column.info.get("label"))),
+                kind="lookup" if lookup else _reading(column),
+                required=required,
+                choices=column.info.get("choices"),
+                lookup=lookup,
+            )
+        )
+    return Resource(
+        kind=kind,
+        title=title,
+        model=model,
+        columns=tuple(columns),
+        natural_key=tuple(natural_key),
+        **options,
+    )
 
 
 # A person by ID number: live in one association at most, so the key is looked for in every
@@ -434,15 +510,23 @@ AGREEMENTS = Resource(
 )
 
 # Knowledge and satisfaction surveys (issue 9): one row per year and kind; the rate is the
-# database's own (answered well / asked), so a sheet gives the two counts only.
-SURVEYS = Resource(
+# database's own (answered well / asked), so a sheet gives the two counts only. Read off the
+# model's declarations; the kind's spellings are the villages'.
+SURVEYS = from_fields(
+    models.Survey,
     kind="surveys",
     title="知晓率满意度调查表",
-    model=models.Survey,
     natural_key=("year", "kind"),
-    columns=(
-        Column("year", ("年度", "年份", "调查年度", "year"), kind="int", required=True),
-        Column(
+    headers={
+        "year": ("年度", "年份", "调查年度"),
+        "kind": (),
+        "asked": ("调查人数", "受访人数"),
+        "answered_well": ("知晓(满意)人数", "知晓人数", "满意人数"),
+        "surveyed_on": ("调查日期", "调查时间"),
+        "notes": ("备注",),
+    },
+    overrides={
+        "kind": Column(
             "kind",
             ("调查项目", "类别", "项目", "kind"),
             kind="choice",
@@ -453,19 +537,8 @@ SURVEYS = Resource(
                 ("群众满意度", "satisfaction"),
             ),
             required=True,
-        ),
-        Column(
-            "asked", ("调查人数", "受访人数", "people asked", "asked"), kind="int", required=True
-        ),
-        Column(
-            "answered_well",
-            ("知晓(满意)人数", "知晓人数", "满意人数", "people answering well", "answered_well"),
-            kind="int",
-            required=True,
-        ),
-        Column("surveyed_on", ("调查日期", "调查时间", "surveyed on", "surveyed_on"), kind="date"),
-        Column("notes", ("备注", "notes")),
-    ),
+        )
+    },
 )
 
 

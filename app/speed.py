@@ -19,7 +19,8 @@ SQLAlchemy's internals (``CachedJsonschema``, ``RequestDomain``, the count's ``C
 - ``RecordSearchWidget``: the search form's fixed-choice dropdowns (gender, category,
   status) rendered once per view, field and language instead of on every page.
 - ``menu_html``: the navigation menu (some 40 menu entries, each a rights check, an address
-  and a translation) rendered once per role set and language.
+  and a translation) rendered once per role set and language; it holds only the entries the
+  user may open (``menu_entries``).
 - ``SQLAInterface``: FAB's model interface, its list count built without the list's column
   options (a ``load_only`` per column, outer joins for dotted columns): the count reads none
   of them, and FAB built them twice per list (count and page), ~2.5 ms of a REST list.
@@ -60,10 +61,50 @@ def menu_html():
         kept = _menus.get(key)
         if kept is not None and kept[0] is catalogue:
             return kept[1]
-    html = Markup(render_template("appbuilder/navbar_menu_items.html", menu=appbuilder.menu))
+    html = Markup(
+        render_template("appbuilder/navbar_menu_items.html", entries=menu_entries(appbuilder))
+    )
     if key is not None:
         _menus[key] = (catalogue, html)
     return html
+
+
+def menu_opens(appbuilder, item) -> bool:
+    """Whether the user may open the menu entry ``item``: the right its page checks (``can_list``
+    on a register: FAB's ``menu_access`` is granted for any right on it, and a category's name
+    may be a register's too, 家庭帮扶 and 帮扶记录), or ``menu_access`` for a plain link."""
+    if not item.should_render():
+        return False
+    view = item.baseview
+    if view is None:
+        return appbuilder.sm.has_access("menu_access", item.name)
+    permission = "can_" + view.get_method_permission(view.default_view)
+    return permission in (view.base_permissions or ()) and appbuilder.sm.has_access(
+        permission, view.class_permission_name
+    )
+
+
+def menu_entries(appbuilder) -> list:
+    """The menu as the user may use it: (entry, its entries) per top-level entry, a category
+    only with an entry the user may open, separators only between entries."""
+    shown = []
+    for item in appbuilder.menu.get_list():
+        if not item.childs:
+            if menu_opens(appbuilder, item):
+                shown.append((item, []))
+            continue
+        children = []
+        for child in item.childs:
+            if child and child.name == "-":
+                if children and children[-1] != "-":
+                    children.append("-")
+            elif child and menu_opens(appbuilder, child):
+                children.append(child)
+        while children and children[-1] == "-":
+            children.pop()
+        if children and appbuilder.sm.has_access("menu_access", item.name):
+            shown.append((item, children))
+    return shown
 
 
 def install(app):

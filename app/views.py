@@ -10,19 +10,21 @@ The blocks come in menu order (the home page lists the registers in it too).
 """
 
 import datetime as dt
+import decimal
 
 from flask import abort, current_app, flash, redirect
 from flask_appbuilder import IndexView, expose
 from flask_appbuilder.actions import action
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import extract, func, select
+from sqlalchemy import func, select
 
 from app import accounts, inputs, records, reminders, resources, security, speed, tasks
 from app.audit_views import AuditLogApi, AuditLogView
 from app.inputs import valid_pk
-from app.machinery import RecordView, derived_api, flag
+from app.machinery import RecordView, Summary, derived_api, flag
 from app.models import (
+    VOLUNTEER_KIND,
     Activity,
     Agreement,
     Assistance,
@@ -47,6 +49,7 @@ from app.models import (
     Township,
     Venue,
     Village,
+    VolunteerService,
 )
 from app.registry import REGISTRY, check_declared, declare
 from app.speed import SQLAInterface
@@ -249,6 +252,19 @@ class MemberView(RecordView):
         "status": _l("New members enter as applications; only the president approves or rejects"),
         "left_on": _l("Required when a member leaves (withdrawn, advised out, deceased)"),
     }
+    summaries = (
+        Summary(
+            "volunteer-hours-by-year",
+            _l("Volunteer service by year"),
+            VolunteerService,
+            "member_id",
+            "date",
+            (
+                (_l("Services"), "count", None, "{}"),
+                (_l("Hours"), "sum", "hours", "{:.1f}"),
+            ),
+        ),
+    )
     method_permission_name = {
         **RecordView.method_permission_name,
         "approve": "approve",
@@ -290,7 +306,10 @@ class MemberView(RecordView):
             flash(_("%(n)d application(s) decided", n=done), "success")
         for message in refused:
             flash(message, "warning")
-        return redirect(self.get_redirect())
+        # Back to the applications still waiting (the home page's reminder links the same list),
+        # not to the page before the list (FAB's get_redirect: the home page).
+        pending = reminders.RULES_BY_KEY["pending_applications"]
+        return redirect(reminders.list_url(pending, dt.date.today()))
 
 
 declare(
@@ -299,7 +318,7 @@ declare(
     rest="member",
     menu=("Registers", "fa-address-book"),
     rights="members",
-    related=("Activity", "Award", "ContactHousehold"),
+    related=("Activity", "Award", "ContactHousehold", "VolunteerService"),
     roster=resources.MEMBERS,
     api_search=[
         "village_id",
@@ -504,6 +523,135 @@ declare(
 )
 
 
+def service_errors(values: dict, _old, _user, session) -> dict:
+    """The household served belongs to the group the service is filed under (the member's,
+    see models._served_by_member): a group leader reads her group's households only."""
+    household_id, group_id = values.get("household_id"), values.get("group_id")
+    member = session.get(Member, values["member_id"]) if values.get("member_id") else None
+    if member is not None and member.group_id is not None:
+        group_id = member.group_id
+    household = session.get(Household, household_id) if household_id else None
+    if household is None or group_id is None or household.group_id in (None, group_id):
+        return {}
+    return {"household_id": _l("This household belongs to another group")}
+
+
+class VolunteerServiceView(RecordView):
+    """志愿服务: who served, when, how long, and the household served (seeds 000 Art. 8.9)."""
+
+    datamodel = SQLAInterface(VolunteerService)
+    list_columns = ["date", "volunteer_name", "member", "group", "kind", "hours", "household"]
+    add_columns = edit_columns = [
+        "village",
+        "group",
+        "member",
+        "volunteer_name",
+        "date",
+        "hours",
+        "kind",
+        "household",
+        "notes",
+    ]
+    show_columns = add_columns
+    search_columns = ["village", "group", "member", "volunteer_name", "date", "kind"]
+    base_order = ("date", "desc")
+    write_check = staticmethod(service_errors)
+    description_columns = {
+        "volunteer_name": _l("A volunteer who is not a member: their name"),
+        "hours": _l("Between 0.5 and 24, to one decimal"),
+    }
+
+
+# What the demo's volunteers did, by kind of service.
+VOLUNTEER_WORK = {
+    "publicity": "上门宣传计生协惠民政策",
+    "visit": "走访慰问计生家庭，帮助打扫卫生",
+    "youth_health": "青春健康知识进校园",
+    "parenting": "优生优育知识讲解",
+    "other": "协助会员小组开展活动",
+}
+
+
+def volunteer_demo(year):
+    """The demo's service (`flask demo load`): one to three services a month by the village's
+    volunteers, a visit to a household of the village among them, and a helper from the
+    township health centre who is not a member."""
+    rng, village = year.rng, year.village
+    people = [m for m in year.members if m.volunteer] or year.members[:8]
+    households = year.session.scalars(
+        select(Household).where(Household.village_id == village.id).order_by(Household.id)
+    ).all()
+    done = set()
+    for back in range(12):
+        first = reminders.month_start(year.today, back)
+        for _turn in range(rng.randint(1, 3)):
+            member, kind = rng.choice(people), rng.choice(VOLUNTEER_KIND.codes)
+            day = year.day(first, rng.randint(0, 27))
+            if (member.id, day, kind) in done:
+                continue  # one line per volunteer, day and kind (the register's key)
+            done.add((member.id, day, kind))
+            # A visit goes to a household of the member's own group.
+            near = [h for h in households if h.group_id == member.group_id]
+            yield VolunteerService(
+                village=village,
+                group=member.group,
+                member=member,
+                volunteer_name=member.name,
+                date=day,
+                hours=decimal.Decimal(rng.choice(("1.5", "2", "2.5", "3", "4"))),
+                kind=kind,
+                household=rng.choice(near) if kind == "visit" and near else None,
+                notes=VOLUNTEER_WORK[kind],
+            )
+    yield VolunteerService(
+        village=village,
+        volunteer_name="镇卫生院志愿者",
+        date=year.day(reminders.month_start(year.today, 2), 9),
+        hours=decimal.Decimal("2"),
+        kind="parenting",
+        notes=VOLUNTEER_WORK["parenting"],
+    )
+
+
+declare(
+    VolunteerService,
+    view=VolunteerServiceView,
+    rest="volunteer_service",
+    menu=("Records", "fa-hands-helping"),
+    rights="group_work",
+    # A sheet names the member (ID number or name) or a volunteer who is not one; a member's
+    # row takes their name and group.
+    roster=resources.from_fields(
+        VolunteerService,
+        kind="volunteer_services",
+        title="志愿服务记录",
+        natural_key=("volunteer_name", "date", "kind"),
+        headers={
+            "group_id": (),
+            "member_id": (),
+            "volunteer_name": ("志愿者", "志愿者姓名", "姓名"),
+            "date": ("服务日期", "日期"),
+            "hours": ("服务时长", "时长", "小时数", "服务时长(小时)"),
+            "kind": ("服务类别", "服务内容", "类别"),
+            "household_id": ("服务对象", "服务家庭"),
+            "notes": ("备注", "服务情况"),
+        },
+        overrides={
+            "member_id": resources.Column(
+                "member_id",
+                ("会员", "会员身份证号", "会员姓名", "member"),
+                kind="lookup",
+                lookup=resources.member_lookup(
+                    copies=(("volunteer_name", "name"), ("group_id", "group_id"))
+                ),
+            ),
+        },
+    ),
+    api_search=["village_id", "group_id", "member_id", "volunteer_name", "date", "kind"],
+    demo=volunteer_demo,
+)
+
+
 class ComplaintView(RecordView):
     datamodel = SQLAInterface(Complaint)
     list_columns = ["received_on", "channel", "kind", "complainant", "status", "overdue"]
@@ -560,27 +708,21 @@ declare(
 # --- Families and assistance ---
 
 
-def assistance_by_year(household_id):
-    """(year, records, money total) of a household's assistance, newest year first; scoped."""
-    if not accounts.can(accounts.current_user(), accounts.READ, "Assistance"):
-        return []
-    year = extract("year", Assistance.date)
-    return current_app.appbuilder.session.execute(
-        select(year, func.count(), func.sum(Assistance.money))
-        .where(
-            # The template passes the pk as the URL gave it: text, which PostgreSQL won't compare.
-            Assistance.household_id == int(household_id),
-            security.scope_criteria(Assistance, accounts.current_scope()),
-        )
-        .group_by(year)
-        .order_by(year.desc())
-    ).all()
-
-
 class HouseholdView(RecordView):
     datamodel = SQLAInterface(Household)
-    show_template = "household_show.html"
-    extra_args = {"assistance_by_year": assistance_by_year}
+    summaries = (
+        Summary(
+            "assistance-by-year",
+            _l("Assistance by year"),
+            Assistance,
+            "household_id",
+            "date",
+            (
+                (_l("Assistance records"), "count", None, "{}"),
+                (_l("Money (yuan)"), "sum", "money", "{:.2f}"),
+            ),
+        ),
+    )
     list_columns = ["head_name", "group", "family_type", "difficulty", "status", "paired_member"]
     add_columns = edit_columns = [
         "village",

@@ -415,7 +415,7 @@ def test_quarterly_meetings_at_quarter_edges(app, sample, judge, rule, kind, lab
     rules = judge(village_id)
     assert rules[rule].met is False
     assert (
-        rules[rule].detail == f"No {label} in Q1 2025；No {label} in Q3 2025；No {label} in Q4 2025"
+        rules[rule].detail == f"No {label} in Q1 2025; No {label} in Q3 2025; No {label} in Q4 2025"
     )
     # Asked for Q2 only, the meeting of its first day is enough.
     assert judge(village_id, quarter=2)[rule].met is True

@@ -129,13 +129,13 @@ def test_norm_sources_read_as_citations(db_session, login_as):
     client = login_as("township")
     page = html.unescape(_page(client.get(f"/dashboard/village/{longwang}?year={YEAR}")))
     r4 = re.search(r'<tr data-rule="R4" class="danger">(.*?)</tr>', page, re.S).group(1)
-    assert "《村级计划生育协会工作管理规范》第4条" in r4
+    assert "《村级计划生育协会工作管理规范》第四条" in r4
     r3 = re.search(r'<tr data-rule="R3" class="[a-z]*">(.*?)</tr>', page, re.S).group(1)
-    assert "《村级计划生育协会工作管理规范》第8条第1项" in r3
+    assert "《村级计划生育协会工作管理规范》第八条第一项" in r3
     r16 = re.search(r'<tr data-rule="R16" class="[a-z]*">(.*?)</tr>', page, re.S).group(1)
     assert "《镇计生协工作报告》、《村民自治标准》" in r16
     r1 = re.search(r'<tr data-rule="R1" class="">(.*?)</tr>', page, re.S).group(1)
-    assert "《村级计划生育协会工作管理规范》第3条" in r1 and "000 Art." not in page
+    assert "《村级计划生育协会工作管理规范》第三条" in r1 and "000 Art." not in page
     client.get("/lang/en")
     page = _page(client.get(f"/dashboard/village/{longwang}?year={YEAR}"))
     assert "Village association work norms, Art. 8 item 1" in page

@@ -35,9 +35,11 @@ def test_start_up_refuses_another_fab_version(monkeypatch):
 
 
 @pytest.mark.parametrize("off", ["0", "false", "No", "off"])
-def test_version_check_can_be_switched_off_for_porting(monkeypatch, off):
+def test_version_check_can_be_switched_off_for_porting(monkeypatch, caplog, off):
     monkeypatch.setenv("FAB_VERSION_CHECK", off)
     fab_hooks.check_fab_version({}, installed="9.9.9")
+    # Never silently: each start says so in the log.
+    assert "FAB_VERSION_CHECK is off: Flask-AppBuilder 9.9.9" in caplog.text
     monkeypatch.delenv("FAB_VERSION_CHECK")
     fab_hooks.check_fab_version({"FAB_VERSION_CHECK": False}, installed="9.9.9")
     with pytest.raises(RuntimeError):

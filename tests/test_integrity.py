@@ -316,6 +316,14 @@ def _schema(path, table):
         ).fetchone()[0]
 
 
+def _exists(path, table) -> bool:
+    import sqlite3
+
+    with sqlite3.connect(path) as connection:
+        found = connection.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,))
+        return found.fetchone() is not None
+
+
 def _revision(path):
     import sqlite3
 
@@ -404,4 +412,7 @@ def test_every_table_numbered_by_id_keeps_autoincrement_at_head_and_after_0010s_
     assert [t for t in numbered if "PRIMARY KEY AUTOINCREMENT" not in _schema(path, t)] == []
     with app.app_context():
         downgrade(revision="0009_referential_integrity")
-    assert [t for t in numbered if "PRIMARY KEY AUTOINCREMENT" not in _schema(path, t)] == []
+    # The tables of the registers declared since 0009 are gone at 0009: the others are checked.
+    standing = [t for t in numbered if _exists(path, t)]
+    assert "volunteer_service" not in standing and "ab_user" in standing
+    assert [t for t in standing if "PRIMARY KEY AUTOINCREMENT" not in _schema(path, t)] == []

@@ -78,3 +78,47 @@ def test_every_masking_rule_names_a_registered_column_with_a_masker():
         model_name, _dot, key = rule.rpartition(".")
         assert key in MASKERS, rule
         assert any(key == k and model_name in ("", name) for name, k in columns), rule
+
+
+def test_a_roster_read_off_the_declarations_follows_them():
+    """``resources.from_fields``: a column's reading, choices and whether a row must give it come
+    from the model's declaration; the block gives only the headers villages write."""
+    from app import models, resources
+
+    derived = resources.from_fields(
+        models.Assistance,
+        kind="test_assistance",
+        title="帮扶记录",
+        natural_key=("household_id", "date"),
+        headers={
+            "household_id": ("帮扶对象",),
+            "date": ("帮扶日期",),
+            "kind": ("帮扶方式",),
+            "money": ("金额",),
+            "notes": ("备注",),
+        },
+    )
+    columns = {c.name: c for c in derived.columns}
+    assert {n: c.kind for n, c in columns.items()} == {
+        "household_id": "lookup",
+        "date": "date",
+        "kind": "choice",
+        "money": "decimal",
+        "notes": "text",
+    }
+    # NOT NULL without a default: required.
+    assert [n for n, c in columns.items() if c.required] == ["household_id", "date", "kind"]
+    assert columns["kind"].choices is models.ASSISTANCE_KIND
+    assert columns["household_id"].lookup.model is models.Household
+    # The villages' header first (an exported sheet's heading), then the English label.
+    assert columns["money"].aliases == ("金额", "money (yuan)")
+    # The surveys' KIND is read off its model: the same columns as its declaration says.
+    surveys = {c.name: (c.kind, c.required) for c in resources.SURVEYS.columns}
+    assert surveys == {
+        "year": ("int", True),
+        "kind": ("choice", True),
+        "asked": ("int", True),
+        "answered_well": ("int", True),
+        "surveyed_on": ("date", False),
+        "notes": ("text", False),
+    }

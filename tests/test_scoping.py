@@ -865,7 +865,7 @@ def _add_work_records(session, village):
     publicity = Activity(village=village, kind="publicity", theme=f"{v}会员活动日", date=day)
     office = Venue(village=village, kind="office", signage=True, facilities=f"{v}办公桌")
     session.add_all([council, publicity, office])
-    first = None
+    made = []
     for group in groups:
         g, member = f"{v}{group.name}", member_of(group)
         meeting = Meeting(
@@ -895,7 +895,8 @@ def _add_work_records(session, village):
         )
         venue = Venue(village=village, group=group, kind="group_home", facilities=f"{g}桌椅")
         session.add_all([meeting, activity, household, venue])
-        first = first or (group, member, meeting, household)
+        made.append((group, member, meeting, household))
+    first = made[0]
     group, member, meeting, household = first
     publicity.participants = [member]
     session.add_all(
@@ -953,6 +954,24 @@ def _add_work_records(session, village):
             ),
         ]
     )
+
+    # A register declared since: a village-wide row and one per group where it keeps a group,
+    # from its field declarations, so that every list has rows from elsewhere to leave out.
+    session.flush()
+    for model in WORK_RECORDS:
+        if model in KNOWN_WORK_RECORDS:
+            continue
+        per_group = made if model in GROUP_LEVEL else []
+        for group, member, meeting, household in [(None, *made[0][1:]), *per_group]:
+            parts = {
+                "township": village.township_id,
+                "village": village.id,
+                "group": group.id if group else None,
+                "member": member.id,
+                "meeting": meeting.id,
+                "household": household.id,
+            }
+            session.add(model(**registers.new_row(model, parts, day)))
 
 
 @pytest.fixture(scope="module")
