@@ -21,7 +21,12 @@ from flask_appbuilder.security.api import SecurityApi as FabSecurityApi
 from flask_appbuilder.security.decorators import has_access, no_cache
 from flask_appbuilder.security.forms import LoginForm_db, UserInfoEdit
 from flask_appbuilder.security.sqla.manager import SecurityManager as FabSecurityManager
-from flask_appbuilder.security.views import AuthDBView, UserDBModelView
+from flask_appbuilder.security.views import (
+    AuthDBView,
+    UserDBModelView,
+    UserGroupModelView,
+    UserStatsChartView,
+)
 from flask_appbuilder.security.views import UserInfoEditView as FabUserInfoEditView
 from flask_appbuilder.utils.base import get_safe_redirect
 from flask_babel import gettext
@@ -499,6 +504,28 @@ class SecurityApi(FabSecurityApi):
         return response
 
 
+class LabelledGroupView(UserGroupModelView):
+    """FAB's groups screen, its columns named in the user's language (FAB names them from the
+    column, in English)."""
+
+    label_columns = {
+        "name": _l("Name"),
+        "label": _l("Display name"),
+        "description": _l("Group description"),
+        "users": _l("Users"),
+        "roles": _l("Roles"),
+    }
+
+
+class LabelledUserStatsChartView(UserStatsChartView):
+    """FAB's sign-in statistics, its two charts named in the user's language."""
+
+    definitions = [
+        {"label": _l("Login count"), "group": "username", "series": ["login_count"]},
+        {"label": _l("Failed login count"), "group": "username", "series": ["fail_login_count"]},
+    ]
+
+
 class SecurityManager(fab_hooks.SecurityManagerHooks, FabSecurityManager):
     """FAB's security manager with scoped users, audited sign-ins and a throttled JWT login
     (its rights checks kept per role set: app/fab_hooks.py)."""
@@ -507,6 +534,8 @@ class SecurityManager(fab_hooks.SecurityManagerHooks, FabSecurityManager):
     userdbmodelview = ScopedUserView
     userinfoeditview = UserInfoEditView
     authdbview = TwoFactorAuthDBView
+    groupmodelview = LabelledGroupView
+    userstatschartview = LabelledUserStatsChartView
     security_api = SecurityApi
 
     def auth_user_db(self, username, password):
