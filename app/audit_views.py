@@ -374,6 +374,28 @@ def beijing_time(value):
     return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def account_label(value):
+    """The writer: an account's username, or the command line's own name (``system``)."""
+    return accounts.role_label("system") if value == "system" else (value or "")
+
+
+def scope_label(value):
+    """An entry's scope (``village:3``) by the place's name; ``all`` as every township."""
+    level, _sep, pk = (value or "").partition(":")
+    if not pk:
+        return str(SCOPE_LEVELS.get(level, level))
+    model = {"township": Township, "village": Village, "group": MemberGroup}.get(level)
+    if model is None or not valid_pk(pk):
+        return value
+    item = current_app.appbuilder.session.get(model, int(pk))
+    if item is None:
+        return value
+    return f"{item.village.name} {item.name}" if model is MemberGroup else item.name
+
+
+SCOPE_LEVELS = {"all": _l("All townships"), "none": _l("No scope assigned")}
+
+
 def role_labels(value):
     return "、".join(str(accounts.ROLE_LABELS.get(r, r)) for r in (value or "").split(",") if r)
 
@@ -526,6 +548,8 @@ class AuditLogView(Declared, ModelView):
             changes=changes_table,
             ts=beijing_time,
             role=role_labels,
+            username=account_label,
+            scope=scope_label,
             village_id=village_name,
             township_id=functools.partial(_maybe_name, Township),
             group_id=functools.partial(_maybe_name, MemberGroup),

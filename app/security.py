@@ -23,12 +23,14 @@ from flask_appbuilder.security.forms import LoginForm_db, UserInfoEdit
 from flask_appbuilder.security.sqla.manager import SecurityManager as FabSecurityManager
 from flask_appbuilder.security.views import (
     AuthDBView,
+    RoleModelView,
     UserDBModelView,
     UserGroupModelView,
     UserStatsChartView,
 )
 from flask_appbuilder.security.views import UserInfoEditView as FabUserInfoEditView
 from flask_appbuilder.utils.base import get_safe_redirect
+from flask_appbuilder.widgets import ListWidget
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
@@ -504,10 +506,33 @@ class SecurityApi(FabSecurityApi):
         return response
 
 
-class LabelledGroupView(UserGroupModelView):
-    """FAB's groups screen, its columns named in the user's language (FAB names them from the
-    column, in English)."""
+def role_labels(roles) -> str:
+    return "、".join(accounts.role_label(role.name) for role in roles or [])
 
+
+class LabelledRoleView(RoleModelView):
+    """FAB's roles screen, read-only: the roles and their rights are the code's (FAB_ROLES from
+    ``accounts.ROLE_RIGHTS``, SPEC §1), so the screen names each role in the user's language and
+    lists no permission rows to edit (they would change nothing)."""
+
+    # A list only: FAB's detail page prints the stored name as it is.
+    base_permissions = ["can_list"]
+    include_route_methods = {"list"}
+    # FAB's own list widget (its roles widget prints names and permission rows as they are).
+    list_widget = ListWidget
+    list_columns = ["name"]
+    search_columns = ["name"]
+    label_columns = {"name": _l("Role")}
+    formatters_columns = {"name": accounts.role_label}
+    related_views = []
+
+
+class LabelledGroupView(UserGroupModelView):
+    """FAB's groups screen, read-only and named in the user's language: the app gives rights
+    by role and scope only (an account's form has no groups), so no group is made here."""
+
+    base_permissions = ["can_list", "can_show"]
+    formatters_columns = {"roles": role_labels}
     label_columns = {
         "name": _l("Name"),
         "label": _l("Display name"),
@@ -535,6 +560,7 @@ class SecurityManager(fab_hooks.SecurityManagerHooks, FabSecurityManager):
     userinfoeditview = UserInfoEditView
     authdbview = TwoFactorAuthDBView
     groupmodelview = LabelledGroupView
+    rolemodelview = LabelledRoleView
     userstatschartview = LabelledUserStatsChartView
     security_api = SecurityApi
 

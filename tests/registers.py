@@ -8,6 +8,7 @@ from SPEC; only the list of registers, and each one's rights group, come from th
 
 import datetime as dt
 import decimal
+import itertools
 
 from sqlalchemy import Boolean, Date, Integer, Numeric, String, Text, inspect
 
@@ -90,6 +91,9 @@ PARTS = {
 }
 
 
+_SERIALS = itertools.count(1)
+
+
 def _value(column, day):
     """A valid value of one column from its declaration (choices, type, checks)."""
     choices = column.info.get("choices")
@@ -105,8 +109,10 @@ def _value(column, day):
     if isinstance(kind, Numeric):
         return decimal.Decimal("1.5")
     if isinstance(kind, String | Text):
+        # A serial of its own: two new rows never share a key (a register's unique line).
         length = getattr(kind, "length", None) or 16
-        return f"测试{column.key}"[:length]
+        serial = str(next(_SERIALS))
+        return f"测试{column.key}"[: length - len(serial)] + serial
     return None
 
 

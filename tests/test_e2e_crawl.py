@@ -65,7 +65,12 @@ ALLOWED_WORDS = {
 ALLOWED = re.compile(r"^R([1-9]|1[0-9]|2[01])$")
 WORD = re.compile(r"[A-Za-z][A-Za-z_]+")
 EMAIL = re.compile(r"\S+@\S+")
-ADDRESS = re.compile(r"https?://\S+|\S+\.(?:png|jpe?g|pdf|docx|xlsx|csv)\b", re.IGNORECASE)
+# Addresses: a link, a file name, and the request an audit entry records ("GET /reports/…").
+ADDRESS = re.compile(
+    r"https?://\S+|\S+\.(?:png|jpe?g|pdf|docx|xlsx|csv)\b"
+    r"|(?:(?:GET|POST|PUT|DELETE) )?/[\w/.?=&%-]+",
+    re.IGNORECASE,
+)
 # The audit log's chain hashes.
 HEX = re.compile(r"\b[0-9a-f]{16,}\b")
 
