@@ -630,7 +630,8 @@ def test_a_records_page_links_to_its_history(app, login_as):
     history = client.get(f"/auditlogview/list/?_flt_3_model=Member&_flt_0_record_id={pk}")
     assert history.status_code == 200
     rows = re.findall(r"<tr[^>]*>.*?</tr>", history.get_data(as_text=True), re.S)
-    assert len([r for r in rows if "xintan" in r or "system" in r]) == 1  # the demo's insert
+    # The demo's insert, by the command line (系统（命令行）).
+    assert len([r for r in rows if "xintan" in r or "系统" in r]) == 1
     leader_page = login_as("xintan_group1").get(f"/memberview/show/{pk}").get_data(as_text=True)
     assert "_flt_3_model" not in leader_page
 
