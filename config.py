@@ -34,12 +34,27 @@ def _limit(name: str, default: int) -> int:
     return int(value)
 
 
-SECRET_KEY = os.environ.get("SECRET_KEY") or _instance_secret("secret_key")
+# --- Past one machine (issue 18; README "Deploying for a county") ---
+# Attachments, task files and rosters awaiting confirmation in an S3-compatible object store
+# (app/storage.py): s3://bucket or s3://bucket/prefix; the endpoint of a MinIO/Ceph/cloud store
+# (unset: AWS); credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION.
+STORAGE_URL = os.environ.get("STORAGE_URL", "")
+STORAGE_ENDPOINT_URL = os.environ.get("STORAGE_ENDPOINT_URL", "")
+# The login throttle and the two-factor counters in Redis (redis://host:6379/0).
+REDIS_URL = os.environ.get("REDIS_URL", "")
+# Stateless mode: several app servers, none of which keeps anything in instance/. The keys,
+# DATABASE_URL, STORAGE_URL and REDIS_URL must then come from the environment; the app refuses
+# to start without them (app/storage.py, check_deployment) and generates nothing in instance/.
+STATELESS = os.environ.get("STATELESS", "") == "1" or bool(STORAGE_URL or REDIS_URL)
+
+SECRET_KEY = os.environ.get("SECRET_KEY") or ("" if STATELESS else _instance_secret("secret_key"))
 # Encrypts ID numbers and sensitive household fields at rest (app/crypto.py). Not in the
 # database: back it up with the database, or every encrypted field is lost.
-ID_ENCRYPTION_KEY = os.environ.get("ID_ENCRYPTION_KEY") or _instance_secret("id_encryption_key")
-SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or "sqlite:///" + os.path.join(
-    INSTANCE_DIR, "jsx.db"
+ID_ENCRYPTION_KEY = os.environ.get("ID_ENCRYPTION_KEY") or (
+    "" if STATELESS else _instance_secret("id_encryption_key")
+)
+SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or (
+    "" if STATELESS else "sqlite:///" + os.path.join(INSTANCE_DIR, "jsx.db")
 )
 SQLALCHEMY_TRACK_MODIFICATIONS = False
 
@@ -120,9 +135,12 @@ FAB_SECURITY_MANAGER_CLASS = "app.security.SecurityManager"
 # Login throttling on the HTML form (FAB) and the JWT endpoint (ours): per client address.
 RATELIMIT_ENABLED = True
 # One SQLite file under instance/ shared by every worker on the host (app/ratelimit.py);
-# several hosts: redis://host:6379 or memcached://host:11211.
-RATELIMIT_STORAGE_URI = os.environ.get(
-    "RATELIMIT_STORAGE_URI", "sqlite:///" + os.path.join(INSTANCE_DIR, "ratelimit.db")
+# several hosts: REDIS_URL (which wins), or memcached://host:11211 here. The two-factor counters
+# (app/twofactor.py) are kept in the same storage.
+RATELIMIT_STORAGE_URI = (
+    REDIS_URL
+    or os.environ.get("RATELIMIT_STORAGE_URI")
+    or ("" if STATELESS else "sqlite:///" + os.path.join(INSTANCE_DIR, "ratelimit.db"))
 )
 RATELIMIT_STRATEGY = "fixed-window"
 AUTH_RATE_LIMITED = True

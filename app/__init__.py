@@ -21,6 +21,10 @@ def create_app(test_config=None, screens=True):
     app.config.from_object("config")
     if test_config:
         app.config.update(test_config)
+    from app import storage
+
+    # Before anything reads a key or a service's address (issue 18: stateless mode).
+    storage.check_deployment(app.config)
     # First: every FAB hook (app/fab_hooks.py) was read against one FAB version.
     from app import fab_hooks
 

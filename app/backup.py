@@ -8,8 +8,10 @@ either rolled back (verify) or the old schema dropped and committed (restore): t
 the old one or the restored one, never half of each.
 
 A check: the file opens, SQLite's integrity check, the schema revision against the code's
-migrations, rows per table, the audit chain of the copy (``audit.verify``) and its records
-against their last audited state (``audit_records.verify_records``). Creating and
+migrations, rows per table, the audit chain of the copy (``audit.verify``), its records
+against their last audited state (``audit_records.verify_records``), and every file it names
+(attachments, the tasks' files) present in the store (app.storage): the files are not in the
+backup, they are backed up beside it (README, "Backup"). Creating and
 restoring are audited; the restore's entry is written into the restored copy before it goes
 in place, and names the last entry of the chain it replaced.
 """
@@ -29,13 +31,14 @@ from pathlib import Path
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from app import audit, audit_records, crypto
+from app import audit, audit_records, crypto, storage
 from app.extensions import db
+from app.models import Attachment, Task
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PGDUMP_MAGIC = b"PGDMP"  # pg_dump's custom format (-Fc)
@@ -65,6 +68,10 @@ class Report:
     counts: dict = field(default_factory=dict)
     chain: str | None = None
     records: list = field(default_factory=list)
+    files: str | None = None
+    # The files it names that the store lacks: a problem for verify; a restore goes on (the
+    # database without some files is better than none) and shows them.
+    files_missing: str | None = None
     last_entry: int | None = None
     problems: list = field(default_factory=list)
 
@@ -97,6 +104,10 @@ class Report:
         if self.chain is not None:
             lines.append(_("Audit chain: %(result)s", result=self.chain))
         lines += [_("Records: %(result)s", result=line) for line in self.records]
+        if self.files is not None:
+            lines.append(_("Files: %(result)s", result=self.files))
+        if self.files_missing and self.files_missing not in self.problems:
+            lines.append(f"  {self.files_missing}")
         if self.counts:
             lines.append(_("Rows per table:"))
             width = max(map(len, self.counts))
@@ -181,7 +192,14 @@ def _revisions():
 
 
 def _check(connection, report: Report) -> None:
-    """Revision, rows per table and the audit chain of the database on ``connection``."""
+    """Revision, rows per table, the audit chain and the files of the database on
+    ``connection``."""
+    _check_database(connection, report)
+    if report.revision is not None and report.revision in _revisions()[0]:
+        _check_files(connection, report)
+
+
+def _check_database(connection, report: Report) -> None:
     names = sorted(inspect(connection).get_table_names())
     if "alembic_version" not in names:
         report.problems.append(
@@ -239,6 +257,61 @@ def _check(connection, report: Report) -> None:
         report.problems.append(_("Its audit chain does not verify: %(message)s", message=message))
         return
     _check_records(connection, report)
+
+
+MISSING_SHOWN = 20
+
+
+def _check_files(connection, report: Report) -> None:
+    """Every file the copy names (attachments, the tasks' files) must be in the store the app
+    uses now (app.storage: UPLOAD_FOLDER, or the object store of STORAGE_URL): restored
+    without them, its records would link to nothing."""
+    attachments, tasks = Attachment.__table__, Task.__table__
+    try:
+        named = [
+            (row.stored_name, f"{row.filename} ({row.owner_model} {row.owner_id})")
+            for row in connection.execute(
+                select(
+                    attachments.c.stored_name,
+                    attachments.c.filename,
+                    attachments.c.owner_model,
+                    attachments.c.owner_id,
+                ).order_by(attachments.c.id)
+            )
+        ] + [
+            (row.file_stored, f"{row.file_name} (Task {row.id})")
+            for row in connection.execute(
+                select(tasks.c.file_stored, tasks.c.file_name, tasks.c.id)
+                .where(tasks.c.file_stored.is_not(None))
+                .order_by(tasks.c.id)
+            )
+        ]
+    except SQLAlchemyError as exc:
+        if report.ok:  # otherwise the copy's problems are already named
+            report.problems.append(str(getattr(exc, "orig", exc)).strip())
+        return
+    files = storage.store("uploads")
+    present = {name for name, _modified in files.list()}
+    missing = [(stored, what) for stored, what in named if stored not in present]
+    report.files = _(
+        "%(named)d named by the database, %(missing)d missing from the store %(store)s",
+        named=len(named),
+        missing=len(missing),
+        store=files.describe(),
+    )
+    if missing:
+        shown = [
+            _("%(what)s, stored as %(stored)s", what=what, stored=stored)
+            for stored, what in missing[:MISSING_SHOWN]
+        ]
+        if len(missing) > MISSING_SHOWN:
+            shown.append(_("and %(n)d more", n=len(missing) - MISSING_SHOWN))
+        report.files_missing = _(
+            "%(n)d files it names are missing from the store %(store)s: %(names)s",
+            n=len(missing),
+            store=files.describe(),
+            names="; ".join(shown),
+        )
 
 
 def _check_records(connection, report: Report) -> None:
@@ -319,6 +392,8 @@ def verify(path) -> Report:
         else:
             with PostgresLoad(path, report):
                 pass  # loaded, checked and rolled back
+    if report.files_missing:
+        report.problems.append(report.files_missing)
     return report
 
 

@@ -1,10 +1,11 @@
 """The roster page (issue 5, items 5-7): upload → preview → confirm, and the exports.
 
 An upload is checked by its content, run as a dry run, and kept server-side (under the instance
-folder, readable by the app only) until the same user confirms it or an hour passes: the
-confirm form carries a random token, never a path, and the stored bytes must still match the
-SHA-256 the preview saw. Who may import what follows the role table: a KIND is offered to those
-who may add and edit its register; the Township role reads and exports only.
+folder, readable by the app only, or in the object store: app/storage.py) until the same user
+confirms it or an hour passes: the confirm form carries a random token, never a path, and the
+stored bytes must still match the SHA-256 the preview saw. Who may import what follows the role
+table: a KIND is offered to those who may add and edit its register; the Township role reads and
+exports only.
 """
 
 import hashlib
@@ -22,7 +23,16 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from app import accounts, exporter, inputs, registry, roster_template, security, uploads
+from app import (
+    accounts,
+    exporter,
+    inputs,
+    registry,
+    roster_template,
+    security,
+    storage,
+    uploads,
+)
 from app.models import MemberGroup, Village
 from app.reminders import RELATION_EQUAL
 from app.resources import RESOURCES
@@ -100,35 +110,28 @@ def reading_name(filename: str, data: bytes) -> str | None:
 # --- Uploads waiting for their confirmation ---
 
 
-def pending_folder() -> str:
-    folder = os.path.join(current_app.instance_path, PENDING_FOLDER)
-    os.makedirs(folder, mode=0o700, exist_ok=True)
-    return folder
+def pending_files():
+    """Where uploads wait (app.storage: under the instance folder, or the object store of
+    STORAGE_URL, so that the confirmation may reach another app server than the preview)."""
+    return storage.store(PENDING_FOLDER)
 
 
 def sweep() -> None:
     """Remove uploads left unconfirmed for more than an hour."""
-    folder = pending_folder()
+    files = pending_files()
     limit = time.time() - PENDING_LIFETIME
-    for name in os.listdir(folder):
-        path = os.path.join(folder, name)
-        try:
-            if os.path.getmtime(path) < limit:
-                os.remove(path)
-        except FileNotFoundError:
-            pass
+    for name, modified in files.list():
+        if modified < limit:
+            files.delete(name)
 
 
 def keep(data: bytes, meta: dict) -> str:
-    """Store an upload and what it is for; the token names it."""
+    """Store an upload and what it is for; the token names it (the file first: its
+    description is what makes it confirmable)."""
     token = secrets.token_hex(16)
-    folder = pending_folder()
+    files = pending_files()
     for suffix, content in ((".bin", data), (".json", json.dumps(meta).encode())):
-        fd = os.open(
-            os.path.join(folder, token + suffix), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600
-        )
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
+        files.put(token + suffix, content)
     return token
 
 
@@ -137,18 +140,17 @@ def pending(token: str, user) -> tuple[dict, bytes]:
     otherwise: another user's token confirms nothing about it)."""
     if not TOKEN.match(token or ""):
         abort(404)
-    base = os.path.join(pending_folder(), token)
+    files = pending_files()
     try:
-        with open(base + ".json", "rb") as fh:
-            meta = json.load(fh)
-        with open(base + ".bin", "rb") as fh:
-            data = fh.read()
-        age = time.time() - os.path.getmtime(base + ".bin")
-    except (FileNotFoundError, ValueError):
+        meta = json.loads(files.get(token + ".json"))
+        data = files.get(token + ".bin")
+        modified = dict(files.list(token))[token + ".bin"]
+    except (FileNotFoundError, KeyError, ValueError):
         abort(404)
     if (
-        meta.get("user_id") != user.id
-        or age > PENDING_LIFETIME
+        not isinstance(meta, dict)
+        or meta.get("user_id") != user.id
+        or time.time() - modified > PENDING_LIFETIME
         or hashlib.sha256(data).hexdigest() != meta.get("sha256")
     ):
         abort(404)
@@ -156,11 +158,9 @@ def pending(token: str, user) -> tuple[dict, bytes]:
 
 
 def discard(token: str) -> None:
+    files = pending_files()
     for suffix in (".bin", ".json"):
-        try:
-            os.remove(os.path.join(pending_folder(), token + suffix))
-        except FileNotFoundError:
-            pass
+        files.delete(token + suffix)
 
 
 # --- The page ---

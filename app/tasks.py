@@ -19,7 +19,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_from_directory,
     url_for,
 )
 from flask_appbuilder import BaseView, expose, has_access
@@ -339,13 +338,7 @@ def task_file(pk):
     if request.method == "GET":
         if not task.file_stored:
             abort(404)
-        response = send_from_directory(
-            current_app.config["UPLOAD_FOLDER"],
-            task.file_stored,
-            mimetype=task.file_type,
-            as_attachment=True,
-            download_name=task.file_name,
-        )
+        response = uploads.send_stored(task.file_stored, task.file_type, task.file_name)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Content-Security-Policy"] = "sandbox"
         return response

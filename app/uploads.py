@@ -1,7 +1,8 @@
 """Attachments: activity photos, archive documents and venue photos (issue 4, item 5).
 
-Files live outside the web root (``UPLOAD_FOLDER``, under the instance folder) under a random
-name, and are served only by ``download`` below. An attachment carries the village and group
+Files live outside the web root (``UPLOAD_FOLDER`` under the instance folder, or the object
+store of ``STORAGE_URL``: app/storage.py) under a random name, and are served only by
+``download`` below. An attachment carries the village and group
 of the record it belongs to, so the one scope filter finds it like any record; reading it needs
 the right to read that record's register, adding or deleting one the right to edit it. A file's
 type is read from its content, never from its name.
@@ -9,7 +10,6 @@ type is read from its content, never from its name.
 
 import datetime as dt
 import io
-import os
 import re
 import unicodedata
 import uuid
@@ -22,7 +22,7 @@ from flask import (
     flash,
     redirect,
     request,
-    send_from_directory,
+    send_file,
     url_for,
 )
 from flask_appbuilder import ModelView
@@ -32,7 +32,7 @@ from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from app import accounts, records, security, untrusted
+from app import accounts, records, security, storage, untrusted
 from app.inputs import valid_pk
 from app.models import BUSINESS_MODELS, Attachment
 
@@ -161,25 +161,36 @@ def file_problem(file) -> tuple[str | None, bytes, str | None]:
 # --- Storage ---
 
 
-def upload_folder() -> str:
-    folder = current_app.config["UPLOAD_FOLDER"]
-    os.makedirs(folder, mode=0o700, exist_ok=True)
-    return folder
+def files():
+    """The store the files live in (app.storage: this host's UPLOAD_FOLDER, or the object
+    store of STORAGE_URL shared by every app server)."""
+    return storage.store("uploads")
 
 
 def store(stored_name: str, data: bytes) -> None:
-    """Write a new file, readable by the app's account only; never overwrite one."""
-    path = os.path.join(upload_folder(), stored_name)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
+    """Write a new file (on the filesystem readable by the app's account only, never over
+    another)."""
+    files().put(stored_name, data)
 
 
 def remove(stored_name: str) -> None:
+    files().delete(stored_name)
+
+
+def send_stored(stored_name: str, content_type: str, download_name: str, as_attachment=True):
+    """The response carrying a stored file; 404 if the store has lost it."""
     try:
-        os.remove(os.path.join(current_app.config["UPLOAD_FOLDER"], stored_name))
+        data = files().get(stored_name)
     except FileNotFoundError:
-        pass
+        abort(404)
+    return send_file(
+        io.BytesIO(data),
+        mimetype=content_type,
+        as_attachment=as_attachment,
+        download_name=download_name,
+        conditional=True,
+        etag=stored_name,  # a stored file never changes: a new one gets a new name
+    )
 
 
 # --- Attachments follow their record (session events) ---
@@ -297,12 +308,11 @@ def download(pk):
     if not accounts.can(user, accounts.READ, attachment.owner_model):
         abort(403)
     inline = attachment.content_type in INLINE and not request.args.get("download")
-    response = send_from_directory(
-        current_app.config["UPLOAD_FOLDER"],
+    response = send_stored(
         attachment.stored_name,
-        mimetype=attachment.content_type,
+        attachment.content_type,
+        attachment.filename,
         as_attachment=not inline,
-        download_name=attachment.filename,
     )
     response.headers["X-Content-Type-Options"] = "nosniff"
     # Even opened directly, a file runs no script and reaches nothing of the app.

@@ -128,3 +128,88 @@ def uploaded(app, login_as, document):
     response = upload(login_as("xintan_president"), "Document", document, data, "协会章程.pdf")
     assert response.status_code == 302
     return newest_attachment(app), data
+
+
+# --- The services of a deployment past one machine (issue 18): real servers, free ports ---
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """An S3 API server (moto's server mode, a pip package of requirements-dev.txt) on a free
+    port of this machine: the app reaches it over HTTP through boto3, as it would MinIO."""
+    from moto.server import ThreadedMotoServer
+
+    from tests.servers import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(app, s3_endpoint, monkeypatch):
+    """The app's files in a bucket of their own on the S3 server, for this test: a boto3 client
+    of that bucket (the test's own view of the store) and its name."""
+    import uuid
+
+    import boto3
+
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "test-access-key"),
+        ("AWS_SECRET_ACCESS_KEY", "test-secret-key"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ):
+        monkeypatch.setenv(name, value)
+    bucket = f"jsx-{uuid.uuid4().hex[:12]}"
+    client = boto3.client("s3", endpoint_url=s3_endpoint)
+    client.create_bucket(Bucket=bucket)
+    saved = {key: app.config.get(key) for key in ("STORAGE_URL", "STORAGE_ENDPOINT_URL")}
+    app.config.update(STORAGE_URL=f"s3://{bucket}/jsx", STORAGE_ENDPOINT_URL=s3_endpoint)
+    yield client, bucket
+    app.config.update(saved)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """A Redis server (Debian's redis-server) on a free port, nothing written to disk. Skipped,
+    with the reason, only where the binary is missing and SERVICES_REQUIRED is unset: .ci/run
+    installs it and sets SERVICES_REQUIRED, so CI always runs these tests."""
+    import shutil
+    import subprocess
+
+    import redis
+
+    from tests.servers import free_port
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        reason = "redis-server is not installed (apt-get install redis-server)"
+        if os.environ.get("SERVICES_REQUIRED"):
+            pytest.fail(f"{reason}, and SERVICES_REQUIRED is set")
+        pytest.skip(reason)
+    port = free_port()
+    folder = tmp_path_factory.mktemp("redis")
+    server = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        + ["--dir", str(folder)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    connection = redis.Redis.from_url(url)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            connection.ping()
+            break
+        except redis.ConnectionError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail(f"redis-server did not start on port {port}")
+            time.sleep(0.05)
+    yield url
+    connection.close()
+    server.terminate()
+    server.wait(10)

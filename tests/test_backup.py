@@ -106,6 +106,35 @@ def test_verify_reports_revision_rows_and_chain(app, backup_file):
     assert "备份完好，可以恢复。" in out
 
 
+def test_verify_names_the_attachments_missing_from_the_upload_folder(app, login_as, tmp_path):
+    """The files are not in the backup: verify checks the store holds every one it names."""
+    from app.models import Attachment, Document
+    from tests.files import make, newest_attachment, pdf_bytes, png_bytes, upload
+
+    document = make(app, Document, "新檀村")
+    president = login_as("xintan_president")
+    upload(president, "Document", document, pdf_bytes(), "章程.pdf")
+    upload(president, "Document", document, png_bytes(), "合影.png")
+    path = tmp_path / "with-files.bak"
+    assert _run(app, "create", str(path)).exit_code == 0
+    sound = _run(app, "verify", str(path))
+    assert sound.exit_code == 0 and "文件：数据库记载 2 个" in sound.output
+    with app.app_context():
+        lost = app.appbuilder.session.get(Attachment, newest_attachment(app)).stored_name
+    os.remove(os.path.join(app.config["UPLOAD_FOLDER"], lost))
+    result = _run(app, "verify", str(path))
+    assert result.exit_code == 1
+    folder = app.config["UPLOAD_FOLDER"]
+    assert (
+        f"其记载的 1 个文件在存储 {folder} 中缺失：合影.png (Document {document})" in result.output
+    )
+    assert lost in result.output and "章程.pdf" not in result.output
+    # A restore goes on (a database without one file is better than none) and names it.
+    restored = _run(app, "restore", str(path), "--yes")
+    assert restored.exit_code == 0, restored.output
+    assert "其记载的 1 个文件在存储" in restored.output and lost in restored.output
+
+
 def test_round_trip_brings_the_data_back_and_records_the_restore(app, backup_file):
     kept = _state(app)
     _change_data(app)
