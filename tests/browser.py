@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from flask_babel import force_locale, gettext
 
 from tests.databases import TEST_PASSWORD
 
@@ -32,6 +33,15 @@ pytestmark = pytest.mark.skipif(
     CHROMIUM is None and not REQUIRED,
     reason="Chromium is not installed (apt install chromium): browser journeys skipped",
 )
+
+
+_SERVED = {}
+
+
+def zh(message, **values):
+    """What the Chinese UI says for ``message`` (the app served last)."""
+    with _SERVED["app"].test_request_context(), force_locale("zh"):
+        return gettext(message, **values)
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +86,7 @@ def server(app):
     """The app on a free local port, for this test's database."""
     from werkzeug.serving import make_server
 
+    _SERVED["app"] = app
     httpd = make_server("127.0.0.1", 0, _static_kept(app), threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -87,19 +98,22 @@ def server(app):
 @pytest.fixture
 def open_as(browser, server):
     """open_as(username, viewport) → a signed-in page, in Chinese; ``page.base`` is the app's
-    address."""
+    address, ``page.console_errors`` what its console reported as errors."""
     contexts = []
 
     def sign_in(username, viewport=DESKTOP):
         context = browser.new_context(viewport=viewport, locale="zh-CN", accept_downloads=True)
         contexts.append(context)
         page = context.new_page()
+        page.console_errors = []
+        page.on(
+            "console", lambda m: page.console_errors.append(m.text) if m.type == "error" else None
+        )
+        page.on("pageerror", lambda e: page.console_errors.append(str(e)))
         page.goto(f"{server}/login/")
         page.fill("input[name=username]", username)
         page.fill("input[name=password]", TEST_PASSWORD)
-        with page.expect_navigation():
-            page.click("[type=submit]")
-        page.wait_for_load_state("networkidle")
+        navigate(page, "[type=submit]")
         page.base = server
         return page
 
@@ -112,3 +126,22 @@ def shot(page, name):
     """A full-page screenshot into docs/screenshots/ (the README shows them)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def choose(page, field, text):
+    """Pick ``text`` in the select2 box of form field ``field``, as a user clicks it."""
+    page.click(f"select#{field} + .select2-container")
+    page.click(f".select2-results__option:text-is('{text}')")
+
+
+def navigate(page, selector):
+    """Click something that loads a new page, and wait for that page."""
+    with page.expect_navigation():
+        page.click(selector)
+    page.wait_for_load_state("networkidle")
+
+
+def shows_message(page, text):
+    """True once the page (after any redirect still under way) shows ``text`` in a message."""
+    page.locator(".alert", has_text=text).first.wait_for(timeout=20_000)
+    return True

@@ -9,126 +9,17 @@ Skipped, with the reason printed, when Chromium or Playwright is missing — unl
 import csv
 import datetime as dt
 import io
-import os
-import shutil
-import threading
-from pathlib import Path
-
-import pytest
-from flask_babel import force_locale, gettext
 
 from app.models import Activity, Meeting, Member
-from tests.databases import TEST_PASSWORD
+from tests import browser as e2e
 from tests.helpers import group, valid_id, village
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 900}
-
-REQUIRED = bool(os.environ.get("E2E_REQUIRED"))
-if not REQUIRED:
-    pytest.importorskip(
-        "playwright.sync_api", reason="Playwright is not installed: browser journeys skipped"
-    )
-from playwright import sync_api as playwright_api  # noqa: E402
-
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None and not REQUIRED,
-    reason="Chromium is not installed (apt install chromium): browser journeys skipped",
-)
-
-
-_SERVED = {}
-
-
-def zh(message, **values):
-    """What the Chinese UI says for ``message``."""
-    with _SERVED["app"].test_request_context(), force_locale("zh"):
-        return gettext(message, **values)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_api.sync_playwright() as p:
-        assert CHROMIUM, "E2E_REQUIRED is set but Chromium is not installed"
-        chromium = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def server(app):
-    """The app on a free local port, for this test's database."""
-    from werkzeug.serving import make_server
-
-    _SERVED["app"] = app
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://localhost:{httpd.server_port}"
-    httpd.shutdown()
-    thread.join(timeout=5)
-
-
-@pytest.fixture
-def open_as(browser, server):
-    """open_as(username, viewport) → a signed-in page; console errors are collected on it."""
-    contexts = []
-
-    def sign_in(username, viewport=DESKTOP):
-        context = browser.new_context(viewport=viewport, locale="zh-CN", accept_downloads=True)
-        contexts.append(context)
-        page = context.new_page()
-        page.console_errors = []
-        page.on(
-            "console", lambda m: page.console_errors.append(m.text) if m.type == "error" else None
-        )
-        page.on("pageerror", lambda e: page.console_errors.append(str(e)))
-        page.goto(f"{server}/login/")
-        page.fill("input[name=username]", username)
-        page.fill("input[name=password]", TEST_PASSWORD)
-        navigate(page, "[type=submit]")
-        page.base = server
-        return page
-
-    yield sign_in
-    for context in contexts:
-        context.close()
-
-
-def shot(page, name):
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-def choose(page, field, text):
-    """Pick ``text`` in the select2 box of form field ``field``, as a user clicks it."""
-    page.click(f"select#{field} + .select2-container")
-    page.click(f".select2-results__option:text-is('{text}')")
-
-
-def navigate(page, selector):
-    """Click something that loads a new page, and wait for that page."""
-    with page.expect_navigation():
-        page.click(selector)
-    page.wait_for_load_state("networkidle")
-
-
-def shows_message(page, text):
-    """True once the page (after any redirect still under way) shows ``text`` in a message."""
-    page.locator(".alert", has_text=text).first.wait_for(timeout=20_000)
-    return True
+# The browser tests' skip rules, fixtures (used by name) and helpers: tests/browser.py.
+pytestmark = e2e.pytestmark
+browser, server, open_as = e2e.browser, e2e.server, e2e.open_as
+PHONE, DESKTOP = e2e.PHONE, e2e.DESKTOP
+zh, shot, choose = e2e.zh, e2e.shot, e2e.choose
+navigate, shows_message = e2e.navigate, e2e.shows_message
 
 
 # --- The journeys ---

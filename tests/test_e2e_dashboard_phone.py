@@ -1,9 +1,9 @@
 """In a real browser (issue 17 items 3 and 6): the township's heat map and the audit log on a
 390 px phone without the page scrolling sideways (a table may scroll inside its own box), and
 the audit list's short columns on one line at desktop width. Fixtures and skips:
-tests/test_e2e_browser.py."""
+tests/browser.py."""
 
-from tests import test_e2e_browser as e2e
+from tests import browser as e2e
 from tests.helpers import village
 
 # The browser, the served app and the signed-in pages of the journeys' module; skipped as they are.
