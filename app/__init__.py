@@ -38,11 +38,15 @@ def create_app(test_config=None, screens=True):
     integrity.install()
     crypto.configure(app.config["ID_ENCRYPTION_KEY"])
     app.config["FAB_ROLES"] = security.fab_roles()
+    options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # Several workers on one SQLite file queue for its write lock; SQLite's waiting is
         # unfair, so the default 5 s is too short under a burst (tests/test_serving.py).
-        options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
         options.setdefault("connect_args", {}).setdefault("timeout", 30)
+    else:
+        # A database server closes connections the pool still holds (a restart, a failover,
+        # an idle timeout): test each one as it is taken, or its next request answers 500.
+        options.setdefault("pool_pre_ping", True)
     db.init_app(app)
     speed.keep_prepared_statements(app, db)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))

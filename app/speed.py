@@ -176,8 +176,9 @@ def keep_prepared_statements(app, db):
     A request counts as read-only when its session holds no pending change, has no savepoint
     open, and its connection ran nothing but statements starting with SELECT, none of which
     failed, since the transaction began (a savepoint does not start it afresh). Anything else
-    ends as before: Flask-SQLAlchemy's teardown rolls it back, and so does a COMMIT that fails
-    here (a lost connection): the session is rolled back and removed as usual, the error logged.
+    ends as before: Flask-SQLAlchemy's teardown rolls it back — a connection lost during the
+    request too, its error already answered — and so does a COMMIT that fails here (a lost
+    connection): the session is rolled back and removed as usual, the error logged.
     Caveat for raw SQL in request code: a SELECT with a transactional side effect (a function
     that writes, ``set_config(…, false)``, ``pg_notify``) counts as a read and is committed.
     Register after ``db.init_app`` (Flask runs teardowns in reverse order: this one first)."""
@@ -212,7 +213,8 @@ def keep_prepared_statements(app, db):
         if session.new or session.dirty or session.deleted:
             return
         try:
-            if session.connection().info.get(WROTE, True):
+            connection = session.connection()
+            if connection.invalidated or connection.info.get(WROTE, True):
                 return
             # Nothing to expire: the objects stay as they were read (as a rollback leaves them).
             expire, session.expire_on_commit = session.expire_on_commit, False

@@ -394,6 +394,19 @@ def test_a_failed_commit_at_the_end_is_rolled_back_and_the_session_removed(app, 
         assert db.session.execute(select(Township.id)).first() is not None
 
 
+def test_a_connection_lost_during_a_request_is_rolled_back_without_a_second_error(app, caplog):
+    from sqlalchemy import select
+
+    from app.models import Township
+
+    with app.app_context():  # the server went away mid-request; the request answered for it
+        db.session.execute(select(Township.id)).all()
+        db.session.connection().invalidate()
+    assert "ending a read-only transaction failed" not in caplog.text
+    with app.app_context():  # the pool still serves
+        assert db.session.execute(select(Township.id)).first() is not None
+
+
 # --- Counts kept until the next audited write (app/speed.py kept_count) ---
 
 

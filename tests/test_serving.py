@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from app import audit
 from app.models import AuditLog
 from app.ratelimit import SqliteFileStorage, path_of
-from tests.databases import close_connections
+from tests.databases import PostgresDatabases, close_connections
 from tests.servers import GUNICORN, ROOT, free_port
 
 # --- The limiter's storage ---
@@ -259,6 +259,29 @@ def test_gunicorn_serves_and_throttles_across_its_workers(gunicorn):
         answers = pool.map(lambda _: _post(f"{gunicorn}/api/v1/security/login", payload), range(10))
         codes = sorted(code for code, _headers in answers)
     assert codes == [401] * 5 + [429] * 5
+
+
+# --- The database server closes the pool's connections (a restart, a failover) ---
+
+
+def _close_server_connections(databases):
+    """What a restart does to the connections the app's pool holds; waits until they are gone."""
+    return databases._run(
+        "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
+        f"WHERE datname = '{databases.name}' AND pid <> pg_backend_pid()"
+    )
+
+
+def test_connections_the_database_server_closed_cost_no_request(app, _database, login_as):
+    if not isinstance(_database, PostgresDatabases):
+        pytest.skip("PostgreSQL only: a SQLite file has no server to close connections")
+    secretary = login_as("xintan_secretary")
+    assert secretary.get("/memberview/list/").status_code == 200
+    assert _close_server_connections(_database) >= 1
+    assert secretary.get("/memberview/list/").status_code == 200
+    assert _close_server_connections(_database) >= 1
+    wrong = {"username": "xintan_secretary", "password": "wrong", "provider": "db"}
+    assert app.test_client().post("/api/v1/security/login", json=wrong).status_code == 401
 
 
 # --- A lost or wrong encryption key stops the server before it serves (issue 7) ---
