@@ -140,7 +140,7 @@ class CountyStack:
     """The services and the two app servers; ``start()`` once, ``stop()`` (also at exit)."""
 
     def __init__(self, workers=None):
-        self.folder = Path(tempfile.mkdtemp(prefix="jsx-county-"))
+        self.folder = None
         self.workers = str(workers or os.environ.get("WEB_CONCURRENCY") or 3)
         self.processes = []
         self.servers = {}
@@ -256,6 +256,7 @@ class CountyStack:
         missing = self._missing()
         if missing:
             raise MissingService("not installed: " + "; ".join(missing))
+        self.folder = Path(tempfile.mkdtemp(prefix="jsx-county-"))
         atexit.register(self.stop)
         try:
             self.database_url = self._postgres()
@@ -332,12 +333,13 @@ class CountyStack:
         if self._database:
             try:
                 self._sql(f'DROP DATABASE IF EXISTS "{self._database}" WITH (FORCE)')
-            except Exception:  # the server may be gone already: it is stopped below anyway
+            except Exception:  # the server may be gone already (Ctrl-C reaches it too)
                 pass
         if self._pg_stop:
             subprocess.run(_as_postgres(self._pg_stop), capture_output=True, check=False)
             shutil.rmtree(self._pg_folder, ignore_errors=True)
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if self.folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def main():
