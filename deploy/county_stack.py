@@ -35,7 +35,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-BUCKET = "jsx-county"
+# The objects of the app servers: PREFIX/uploads/… and PREFIX/roster_uploads/… of BUCKET.
+BUCKET, PREFIX = "jsx-county", "county"
 # Variables of the outer environment that would point a server elsewhere than this stack.
 STACK_VARIABLES = (
     "DATABASE_URL",
@@ -268,7 +269,7 @@ class CountyStack:
                 "FLASK_APP": "wsgi.py",
                 "STATELESS": "1",
                 "DATABASE_URL": self.database_url,
-                "STORAGE_URL": f"s3://{BUCKET}/county",
+                "STORAGE_URL": f"s3://{BUCKET}/{PREFIX}",
                 "STORAGE_ENDPOINT_URL": self.s3_endpoint,
                 "AWS_ACCESS_KEY_ID": "county-stack",
                 "AWS_SECRET_ACCESS_KEY": "county-stack",
