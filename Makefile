@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export FLASK_APP := wsgi.py
 
-.PHONY: run test test-pg lint serve translations babel-extract clean
+.PHONY: run test test-pg test-two-servers county-stack lint serve translations babel-extract clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -50,6 +50,17 @@ test: $(VENV)/.installed-dev translations lint
 test-pg: $(VENV)/.installed-dev translations
 	@test -n "$$TEST_DATABASE_URL" || { echo "test-pg: set TEST_DATABASE_URL (eval \"\$$(.ci/postgres.sh)\")"; exit 2; }
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS); rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 1; fi; exit $$rc
+
+# A county deployment on this machine (issue 18, README "Deploying for a county"): two gunicorn
+# app servers in stateless mode, PostgreSQL (TEST_DATABASE_URL's server, else .ci/postgres.sh),
+# moto's S3 server and redis-server, on free ports, until Ctrl-C (deploy/county_stack.py).
+county-stack: $(VENV)/.installed-dev translations
+	$(BIN)/python deploy/county_stack.py
+
+# The proof against that stack (tests/test_two_servers.py, its own stack): 100 users for 60 s
+# (LOAD_USERS, LOAD_SECONDS shorten it), a file and a throttle shared, a server killed mid-run.
+test-two-servers: $(VENV)/.installed-dev translations
+	TWO_SERVERS=1 $(BIN)/python -m pytest -q -n 0 tests/test_two_servers.py
 
 # Extract our strings and merge them into the catalogue (run after changing user-facing text).
 babel-extract: $(VENV)/.installed
