@@ -489,6 +489,9 @@ class SecurityApi(FabSecurityApi):
         payload = request.get_json(silent=True)
         # FAB's schema refuses unknown fields: the code is taken out before it reads the body.
         code = payload.pop("totp", None) if isinstance(payload, dict) else None
+        if isinstance(payload, dict):
+            # FAB reads the provider unchecked (a KeyError, a 500, without it): ours is "db".
+            payload.setdefault("provider", "db")
         # The code is checked right after the password (auth_user_db), before FAB makes a token:
         # the tokens then carry the claim that it passed (twofactor.claims).
         g.api_login = {"totp": code}

@@ -9,6 +9,7 @@ import pytest
 
 from app.machinery import Declared
 from app.models import AuditLog, Complaint, Member, TaskAssignment
+from tests.databases import TEST_PASSWORD
 from tests.helpers import member, village
 
 ROLES = ["admin", "township", "xintan_president", "xintan_secretary", "xintan_group1"]
@@ -690,3 +691,31 @@ def test_a_value_the_database_refuses_is_a_400_page(app, login_as, monkeypatch):
     response = _without_propagation(app, lambda: web.get("/dashboard/"))
     assert response.status_code == 400, response.status_code
     assert "A value is past what its field holds" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "body, status",
+    [
+        ('{"username": "xintan_secretary", "password": "wrong"}', 401),
+        ('{"username": "xintan_secretary", "password": "wrong", "provider": "ldap"}', 400),
+        ('{"username": "xintan_secretary", "password": "wrong", "provider": 7}', 400),
+        ('["xintan_secretary", "wrong"]', 400),
+    ],
+    ids=["no-provider", "other-provider", "provider-not-text", "a-list"],
+)
+def test_a_jwt_login_without_or_with_a_wrong_provider_is_answered_not_a_500(
+    app, client, body, status
+):
+    """FAB reads ``provider`` unchecked: without it the login was a 500 ("Fatal error")."""
+    response = _without_propagation(app, lambda: _json_post(client, "/api/v1/security/login", body))
+    assert response.status_code == status, (response.status_code, response.get_data(as_text=True))
+    assert message(response)
+
+
+def test_a_jwt_login_without_a_provider_signs_in_with_the_password(client):
+    response = client.post(
+        "/api/v1/security/login",
+        json={"username": "xintan_secretary", "password": TEST_PASSWORD},
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["access_token"]
