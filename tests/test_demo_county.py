@@ -1,6 +1,7 @@
-"""The demo county (issue 18): 太平镇 beside 二郎镇 — its two villages, their year of records
-and gaps of their own, the account `taiping` that sees them and nothing of 二郎镇, people who
-belong to one association only, and a second `flask demo load` that changes nothing."""
+"""The demo county (issue 18): 古蔺县 over 二郎镇 and 太平镇 — 太平镇's two villages, their year
+of records and gaps of their own, the account `taiping` that sees them and nothing of 二郎镇,
+the account `county` that sees both townships, people who belong to one association only, and
+a second `flask demo load` that changes nothing."""
 
 import datetime as dt
 
@@ -9,7 +10,7 @@ from sqlalchemy import func, select
 
 from app import registry
 from app.demo import DEMO_ACCOUNTS, DILIGENCE
-from app.models import Household, Meeting, Member, MemberGroup, Township, Village
+from app.models import County, Household, Meeting, Member, MemberGroup, Township, Village
 from app.validation import id_number_problem, phone_problem
 from tests.helpers import village
 
@@ -38,7 +39,7 @@ def test_taiping_has_its_two_villages_with_their_groups_and_people(s):
         "平安村": ("standard", 1500),
         "红岩村": ("small", 700),
     }
-    assert township.county == "古蔺县"
+    assert township.county.name == "古蔺县" and township.county.division_code == "510525"
     assert {n: _count(s, MemberGroup, n) for n in TAIPING} == {"平安村": 3, "红岩村": 2}
     # 平安村 is eight members short of 10% of its population; 红岩村 has its 10%.
     active = {n: _count(s, Member, n, Member.status == "active") for n in TAIPING}
@@ -141,5 +142,21 @@ def test_a_second_load_changes_nothing(app, s):
     assert empty.exit_code == 0 and "Demo data already present." in empty.output
 
 
-def test_the_demo_accounts_include_taiping():
+def test_the_county_holds_both_townships_and_its_account_reads_them(app, client, api_token):
+    with app.app_context():
+        session = app.appbuilder.session
+        county = session.query(County).filter_by(name="古蔺县").one()
+        assert county.division_code == "510525"
+        assert sorted(t.name for t in county.townships) == ["二郎镇", "太平镇"]
+        user = app.appbuilder.sm.find_user(username="county")
+        assert [r.name for r in user.roles] == ["County"] and user.county_id == county.id
+        assert (user.township_id, user.village_id, user.group_id) == (None, None, None)
+    headers = api_token("county")
+    assert {v["name"] for v in _all_rows(client, headers, "village")} == TAIPING | ERLANG
+    response = client.get(f"/api/v1/compliance/?year={YEAR}", headers=headers)
+    assert {v["name"] for v in response.get_json()["villages"]} == TAIPING | ERLANG
+
+
+def test_the_demo_accounts_include_county_and_taiping():
+    assert ("county", "County", "古蔺县") in DEMO_ACCOUNTS
     assert ("taiping", "Township", "太平镇") in DEMO_ACCOUNTS
