@@ -16,7 +16,7 @@ from app import accounts, audit, exporter
 from app.models import County, MemberGroup, Township, Village
 from app.resources import RESOURCES
 
-demo_cli = AppGroup("demo", help="The demo township.")
+demo_cli = AppGroup("demo", help="The demo county.")
 users_cli = AppGroup("users", help="Accounts.")
 audit_cli = AppGroup("audit", help="The audit log.")
 roster_cli = AppGroup("roster", help="Roster import and export (花名册导入导出).")
@@ -66,7 +66,7 @@ def audit_prune(before):
 @demo_cli.command("load")
 @click.option("--if-empty", is_flag=True, help="Do nothing when a township already exists.")
 def demo_load(if_empty):
-    """Load the demo township 二郎镇 and its accounts (idempotent)."""
+    """Load the demo county (二郎镇, 太平镇) and its accounts (idempotent)."""
     # Lazily, as audit_records above: the demo module is ~14 ms of start-up.
     from app.demo import load_demo
 

@@ -1,8 +1,10 @@
-"""The demo township of SPEC §6: 二郎镇 with three villages, invented people, valid ID numbers.
+"""The demo county of SPEC §6: 古蔺县 with two townships — 二郎镇 (three villages) and 太平镇
+(two) — invented people, valid ID numbers.
 
 Deterministic (fixed random seeds) and idempotent. The work records cover the twelve months up
 to the day the demo is loaded, so that reminders speak of the present. Some duties are left
-undone on purpose (``DILIGENCE``) so that reminders and the dashboard show both sides.
+undone on purpose (``DILIGENCE``), different ones in each township, so that reminders and the
+dashboard show both sides.
 """
 
 import dataclasses
@@ -12,7 +14,7 @@ import random
 
 from sqlalchemy import select
 
-from app import accounts, registry
+from app import accounts, crypto, registry
 from app.models import (
     SPECIAL_FAMILY_TYPES,
     Activity,
@@ -44,13 +46,46 @@ from app.models import (
 from app.reminders import month_start, quarter_start
 from app.validation import id_check_char
 
-TOWNSHIP = "二郎镇"
-# name, size class, groups, population, households, married women, active members
-VILLAGES = [
-    ("新檀村", "standard", 6, 2400, 720, 410, 246),
-    ("龙王村", "standard", 4, 1859, 560, 320, 176),
-    ("小河村", "small", 2, 600, 180, 95, 61),
-]
+COUNTY, COUNTY_CODE = "古蔺县", "510525"
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoTownship:
+    """A demo township: its villages, and the seeds of its random records — its own, so that a
+    township added to the demo changes no row of the others."""
+
+    name: str
+    division_code: str
+    phone_prefix: str  # of its village committees
+    # name, size class, groups, population, households, married women, active members
+    villages: tuple[tuple[str, str, int, int, int, int, int], ...]
+    seeds: tuple[int, int]  # its organisation, its year of records
+
+
+TOWNSHIPS = (
+    DemoTownship(
+        "二郎镇",
+        "510525105",
+        "0830-72",
+        (
+            ("新檀村", "standard", 6, 2400, 720, 410, 246),
+            ("龙王村", "standard", 4, 1859, 560, 320, 176),
+            ("小河村", "small", 2, 600, 180, 95, 61),
+        ),
+        (20261125, 20260529),
+    ),
+    DemoTownship(
+        "太平镇",
+        "510525104",
+        "0830-73",
+        (
+            # 142 active members of 1,500 people: eight short of the 10% (R5).
+            ("平安村", "standard", 3, 1500, 450, 262, 142),
+            ("红岩村", "small", 2, 700, 215, 118, 74),
+        ),
+        (20261203, 20260711),
+    ),
+)
 GROUP_NAMES = ["第一组", "第二组", "第三组", "第四组", "第五组", "第六组"]
 # Real county-level area codes of 泸州市 (古蔺县 first: 二郎镇 lies there).
 AREA_CODES = ["510525", "510525", "510525", "510524", "510502"]
@@ -59,7 +94,9 @@ GIVEN = "秀英华明国平建军丽芳桂兰志强文玉春海红梅德福永�
 
 DEMO_ACCOUNTS = [
     ("admin", "Admin", "—"),
-    ("township", "Township", TOWNSHIP),
+    ("county", "County", COUNTY),
+    ("township", "Township", "二郎镇"),
+    ("taiping", "Township", "太平镇"),
     ("xintan_president", "President", "新檀村"),
     ("xintan_secretary", "Secretary", "新檀村"),
     ("xintan_group1", "GroupLeader", "新檀村 第一组"),
@@ -71,7 +108,9 @@ DEMO_ACCOUNTS = [
 # The real names (姓名) of the demo accounts, invented as the members' are.
 DEMO_NAMES = {
     "admin": "周志远",
+    "county": "邓建平",
     "township": "刘晓梅",
+    "taiping": "罗文华",
     "xintan_president": "陈德华",
     "xintan_secretary": "李春燕",
     "xintan_group1": "王秀英",
@@ -85,11 +124,16 @@ COUNCIL_MODEL = {"standard": (5, 3, 3), "small": (3, 2, 1)}
 
 
 class People:
-    """Invented people with unique, valid ID numbers and phones."""
+    """Invented people with unique, valid ID numbers and phones.
 
-    def __init__(self, rng):
+    ``taken``: the lookup hashes of ID numbers already in the database (the members of the
+    townships loaded before), never given again — a person is a member of one association.
+    """
+
+    def __init__(self, rng, taken=frozenset()):
         self.rng = rng
         self.seen = set()
+        self.taken = taken
 
     def id_number(self, birth, gender):
         while True:
@@ -97,7 +141,9 @@ class People:
             sex_digit = self.rng.choice("13579" if gender == "male" else "02468")
             body = f"{self.rng.choice(AREA_CODES)}{birth:%Y%m%d}{seq:02d}{sex_digit}"
             number = body + id_check_char(body)
-            if number not in self.seen:
+            if number not in self.seen and not (
+                self.taken and crypto.lookup_hash(number) in self.taken
+            ):
                 self.seen.add(number)
                 return number
 
@@ -119,31 +165,52 @@ class People:
 
 
 def load_demo(session, password, today=None):
-    """Create the demo township, its year of work records and its accounts unless they exist.
+    """Create the demo townships, their year of work records and the accounts unless they exist.
 
     Returns a one-line summary. ``today`` (default: the current date) ends the year of records.
     """
     today = today or dt.date.today()
-    township = session.query(Township).filter_by(name=TOWNSHIP).one_or_none()
-    created = township is None
-    if created:
-        township = build_township(session, today)
-    records = 0
-    if not session.execute(
-        select(Meeting.id).join(Village).where(Village.township_id == township.id).limit(1)
-    ).first():
-        records = build_work_year(session, township, today)
-    if not session.execute(select(Branch.id).where(Branch.township_id == township.id)).first():
-        records += build_tasks_and_surveys(session, township, today)
-    records += build_declared(session, township, today)
+    states, records = [], 0
+    for demo in TOWNSHIPS:
+        township = session.query(Township).filter_by(name=demo.name).one_or_none()
+        created = township is None
+        if created:
+            township = build_township(session, demo, today)
+        if not session.execute(
+            select(Meeting.id).join(Village).where(Village.township_id == township.id).limit(1)
+        ).first():
+            records += build_work_year(session, demo, township, today)
+        if not session.execute(select(Task.id).where(Task.township_id == township.id)).first():
+            records += build_tasks_and_surveys(session, township, today)
+        records += build_declared(session, township, today)
+        states.append(f"{demo.name} {'created' if created else 'already present'}")
+    made = create_accounts(session, password)
+    members = session.query(Member).count()
+    return (
+        f"Demo townships: {', '.join(states)}; {members} members; "
+        f"{records} work records created; {made} account(s) created."
+    )
+
+
+def create_accounts(session, password):
+    """The accounts of ``DEMO_ACCOUNTS`` not made yet, each bound to its scope; how many."""
+    demo_townships = [demo.name for demo in TOWNSHIPS]
     made = 0
     for username, role, scope in DEMO_ACCOUNTS:
         if current_user_exists(username):
             continue
-        village = group = None
+        county = township = village = group = None
         names = scope.split()
+        if role == "County":
+            county = session.query(County).filter_by(name=scope).one()
+        if role == "Township":
+            township = session.query(Township).filter_by(name=scope).one()
         if role in ("President", "Secretary", "GroupLeader"):
-            village = session.query(Village).filter_by(name=names[0], township_id=township.id).one()
+            village = session.scalars(
+                select(Village)
+                .join(Township)
+                .where(Village.name == names[0], Township.name.in_(demo_townships))
+            ).one()
         if role == "GroupLeader":
             group = session.query(MemberGroup).filter_by(village_id=village.id, name=names[1]).one()
             village = None
@@ -152,17 +219,14 @@ def load_demo(session, password, today=None):
             username,
             role,
             password,
-            township=township if role == "Township" else None,
+            county=county,
+            township=township,
             village=village,
             group=group,
             first_name=DEMO_NAMES[username],
         )
         made += 1
-    members = session.query(Member).count()
-    return (
-        f"Demo township {TOWNSHIP}: {'created' if created else 'already present'}; "
-        f"{members} members; {records} work records created; {made} account(s) created."
-    )
+    return made
 
 
 def current_user_exists(username):
@@ -171,16 +235,32 @@ def current_user_exists(username):
     return current_app.appbuilder.sm.find_user(username=username) is not None
 
 
-def build_township(session, today):
-    """The township, its villages, groups, members, contact households and councils."""
-    rng = random.Random(20261125)
-    people = People(rng)
-    county = session.query(County).filter_by(name="古蔺县").one_or_none()
+def demo_county(session):
+    """The county 古蔺县, made on first use; a row migration 0014 made from the townships' old
+    county text gets its division code."""
+    county = session.query(County).filter_by(name=COUNTY).one_or_none()
     if county is None:
-        county = County(name="古蔺县", division_code="510525")
-    township = Township(name=TOWNSHIP, division_code="510525105", county=county)
+        county = County(name=COUNTY, division_code=COUNTY_CODE)
+        session.add(county)
+    elif county.division_code is None:
+        county.division_code = COUNTY_CODE
+    return county
+
+
+def build_township(session, demo, today):
+    """The township, its villages, groups, members, contact households and councils."""
+    rng = random.Random(demo.seeds[0])
+    # The members already loaded (another demo township's): nobody joins a second association.
+    taken = frozenset(session.scalars(select(Member.id_number_hash)).all())
+    people = People(rng, taken)
+    township = Township(
+        name=demo.name, division_code=demo.division_code, county=demo_county(session)
+    )
     session.add(township)
-    for index, (name, size, n_groups, population, households, women, active) in enumerate(VILLAGES):
+    for index, (name, size, n_groups, population, households, women, active) in enumerate(
+        demo.villages
+    ):
+        diligence = DILIGENCE[name]
         village = Village(
             township=township,
             name=name,
@@ -189,8 +269,8 @@ def build_township(session, today):
             households=households,
             population=population,
             married_women=women,
-            address=f"四川省泸州市古蔺县二郎镇{name}村委会",
-            phone=f"0830-72{index + 1}{rng.randint(1000, 9999)}",
+            address=f"四川省泸州市{COUNTY}{demo.name}{name}村委会",
+            phone=f"{demo.phone_prefix}{index + 1}{rng.randint(1000, 9999)}",
         )
         session.add(village)
         groups = [MemberGroup(village=village, name=GROUP_NAMES[g]) for g in range(n_groups)]
@@ -244,8 +324,7 @@ def build_township(session, today):
         for g, group in enumerate(groups):
             own = [m for m in members if m.group is group and m.status == "active"]
             group.leader = own[0]
-            # 龙王村 第三组 has one contact household head only: a gap the dashboard will show.
-            heads = 1 if (name == "龙王村" and g == 2) else 2 + (g % 2)
+            heads = 1 if group.name == diligence.short_contact_group else 2 + (g % 2)
             group.contact_heads = own[1 : 1 + heads]
             for head in group.contact_heads:
                 for _n in range(rng.randint(3, 5)):
@@ -263,9 +342,8 @@ def build_township(session, today):
                             ),
                         )
                     )
-        # Dates follow the day the demo is loaded: 小河村's term ends within the reminder's 90
-        # days, the others' some 15 months later.
-        term_end = today + dt.timedelta(days=75 if name == "小河村" else 470)
+        # Dates follow the day the demo is loaded.
+        term_end = today + dt.timedelta(days=diligence.term_ends_in)
         elected_on = dt.date(term_end.year - 5, term_end.month, min(term_end.day, 28))
         elected_on += dt.timedelta(days=1)
         term = CouncilTerm(
@@ -273,15 +351,16 @@ def build_township(session, today):
             number=3,
             elected_on=elected_on,
             term_end=term_end,
-            # 小河村 has not filed its council with the township: another gap.
-            filed_on=None if name == "小河村" else elected_on + dt.timedelta(days=18),
-            approval_ref=None
-            if name == "小河村"
-            else f"二郎计生协〔{elected_on.year}〕{index + 3}号",
+            filed_on=elected_on + dt.timedelta(days=18) if diligence.council_filed else None,
+            approval_ref=f"{demo.name[:2]}计生协〔{elected_on.year}〕{index + 3}号"
+            if diligence.council_filed
+            else None,
         )
         session.add(term)
         elders, notables, cadres = COUNCIL_MODEL[size]
         composition = ["cadre"] * cadres + ["elder"] * elders + ["notable"] * notables
+        if diligence.vacant_seat:
+            composition.remove(diligence.vacant_seat)
         positions = ["president", "secretary", "vice_president", "executive_vice"]
         day_jobs = {
             "cadre": ["村党支部书记", "村计生专干", "村委会主任"],
@@ -319,6 +398,10 @@ class Diligence:
 
     households: int = 12
     special_families: int = 3
+    short_contact_group: str | None = None  # a group with one contact household head only
+    term_ends_in: int = 470  # days from the load date to the council term's end
+    council_filed: bool = True  # the council term filed with the township
+    vacant_seat: str | None = None  # a composition category one council seat short (R2)
     missed_work_months: tuple[int, ...] = ()
     missed_council_quarters: tuple[int, ...] = ()
     missed_review_quarters: tuple[int, ...] = ()
@@ -337,6 +420,7 @@ class Diligence:
 DILIGENCE = {
     "新檀村": Diligence(households=16),
     "龙王村": Diligence(
+        short_contact_group="第三组",
         missed_work_months=(0, 4),
         missed_review_quarters=(0,),
         overdue_complaint=True,
@@ -348,6 +432,8 @@ DILIGENCE = {
     "小河村": Diligence(
         households=6,
         special_families=1,
+        term_ends_in=75,  # within the reminder's 90 days
+        council_filed=False,
         missed_work_months=(2,),
         missed_council_quarters=(0,),
         missed_notice_quarters=(1,),
@@ -355,6 +441,18 @@ DILIGENCE = {
         work_plan=False,
         signage_everywhere=False,
         agreement_share=0.82,
+    ),
+    # 太平镇 misses other duties: 平安村 is short of members (``TOWNSHIPS``) and of its
+    # satisfaction target (``SURVEYS``); 红岩村's council lacks an elder, and it has no plan
+    # for the year and two quarters without a council meeting.
+    "平安村": Diligence(households=10, special_families=2),
+    "红岩村": Diligence(
+        households=5,
+        special_families=1,
+        vacant_seat="elder",
+        missed_council_quarters=(0, 2),
+        work_plan=False,
+        agreement_share=0.85,
     ),
 }
 
@@ -780,6 +878,7 @@ class WorkYear:
 
     def archive(self):
         rng, d, year, name = self.rng, self.diligence, self.today.year, self.village.name
+        township = self.village.township.name
         documents = [
             ("charter", f"{name}计划生育协会章程", 2022, dt.date(2022, 3, 15)),
             ("self_governance", f"{name}村民自治章程", 2022, dt.date(2022, 3, 15)),
@@ -807,7 +906,7 @@ class WorkYear:
                     title=title,
                     year=doc_year,
                     adopted_on=adopted,
-                    adopted_by="理事会" if kind != "approval" else "二郎镇计生协",
+                    adopted_by="理事会" if kind != "approval" else f"{township}计生协",
                     filed_on=adopted + dt.timedelta(days=7) if kind != "approval" else None,
                 )
             )
@@ -919,9 +1018,9 @@ class WorkYear:
                 )
 
 
-def build_work_year(session, township, today):
+def build_work_year(session, demo, township, today):
     """Twelve months of work records for each village, up to ``today``; returns how many."""
-    rng = random.Random(20260529)
+    rng = random.Random(demo.seeds[1])
     people = People(rng)
     villages = session.scalars(
         select(Village).where(Village.township_id == township.id).order_by(Village.id)
@@ -977,50 +1076,63 @@ def build_declared(session, township, today):
 
 # --- Branches, township tasks and surveys (issue 9) ---
 
-# branch, its head, its villages (seeds 001: branches by responsibility zone)
-BRANCHES = [("东片分会", "罗德明", ("新檀村", "龙王村")), ("西片分会", "袁桂兰", ("小河村",))]
-# title, due (days from the load date), {village: days done after the due date, None: open}
-TASKS = [
-    (
-        "报送上半年工作总结",
-        -60,
-        {"新檀村": -5, "龙王村": -1, "小河村": -2},
-    ),
-    (
-        "报送“5·29会员活动日”活动开展情况",
-        -10,
-        {"新檀村": -3, "龙王村": None},
-    ),
-    (
-        "统计计生特殊家庭走访慰问情况",
-        14,
-        {"新檀村": None, "龙王村": None, "小河村": None},
-    ),
-]
+# township → branch, its head, its villages (seeds 001: branches by responsibility zone; a
+# village may belong to none, as 太平镇's do)
+BRANCHES = {
+    "二郎镇": [("东片分会", "罗德明", ("新檀村", "龙王村")), ("西片分会", "袁桂兰", ("小河村",))],
+}
+# township → title, due (days from the load date), {village: days done after the due date,
+# None: open}
+TASKS = {
+    "二郎镇": [
+        (
+            "报送上半年工作总结",
+            -60,
+            {"新檀村": -5, "龙王村": -1, "小河村": -2},
+        ),
+        (
+            "报送“5·29会员活动日”活动开展情况",
+            -10,
+            {"新檀村": -3, "龙王村": None},
+        ),
+        (
+            "统计计生特殊家庭走访慰问情况",
+            14,
+            {"新檀村": None, "龙王村": None, "小河村": None},
+        ),
+    ],
+    "太平镇": [
+        ("报送上半年工作总结", -60, {"平安村": -4, "红岩村": -1}),
+        ("报送会员发展情况统计表", 21, {"平安村": None, "红岩村": None}),
+    ],
+}
 # village → (asked, answered well) for cadre knowledge, resident knowledge, satisfaction;
-# 龙王村's residents fall short of the 80% target (R19).
+# 龙王村's residents fall short of the 80% target (R19), 平安村's satisfaction of 85% (R20).
 SURVEYS = {
     "新檀村": ((50, 46), (200, 170), (200, 180)),
     "龙王村": ((50, 47), (200, 152), (200, 176)),
     "小河村": ((20, 18), (100, 82), (100, 86)),
+    "平安村": ((40, 37), (150, 126), (150, 122)),
+    "红岩村": ((20, 19), (80, 66), (80, 71)),
 }
 SURVEY_KINDS = ("cadre_knowledge", "resident_knowledge", "satisfaction")
 
 
 def build_tasks_and_surveys(session, township, today):
-    """Two branches, three township tasks (some done, one overdue) and this year's surveys."""
+    """The township's branches, its tasks (some done, some open, overdue in 二郎镇) and this
+    year's surveys."""
     villages = {
         v.name: v
         for v in session.scalars(select(Village).where(Village.township_id == township.id))
     }
     made = 0
-    for name, head, members in BRANCHES:
+    for name, head, members in BRANCHES.get(township.name, ()):
         branch = Branch(township=township, name=name, head=head)
         session.add(branch)
         for village_name in members:
             villages[village_name].branch = branch
         made += 1
-    for title, due_in, states in TASKS:
+    for title, due_in, states in TASKS[township.name]:
         due = today + dt.timedelta(days=due_in)
         task = Task(
             township=township,
@@ -1043,6 +1155,8 @@ def build_tasks_and_surveys(session, township, today):
         made += 1 + len(states)
     surveyed_on = min(today, dt.date(today.year, 3, 15))
     for village_name, counts in SURVEYS.items():
+        if village_name not in villages:
+            continue
         for kind, (asked, well) in zip(SURVEY_KINDS, counts, strict=True):
             session.add(
                 Survey(

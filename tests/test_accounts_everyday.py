@@ -267,7 +267,7 @@ def test_the_user_list_reads_yes_no_roles_and_scopes(login_as):
     assert "管理范围" in text
     assert re.search(r"xintan_group1 王秀英 会员小组长 新檀村 第一组 是", text)
     assert re.search(r"admin 周志远 系统管理员 所有乡镇 是", text)
-    assert re.search(r"county 县计生协 县计生协\(审计\) 古蔺县 是", text)
+    assert re.search(r"county 邓建平 县计生协\(审计\) 古蔺县 是", text)
     for word in ("True", "False", "None", "[GroupLeader]", "[Admin]", "GroupLeader"):
         assert word not in text
 
