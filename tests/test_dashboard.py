@@ -188,6 +188,10 @@ def test_signed_out_is_sent_to_the_login(client):
 
 def test_admin_sees_every_village_and_may_download(login_as):
     client = login_as("admin")
+    # The townships first (issue 18), each opening its villages.
     page = _page(client.get("/dashboard/"))
+    assert 'id="township-ranking"' in page and _heatmap_villages(page) == []
+    township = re.search(r'<tr data-township="(\d+)">', page).group(1)
+    page = _page(client.get(f"/dashboard/?township={township}"))
     assert sorted(n for _r, n in _heatmap_villages(page)) == ["小河村", "新檀村", "龙王村"]
     assert client.get(f"/dashboard/report/annual?year={YEAR}").status_code == 200
