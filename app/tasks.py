@@ -449,8 +449,21 @@ def task_file(pk):
 
 
 def home_tasks(scope, today: dt.date) -> dict:
-    """What the home page shows: a village's open tasks; a township's overdue assignments."""
+    """What the home page shows: a village's open tasks; a township's overdue assignments; a
+    county's count of them only (hundreds of rows: it follows them per township)."""
     session = current_app.appbuilder.session
+    if scope.level == "county":
+        overdue = session.scalar(
+            select(func.count())
+            .select_from(TaskAssignment)
+            .join(Task, Task.id == TaskAssignment.task_id)
+            .where(
+                TaskAssignment.status == "open",
+                Task.due_date < today,
+                security.scope_criteria(TaskAssignment, scope),
+            )
+        )
+        return {"open": [], "overdue": overdue}
     rows = session.execute(
         select(TaskAssignment, Task.due_date)
         .join(Task, Task.id == TaskAssignment.task_id)

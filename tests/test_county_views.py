@@ -519,3 +519,11 @@ def test_the_county_dashboard_links_its_reports_and_tasks(app, counties, login_a
     assert f"/dashboard/report/annual?year={YEAR}" in page
     assert 'href="/tasks/county"' in page
     assert "年度统计（按乡镇）" in page
+
+
+def test_the_countys_home_page_counts_overdue_tasks_and_leads_to_them(app, counties, login_as):
+    page = _page(login_as("county").get("/"))
+    assert 'id="county-tasks-link"' in page and 'href="/tasks/county"' in page
+    # The demo's 5·29 task is overdue at 龙王村.
+    assert re.search(r'id="tasks-overdue">\s*1', page) or "1 项逾期" in page
+    assert 'class="open-task' not in page
