@@ -12,7 +12,8 @@ measured in the same run — one village's dashboard, as its president sees it:
 - the county's dashboard (`/dashboard/`, the County account): targets ≤ 1 s;
 - a township's dashboard opened from it (`/dashboard/?township=ID`): ≤ 0.2 s;
 - the same township as its own Township account sees it: ≤ 0.2 s;
-- the compliance API narrowed to that township (`&township=ID`).
+- the compliance API narrowed to that township (`&township=ID`);
+- the county's annual statistics by township (.xlsx): ≤ 10 s.
 """
 
 import argparse
@@ -115,8 +116,9 @@ def main():
             county_client,
             f"/api/v1/compliance/?{year}&township={township_id}",
         ),
+        ("county annual statistics (.xlsx)", county_client, f"/dashboard/report/annual?{year}"),
     ]
-    targets = {"county dashboard": 1.0}
+    targets = {"county dashboard": 1.0, "county annual statistics (.xlsx)": 10.0}
     results = {}
     for label, client, url in measured:
         median_time(client, url, 1)  # warm
