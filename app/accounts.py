@@ -23,7 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import generate_password_hash
 
 from app import registry
-from app.models import MemberGroup, Township, Village
+from app.models import County, MemberGroup, Township, Village
 
 READ, ADD, EDIT, DELETE, APPROVE = "read", "add", "edit", "delete", "approve"
 # The roster page (app/roster_views.py): READ exports, IMPORT uploads; which registers a role
@@ -61,6 +61,7 @@ RIGHTS_GROUPS = {
 
 # What no register's block says: the audit log, the roster page, the compliance dashboard.
 OTHER_RIGHTS = {
+    "County": {"AuditLog": (READ,), ROSTER: (READ,), COMPLIANCE: (READ, EXPORT)},
     "Township": {"AuditLog": (READ,), ROSTER: (READ,), COMPLIANCE: (READ, EXPORT)},
     "President": {"AuditLog": (READ,), ROSTER: (READ, IMPORT), COMPLIANCE: (READ, EXPORT)},
     "Secretary": {"AuditLog": (READ,), ROSTER: (READ, IMPORT), COMPLIANCE: (READ, EXPORT)},
@@ -79,7 +80,9 @@ def role_rights() -> dict:
     everything."""
     rights = {"Admin": "*", **{role: {} for role in OTHER_RIGHTS}}
     for register in registry.registers():
-        rights["Township"][register.name] = (READ,)
+        # The auditors (the County over its townships, as the Township) read every register.
+        for auditor in AUDITOR_ROLES:
+            rights[auditor][register.name] = (READ,)
         for role, actions in RIGHTS_GROUPS[register.rights].items():
             rights[role][register.name] = actions
     for role, other in OTHER_RIGHTS.items():
@@ -94,6 +97,7 @@ ROLE_RIGHTS = registry.Derived(role_rights)
 
 ROLE_LABELS = {
     "Admin": _l("System administrator"),
+    "County": _l("County association (auditor)"),
     "Township": _l("Township association (auditor)"),
     "President": _l("President"),
     "Secretary": _l("Secretary-general"),
@@ -104,15 +108,16 @@ ROLE_LABELS = {
 # The scope level each role is bound to (SPEC §1: exactly one per account).
 ROLE_LEVEL = {
     "Admin": None,
+    "County": "county",
     "Township": "township",
     "President": "village",
     "Secretary": "village",
     "GroupLeader": "group",
 }
 
-# Who reads a whole township (or, with the County role, a county) and sees what the Township
-# role sees (SPEC §1, §4): County joins this set when it comes.
-AUDITOR_ROLES = frozenset({"Township"})
+# Who reads a whole county or township, writes nothing, and sees what the Township role sees
+# (SPEC §1, §4).
+AUDITOR_ROLES = frozenset({"County", "Township"})
 # Who sees ID numbers masked: the auditors and the group leaders.
 MASKED_ROLES = AUDITOR_ROLES | {"GroupLeader"}
 
@@ -131,17 +136,18 @@ MASKED_FIELDS = {
 }
 
 
-def bind(roles, township=None, village=None, group=None):
-    """(township, village, group, problem): the scope an account with ``roles`` is bound to,
-    or why it cannot be. The one rule of the user form and ``flask users create`` (issue 17).
+def bind(roles, county=None, township=None, village=None, group=None):
+    """(county, township, village, group, problem): the scope an account with ``roles`` is
+    bound to, or why it cannot be. The one rule of the user form and ``flask users create``
+    (issue 17).
 
-    The role's own level is required and is what is stored: a township account its township,
-    a village account its village, a group leader her member group. A level above it may be
-    given too (the CLI names a group by village and name, the form may have its village
-    chosen) and must then contain it; nothing below it may be given. An administrator is bound
-    to nothing.
+    The role's own level is required and is what is stored: a county account its county, a
+    township account its township, a village account its village, a group leader her member
+    group. A level above it may be given too (the CLI names a group by village and name, the
+    form may have its village chosen) and must then contain it; nothing below it may be given.
+    An administrator is bound to nothing.
     """
-    refused = (None, None, None)
+    refused = (None, None, None, None)
     levels = {ROLE_LEVEL.get(r, "unknown") for r in roles}
     if not roles:
         return *refused, _l("Give the account a role")
@@ -150,13 +156,12 @@ def bind(roles, township=None, village=None, group=None):
     level = levels.pop()
     if level == "unknown":
         return *refused, _l("Unknown role")
-    given = {"township": township, "village": village, "group": group}
-    order = ("township", "village", "group")
-    below = order[order.index(level) + 1 :] if level else order
+    given = {"county": county, "township": township, "village": village, "group": group}
+    below = SCOPE_LEVELS[SCOPE_LEVELS.index(level) + 1 :] if level else SCOPE_LEVELS
     if any(given[name] is not None for name in below):
         return *refused, BOUND_ONLY[level]
     if level is None:
-        return None, None, None, None
+        return None, None, None, None, None
     own = given[level]
     if own is None:
         return *refused, BINDING_NEEDED[level]
@@ -170,30 +175,35 @@ def bind(roles, township=None, village=None, group=None):
         return *refused, _l(
             "%(village)s is not in %(township)s", village=village_of.name, township=township.name
         )
-    return (
-        own if level == "township" else None,
-        own if level == "village" else None,
-        own if level == "group" else None,
-        None,
-    )
+    township_of = own if level == "township" else (village_of.township if village_of else None)
+    if county is not None and township_of is not None and township_of.county_id != county.id:
+        return *refused, _l(
+            "%(township)s is not in %(county)s", township=township_of.name, county=county.name
+        )
+    return (*(own if level == name else None for name in SCOPE_LEVELS), None)
 
+
+# The scope levels an account is bound at, from the widest.
+SCOPE_LEVELS = ("county", "township", "village", "group")
 
 # Refusals of ``bind``: a scope below the role's level, or none of its own level.
 BOUND_ONLY = {
-    None: _l("An administrator is bound to no township, village or group"),
+    None: _l("An administrator is bound to no county, township, village or group"),
+    "county": _l("A county account is bound to one county, and no township, village or group"),
     "township": _l("A township account is bound to one township, and no village or group"),
     "village": _l("A village account is bound to one village, and no member group"),
 }
 BINDING_NEEDED = {
+    "county": _l("A county account must be bound to its county"),
     "township": _l("A township account must be bound to its township"),
     "village": _l("A village account must be bound to its village"),
     "group": _l("A group leader's account must be bound to its member group"),
 }
 
 
-def binding_problem(roles, township, village, group):
+def binding_problem(roles, county, township, village, group):
     """Why a role set and a scope do not match (``bind``), or None."""
-    return bind(roles, township, village, group)[3]
+    return bind(roles, county, township, village, group)[4]
 
 
 def group_label(group) -> str:
@@ -247,10 +257,13 @@ class UserTwoFactor(Model):
 
 
 class ScopedUser(User):
-    """An account bound to one scope: a township, a village or a member group."""
+    """An account bound to one scope: a county, a township, a village or a member group."""
 
     __audited__ = True
 
+    county_id: Mapped[int | None] = mapped_column(
+        ForeignKey("county.id", name="fk_ab_user_county_id"), index=True
+    )
     township_id: Mapped[int | None] = mapped_column(ForeignKey("township.id"), index=True)
     village_id: Mapped[int | None] = mapped_column(ForeignKey("village.id"), index=True)
     group_id: Mapped[int | None] = mapped_column(ForeignKey("member_group.id"), index=True)
@@ -258,6 +271,7 @@ class ScopedUser(User):
     # choose their own before anything else (HTML and API). Accounts made otherwise are exempt.
     password_change_required: Mapped[bool] = mapped_column(default=False, server_default=false())
 
+    county: Mapped[County | None] = relationship(foreign_keys=[county_id])
     township: Mapped[Township | None] = relationship(foreign_keys=[township_id])
     village: Mapped[Village | None] = relationship(foreign_keys=[village_id])
     group: Mapped[MemberGroup | None] = relationship(foreign_keys=[group_id])
@@ -279,12 +293,12 @@ class ScopedUser(User):
 
     @property
     def bound_scope(self) -> str:
-        """The scope as the office names it: 二郎镇, 新檀村, 新檀村 第一组 (blank: none)."""
+        """The scope as the office names it: 古蔺县, 二郎镇, 新檀村, 新檀村 第一组 (blank: none)."""
         if "Admin" in role_names(self):
             return str(_l("All townships"))
         if self.group is not None:
             return group_label(self.group)
-        bound = self.village or self.township
+        bound = self.village or self.township or self.county
         return bound.name if bound is not None else ""
 
 
@@ -299,9 +313,11 @@ SESSION_ENDING_CHANGES = (
     "password",
     "active",
     "roles",
+    "county_id",
     "township_id",
     "village_id",
     "group_id",
+    "county",
     "township",
     "village",
     "group",
@@ -324,9 +340,13 @@ def end_sessions(user) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class Scope:
-    """What a user may see: level 'all', 'township', 'village', 'group' or 'none'."""
+    """What a user may see: level 'all', 'county', 'township', 'village', 'group' or 'none'.
+
+    ``county_id`` is set for a county scope only: a township below reads its county through
+    its township (``security.scope_criteria``), not through a lookup on every request."""
 
     level: str
+    county_id: int | None = None
     township_id: int | None = None
     village_id: int | None = None
     group_id: int | None = None
@@ -339,6 +359,8 @@ class Scope:
         if self.level in names:
             return str(names[self.level])
         session = current_app.appbuilder.session
+        if self.level == "county":
+            return session.get(County, self.county_id).name
         if self.level == "township":
             return session.get(Township, self.township_id).name
         village = session.get(Village, self.village_id)
@@ -361,6 +383,8 @@ def user_scope(user) -> Scope:
     if len(levels) != 1:
         return NO_SCOPE
     level = levels.pop()
+    if level == "county" and user.county_id:
+        return Scope("county", county_id=user.county_id)
     if level == "township" and user.township_id:
         return Scope("township", township_id=user.township_id)
     if level == "village" and user.village_id:
@@ -402,6 +426,7 @@ def create_account(
     username,
     role,
     password,
+    county=None,
     township=None,
     village=None,
     group=None,
@@ -426,6 +451,7 @@ def create_account(
             method=config.get("FAB_PASSWORD_HASH_METHOD", "scrypt"),
             salt_length=config.get("FAB_PASSWORD_HASH_SALT_LENGTH", 16),
         ),
+        county_id=county.id if county else None,
         township_id=township.id if township else None,
         village_id=village.id if village else None,
         group_id=group.id if group else None,

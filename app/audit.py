@@ -116,7 +116,12 @@ def actor(user=None, username=None) -> dict:
     info = {"user_id": None, "username": username, "role": None, "scope": None}
     if user is not None:
         scope = accounts.user_scope(user)
-        own = {"township": scope.township_id, "village": scope.village_id, "group": scope.group_id}
+        own = {
+            "county": scope.county_id,
+            "township": scope.township_id,
+            "village": scope.village_id,
+            "group": scope.group_id,
+        }
         info.update(
             user_id=user.id,
             username=user.username,

@@ -27,7 +27,7 @@ from app import accounts, audit, crypto, fab_hooks, records, reminders
 from app.inputs import valid_pk
 from app.machinery import Declared, yes_no
 from app.masking import MASKERS
-from app.models import BUSINESS_MODELS, AuditLog, MemberGroup, Township, Village
+from app.models import BUSINESS_MODELS, AuditLog, County, MemberGroup, Township, Village
 from app.resources import RESOURCES
 from app.speed import AuditLogInterface
 
@@ -384,7 +384,9 @@ def scope_label(value):
     level, _sep, pk = (value or "").partition(":")
     if not pk:
         return str(SCOPE_LEVELS.get(level, level))
-    model = {"township": Township, "village": Village, "group": MemberGroup}.get(level)
+    model = {"county": County, "township": Township, "village": Village, "group": MemberGroup}.get(
+        level
+    )
     if model is None or not valid_pk(pk):
         return value
     item = current_app.appbuilder.session.get(model, int(pk))

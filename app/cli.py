@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from wtforms.validators import ValidationError
 
 from app import accounts, audit, exporter
-from app.models import MemberGroup, Township, Village
+from app.models import County, MemberGroup, Township, Village
 from app.resources import RESOURCES
 
 demo_cli = AppGroup("demo", help="The demo township.")
@@ -106,16 +106,23 @@ def read_password():
 @users_cli.command("create")
 @click.argument("username")
 @click.option("--role", required=True, type=click.Choice(list(accounts.ROLE_RIGHTS)))
+@click.option("--county", "county_name", help="County name (County role).")
 @click.option("--township", "township_name", help="Township name (Township role).")
 @click.option("--village", "village_name", help="Village name (President, Secretary, GroupLeader).")
 @click.option("--group", "group_name", help="Member group name (GroupLeader).")
 @click.option("--first-name", default="", help="Given name shown in the app.")
 @click.option("--email", default=None, help="E-mail address (optional).")
-def users_create(username, role, township_name, village_name, group_name, first_name, email):
+def users_create(
+    username, role, county_name, township_name, village_name, group_name, first_name, email
+):
     """Create an account bound to its scope; the password is prompted twice or read from stdin."""
     session = current_app.appbuilder.session
     sm = current_app.appbuilder.sm
-    township = village = group = None
+    county = township = village = group = None
+    if county_name:
+        county = session.query(County).filter_by(name=county_name).one_or_none()
+        if county is None:
+            raise click.UsageError(_("No county named %(name)s", name=county_name))
     if township_name:
         township = session.query(Township).filter_by(name=township_name).one_or_none()
         if township is None:
@@ -137,7 +144,9 @@ def users_create(username, role, township_name, village_name, group_name, first_
                 _("No group %(group)s in %(village)s", group=group_name, village=village_name)
             )
     # The same rule as the user form: the group's village may be named, and must be its own.
-    township, village, group, problem = accounts.bind([role], township, village, group)
+    county, township, village, group, problem = accounts.bind(
+        [role], county, township, village, group
+    )
     if problem:
         raise click.UsageError(str(problem))
     if sm.find_user(username=username):
@@ -147,7 +156,16 @@ def users_create(username, role, township_name, village_name, group_name, first_
     if problem:
         raise click.UsageError(problem)
     user = accounts.create_account(
-        session, username, role, password, township, village, group, first_name, email
+        session,
+        username,
+        role,
+        password,
+        county=county,
+        township=township,
+        village=village,
+        group=group,
+        first_name=first_name,
+        email=email,
     )
     click.echo(_("Created %(name)s (%(role)s)", name=user.username, role=role))
 

@@ -25,6 +25,7 @@ from app.models import (
     ContactHousehold,
     CouncilSeat,
     CouncilTerm,
+    County,
     Document,
     FundEntry,
     Household,
@@ -174,7 +175,10 @@ def build_township(session, today):
     """The township, its villages, groups, members, contact households and councils."""
     rng = random.Random(20261125)
     people = People(rng)
-    township = Township(name=TOWNSHIP, division_code="510525105", county="古蔺县")
+    county = session.query(County).filter_by(name="古蔺县").one_or_none()
+    if county is None:
+        county = County(name="古蔺县", division_code="510525")
+    township = Township(name=TOWNSHIP, division_code="510525105", county=county)
     session.add(township)
     for index, (name, size, n_groups, population, households, women, active) in enumerate(VILLAGES):
         village = Village(

@@ -79,12 +79,32 @@ from app.fields import Choices, GroupRecord, VillageRecord, field
 # --- Organisation ---
 
 
+class County(Model):
+    """县: the county association (县计生协) that oversees its townships."""
+
+    __label__ = _l("Counties")
+    __tablename__ = "county"
+    __scope__ = {"county": "id"}
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = field(_l("Name"), String(64), unique=True)
+    division_code: Mapped[str | None] = field(
+        _l("Division code"), String(6), check=validation.county_division_code_problem
+    )
+
+    townships: Mapped[list["Township"]] = relationship(back_populates="county")
+
+    def __repr__(self):
+        return self.name
+
+
 class Township(Model):
     """乡镇: the township association that oversees its villages."""
 
     __label__ = _l("Townships")
     __tablename__ = "township"
-    __scope__ = {"township": "id"}
+    __scope__ = {"county": "county_id", "township": "id"}
     __audited__ = True
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -92,12 +112,28 @@ class Township(Model):
     division_code: Mapped[str | None] = field(
         _l("Division code"), String(9), check=validation.division_code_problem
     )
-    county: Mapped[str | None] = field(_l("County"), String(64))
+    # Nullable in the database: a township from before counties (migration 0014 names the
+    # county its free text gave, and a database without one keeps none); once a county is
+    # registered, every write names one (``clean``).
+    county_id: Mapped[int | None] = field(
+        _l("County"), ForeignKey("county.id", name="fk_township_county_id"), index=True
+    )
 
+    county: Mapped[County | None] = relationship(back_populates="townships")
     villages: Mapped[list["Village"]] = relationship(back_populates="township")
 
     def __repr__(self):
         return self.name
+
+    @classmethod
+    def clean(cls, values: dict) -> dict:
+        if values.get("county_id") is None:
+            from flask import current_app
+
+            session = current_app.appbuilder.session
+            if session.execute(select(County.id).limit(1)).first() is not None:
+                return {"county_id": _l("Choose the county the township belongs to")}
+        return {}
 
 
 class Village(Model):

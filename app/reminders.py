@@ -36,7 +36,7 @@ from app.models import (
 )
 
 TERM_WARNING_DAYS = 90
-VILLAGE_LEVELS = ("all", "township", "village")
+VILLAGE_LEVELS = ("all", "county", "township", "village")
 GROUP_LEVELS = VILLAGE_LEVELS + ("group",)
 LABELS = {model.__name__: model.__label__ for model in BUSINESS_MODELS}
 

@@ -88,12 +88,15 @@ def _column(model, level):
 
 def _scope_binding(model, scope: accounts.Scope):
     """(attribute name, value) of the one column ``scope`` compares for ``model`` — the
-    group's, else the village's, else the township's, as deep as both go — or None when the
-    scope is 'all' or 'none', the model unscoped, or a township scope over a model that only
-    knows its village (a subquery then)."""
+    group's, else the village's, else the township's, else the county's, as deep as both go —
+    or None when the scope is 'all' or 'none', the model unscoped, or the scope wider than
+    what the model knows (a county over a township's or a village's records, a township over
+    a village's: a subquery then)."""
     names = getattr(model, "__scope__", None)
-    if not names or scope.level not in ("township", "village", "group"):
+    if not names or scope.level not in ("county", "township", "village", "group"):
         return None
+    if scope.level == "county":
+        return (names["county"], scope.county_id) if names.get("county") else None
     if scope.level == "group" and names.get("group"):
         return names["group"], scope.group_id
     if scope.level in ("group", "village") and names.get("village"):
@@ -133,9 +136,25 @@ def scope_criteria(model, scope: accounts.Scope):
             # row written past the checks, an id freed and given again before issue 15).
             criteria = and_(criteria, village_col == scope.village_id)
         return criteria
-    village_col = _column(model, "village")
+    township_col, village_col = _column(model, "township"), _column(model, "village")
+    if scope.level == "county":
+        if township_col is not None:
+            townships = select(Township.id).where(Township.county_id == scope.county_id)
+            return township_col.in_(townships)
+        if village_col is not None:
+            return village_col.in_(
+                select(Village.id)
+                .join(Township, Village.township_id == Township.id)
+                .where(Township.county_id == scope.county_id)
+            )
+        return false()
     if scope.level == "township" and village_col is not None:
         return village_col.in_(select(Village.id).where(Village.township_id == scope.township_id))
+    county_col = _column(model, "county")
+    if scope.level in ("township", "village", "group") and county_col is not None:
+        # A record kept by the county alone (the County register): the county of the
+        # scope's township.
+        return county_col.in_(select(Township.county_id).where(Township.id == scope.township_id))
     return false()
 
 
@@ -268,7 +287,7 @@ class ScopedUserView(UserDBModelView):
     used), an optional e-mail, the role by its name, the scope by ``accounts.bind`` — the rule
     of ``flask users create`` too."""
 
-    _scope = ["township", "village", "group"]
+    _scope = ["county", "township", "village", "group"]
     add_columns = ["first_name", "username", "active", "email", "roles", *_scope]
     add_columns += ["password", "conf_password"]
     edit_columns = ["first_name", "username", "active", "email", "roles", *_scope]
@@ -285,6 +304,7 @@ class ScopedUserView(UserDBModelView):
     label_columns = {
         **UserDBModelView.label_columns,
         "first_name": _l("Full name"),
+        "county": _l("County"),
         "township": _l("Township"),
         "village": _l("Village"),
         "group": _l("Member group"),
@@ -294,6 +314,7 @@ class ScopedUserView(UserDBModelView):
         **UserDBModelView.description_columns,
         "first_name": _l("The person's real name"),
         "email": _l("Optional"),
+        "county": _l("County role only"),
         "township": _l("Township role only"),
         "village": _l("President or secretary; for a group leader, the group's village or blank"),
         "group": _l("Group leader only: the member group"),
@@ -411,6 +432,7 @@ class ScopedUserView(UserDBModelView):
                 data = self.data
                 *bound, problem = accounts.bind(
                     [role.name for role in data.get("roles") or []],
+                    data.get("county"),
                     data.get("township"),
                     data.get("village"),
                     data.get("group"),
@@ -418,7 +440,7 @@ class ScopedUserView(UserDBModelView):
                 if problem:
                     self.roles.errors = list(self.roles.errors) + [str(problem)]
                     return False
-                for name, value in zip(("township", "village", "group"), bound, strict=True):
+                for name, value in zip(accounts.SCOPE_LEVELS, bound, strict=True):
                     self[name].data = value
                 if not (self.email.data or "").strip():
                     self.email.data = None

@@ -85,6 +85,15 @@ def division_code_problem(value):
     return None
 
 
+def county_division_code_problem(value):
+    """Why a county division code is not 6 digits, or None."""
+    if value in (None, ""):
+        return None
+    if not re.match(r"^\d{6}$", str(value)):
+        return _l("A county division code has 6 digits")
+    return None
+
+
 def id_agreement(values: dict) -> dict:
     """Errors where birth date or gender disagree with the ID number."""
     number = normalise_id_number(values.get("id_number"))

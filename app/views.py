@@ -36,6 +36,7 @@ from app.models import (
     ContactHousehold,
     CouncilSeat,
     CouncilTerm,
+    County,
     Document,
     FundEntry,
     Household,
@@ -67,12 +68,31 @@ CATEGORY_LABELS = {
 # --- Organisation ---
 
 
+class CountyView(RecordView):
+    datamodel = SQLAInterface(County)
+    list_columns = add_columns = edit_columns = show_columns = ["name", "division_code"]
+    search_columns = ["name", "division_code"]
+    base_order = ("name", "asc")
+
+
+declare(
+    County,
+    view=CountyView,
+    rest="county",
+    menu=("Organisation", "fa-map-location-dot"),
+    # Managed by the Admin; the County reads its own, a village its township's (as a township).
+    rights="township",
+    related=("Township",),
+)
+
+
 class TownshipView(RecordView):
     datamodel = SQLAInterface(Township)
     list_columns = ["name", "division_code", "county"]
     add_columns = edit_columns = show_columns = ["name", "division_code", "county"]
     search_columns = ["name", "county"]
     base_order = ("name", "asc")
+    description_columns = {"county": _l("The county association (县计生协) above the township")}
 
 
 declare(

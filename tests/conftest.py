@@ -31,6 +31,7 @@ def _app(_database):
 
     from app import create_app
     from app.demo import load_demo
+    from tests.helpers import ensure_county_account
 
     app = create_app(
         {
@@ -49,6 +50,7 @@ def _app(_database):
     with app.app_context():
         upgrade()
         load_demo(app.appbuilder.session, TEST_PASSWORD)
+        ensure_county_account(app.appbuilder.session)
     close_connections(app)
     _database.save("template")
     return app

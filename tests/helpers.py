@@ -70,3 +70,16 @@ def township_sees(app, pk):
         f"/api/v1/audit_log/?q={query}", headers={"Authorization": f"Bearer {token}"}
     )
     return answer.get_json()["count"] > 0
+
+
+def ensure_county_account(session):
+    """The County account ``county`` of 古蔺县 (SPEC §6), in the tests' database whether or not
+    the demo made it (issue 18: the demo county's accounts come with its townships)."""
+    from app.accounts import ScopedUser, create_account
+    from app.models import County
+
+    if session.query(ScopedUser).filter_by(username="county").one_or_none() is None:
+        county = session.query(County).filter_by(name="古蔺县").one()
+        create_account(
+            session, "county", "County", TEST_PASSWORD, county=county, first_name="县计生协"
+        )

@@ -19,6 +19,9 @@ from app.masking import MASKERS
 # The township's own records (branches, tasks and the villages' reports of them) have sweeps of
 # their own (tests/test_branches_tasks_surveys.py): the village-level sweeps leave them out.
 TOWNSHIP_RECORDS = ("Branch", "Task", "TaskAssignment")
+# The counties (issue 18) too: their sweep is the county world's (tests/test_scoping.py).
+COUNTY_RECORDS = ("County",)
+ABOVE_VILLAGES = COUNTY_RECORDS + TOWNSHIP_RECORDS
 
 
 def registered():
@@ -28,7 +31,7 @@ def registered():
 
 def swept():
     """The registers the village-level sweeps cover."""
-    return [m for m in registered() if m.__name__ not in TOWNSHIP_RECORDS]
+    return [m for m in registered() if m.__name__ not in ABOVE_VILLAGES]
 
 
 def rosters() -> dict:

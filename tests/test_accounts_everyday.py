@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from app.models import Activity, Member, Township
+from app.models import Activity, County, Member, Township
 from tests.helpers import group, member, valid_id, village
 
 
@@ -33,12 +33,20 @@ def _role_id(app, name):
 
 
 def _account(app, username):
-    """(first name, email, township id, village id, group id) of an account, or None."""
+    """(first name, email, county id, township id, village id, group id) of an account, or
+    None."""
     with app.app_context():
         user = app.appbuilder.sm.find_user(username=username)
         if user is None:
             return None
-        return (user.first_name, user.email, user.township_id, user.village_id, user.group_id)
+        return (
+            user.first_name,
+            user.email,
+            user.county_id,
+            user.township_id,
+            user.village_id,
+            user.group_id,
+        )
 
 
 def _form(app, username, role, **fields):
@@ -63,7 +71,14 @@ def test_the_user_form_names_roles_and_groups_as_the_office_does(login_as):
     # "__None" stays the blank choice's value, never its text.
     assert response.status_code == 200 and "__None" not in _text(response)
     roles = [text for _v, text, _s in _options(html, "roles")]
-    assert roles == ["系统管理员", "镇计生协(审计)", "会长", "秘书长", "会员小组长"]
+    assert roles == [
+        "系统管理员",
+        "镇计生协(审计)",
+        "会长",
+        "秘书长",
+        "会员小组长",
+        "县计生协(审计)",
+    ]
     groups = [text for _v, text, _s in _options(html, "group")]
     assert groups[0] == "—"
     assert "新檀村 第一组" in groups and "龙王村 第一组" in groups and "小河村 第二组" in groups
@@ -142,48 +157,63 @@ def test_the_cli_makes_an_account_without_e_mail(app):
 
 # --- 3. The form and `flask users create` bind the same scope, and refuse the same ---
 
-# (role, township, village, group) by name → the level stored, or the refusal the user reads.
+# (role, county, township, village, group) by name → the level stored, or the refusal the user
+# reads.
 SCOPE_CASES = [
-    ("GroupLeader", None, "新檀村", "第二组", "group"),
-    ("GroupLeader", "二郎镇", "龙王村", "第三组", "group"),
-    ("GroupLeader", None, "新檀村", None, "会员小组长账号须绑定所属会员小组"),
-    ("GroupLeader", "别的镇", "新檀村", "第二组", "新檀村不属于别的镇"),
-    ("President", None, "龙王村", None, "village"),
-    ("Secretary", "二郎镇", "小河村", None, "village"),
-    ("President", None, None, None, "村级账号须绑定所属村"),
-    ("President", None, "新檀村", "第二组", "村级账号只绑定一个村，不绑定会员小组"),
-    ("President", "别的镇", "新檀村", None, "新檀村不属于别的镇"),
-    ("Township", "二郎镇", None, None, "township"),
-    ("Township", "二郎镇", "新檀村", None, "乡镇账号只绑定一个乡镇，不绑定村或会员小组"),
-    ("Township", None, None, None, "乡镇账号须绑定所属乡镇"),
-    ("Admin", None, "新檀村", None, "系统管理员不绑定乡镇、村或会员小组"),
+    ("GroupLeader", None, None, "新檀村", "第二组", "group"),
+    ("GroupLeader", None, "二郎镇", "龙王村", "第三组", "group"),
+    ("GroupLeader", None, None, "新檀村", None, "会员小组长账号须绑定所属会员小组"),
+    ("GroupLeader", None, "别的镇", "新檀村", "第二组", "新檀村不属于别的镇"),
+    ("President", None, None, "龙王村", None, "village"),
+    ("Secretary", None, "二郎镇", "小河村", None, "village"),
+    ("President", None, None, None, None, "村级账号须绑定所属村"),
+    ("President", None, None, "新檀村", "第二组", "村级账号只绑定一个村，不绑定会员小组"),
+    ("President", None, "别的镇", "新檀村", None, "新檀村不属于别的镇"),
+    ("Township", None, "二郎镇", None, None, "township"),
+    ("Township", None, "二郎镇", "新檀村", None, "乡镇账号只绑定一个乡镇，不绑定村或会员小组"),
+    ("Township", None, None, None, None, "乡镇账号须绑定所属乡镇"),
+    ("Admin", None, None, "新檀村", None, "系统管理员不绑定区县、乡镇、村或会员小组"),
+    ("President", "古蔺县", None, "新檀村", None, "village"),
+    ("Township", "古蔺县", "二郎镇", None, None, "township"),
+    ("Township", "别的县", "二郎镇", None, None, "二郎镇不属于别的县"),
+    ("GroupLeader", "别的县", None, "新檀村", "第二组", "二郎镇不属于别的县"),
+    ("County", "古蔺县", None, None, None, "county"),
+    ("County", "古蔺县", "二郎镇", None, None, "县级账号只绑定一个区县，不绑定乡镇、村或会员小组"),
+    ("County", None, None, None, None, "县级账号须绑定所属区县"),
+    ("Admin", "古蔺县", None, None, None, "系统管理员不绑定区县、乡镇、村或会员小组"),
 ]
+LEVELS = ("county", "township", "village", "group")
 
 
 @pytest.fixture
 def other_township(app):
-    """A second township (别的镇), for a scope whose levels do not contain each other."""
+    """A second township (别的镇) and a second county (别的县), for a scope whose levels do not
+    contain each other."""
     with app.app_context():
         session = app.appbuilder.session
-        session.add(Township(name="别的镇"))
+        session.add_all([Township(name="别的镇"), County(name="别的县")])
         session.commit()
 
 
-def _by_cli(app, username, role, township, village_name, group_name):
+def _by_cli(app, username, role, county, township, village_name, group_name):
     args = ["users", "create", username, "--role", role, "--first-name", "王小红"]
-    for option, value in (("--township", township), ("--village", village_name)):
+    for option, value in (("--county", county), ("--township", township)):
         if value:
             args += [option, value]
+    if village_name:
+        args += ["--village", village_name]
     if group_name:
         args += ["--group", group_name]
     result = app.test_cli_runner().invoke(args=args, input="Strong#Pass2026\n")
     return result.exit_code, result.output
 
 
-def _by_form(app, login_as, username, role, township, village_name, group_name):
+def _by_form(app, login_as, username, role, county, township, village_name, group_name):
     with app.app_context():
         session = app.appbuilder.session
         fields = {}
+        if county:
+            fields["county"] = session.query(County).filter_by(name=county).one().id
         if township:
             fields["township"] = session.query(Township).filter_by(name=township).one().id
         if village_name:
@@ -194,22 +224,19 @@ def _by_form(app, login_as, username, role, township, village_name, group_name):
     return response.status_code, _text(response)
 
 
-@pytest.mark.parametrize("role,township,village_name,group_name,outcome", SCOPE_CASES)
+@pytest.mark.parametrize("role,county,township,village_name,group_name,outcome", SCOPE_CASES)
 def test_the_form_and_the_cli_agree_on_the_scope(
-    app, login_as, other_township, role, township, village_name, group_name, outcome
+    app, login_as, other_township, role, county, township, village_name, group_name, outcome
 ):
-    code, output = _by_cli(app, "by_cli", role, township, village_name, group_name)
-    status, page = _by_form(app, login_as, "by_form", role, township, village_name, group_name)
-    if outcome in ("group", "village", "township"):
+    place = (county, township, village_name, group_name)
+    code, output = _by_cli(app, "by_cli", role, *place)
+    status, page = _by_form(app, login_as, "by_form", role, *place)
+    if outcome in LEVELS:
         assert (code, status) == (0, 302), (output, page)
         stored = _account(app, "by_cli")[2:]
         assert stored == _account(app, "by_form")[2:]
         # Only the role's own level is stored: the scope follows from it.
-        assert [
-            level
-            for level, value in zip(("township", "village", "group"), stored, strict=True)
-            if value
-        ] == [outcome]
+        assert [level for level, value in zip(LEVELS, stored, strict=True) if value] == [outcome]
     else:
         assert (code, status) == (2, 200)
         assert outcome in output and outcome in page

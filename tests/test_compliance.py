@@ -25,6 +25,7 @@ from app.models import (
     ContactHousehold,
     CouncilSeat,
     CouncilTerm,
+    County,
     Document,
     Household,
     Meeting,
@@ -49,7 +50,7 @@ MODELS = {model.__tablename__: model for model in BUSINESS_MODELS}
 
 def _sample_village(session):
     """测试镇 样板村: standard, population 100, 10 married women; keeps every norm in 2025."""
-    township = Township(name="测试镇", county="测试县")
+    township = Township(name="测试镇", county=County(name="测试县"))
     village = Village(
         township=township,
         name=SAMPLE,

@@ -23,9 +23,9 @@ def test_upgrade_from_empty_matches_the_models(tmp_path):
             assert {"ab_user", "ab_role", "township", "village", "member_group", "member"} <= tables
             assert {"contact_household", "council_term", "council_seat"} <= tables
             columns = {c["name"] for c in inspect(connection).get_columns("ab_user")}
-            assert {"township_id", "village_id", "group_id"} <= columns
+            assert {"county_id", "township_id", "village_id", "group_id"} <= columns
             roles = connection.execute(text("SELECT name FROM ab_role ORDER BY id")).scalars().all()
-            assert roles == ["Admin", "Township", "President", "Secretary", "GroupLeader"]
+            assert roles == ["Admin", "Township", "President", "Secretary", "GroupLeader", "County"]
             # Nothing in the models that the migrations lack.
             diff = compare_metadata(MigrationContext.configure(connection), db.metadata)
             assert diff == []

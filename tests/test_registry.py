@@ -60,7 +60,7 @@ def test_the_sweeps_lists_are_the_registrys():
     (each sweep also checks its own list: test_scoping, test_import_kinds, test_masking)."""
     assert registers.registered() == registry.models()
     assert set(registers.swept()) | {
-        m for m in registry.models() if m.__name__ in registers.TOWNSHIP_RECORDS
+        m for m in registry.models() if m.__name__ in registers.ABOVE_VILLAGES
     } == set(registry.models())
     assert registers.rosters() == {k: r.model for k, r in RESOURCES.items()}
     everyone = {"township": "Township", "group": "GroupLeader", "secretary": "Secretary"}

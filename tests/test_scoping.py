@@ -29,6 +29,7 @@ from app.models import (
     ContactHousehold,
     CouncilSeat,
     CouncilTerm,
+    County,
     Document,
     FundEntry,
     Household,
@@ -49,13 +50,18 @@ from app.validation import id_check_char
 from tests import registers
 from tests.databases import TEST_PASSWORD, close_connections
 
-TOWNSHIP = "二郎镇"
-# A second township that no demo account belongs to (``_build_world`` builds it).
-OTHER_TOWNSHIP, OTHER_VILLAGE = "石宝镇", "石宝村"
+COUNTY, TOWNSHIP = "古蔺县", "二郎镇"
+# A second township of the county (``_build_world``): the County reads it, 二郎镇 does not.
+NEIGHBOUR_TOWNSHIP, NEIGHBOUR_VILLAGE = "东新镇", "东新村"
+# A second township, in a second county, that no demo account belongs to (``_build_world``
+# builds them).
+OTHER_COUNTY, OTHER_TOWNSHIP, OTHER_VILLAGE = "叙永县", "石宝镇", "石宝村"
 
 # username → (role, village, group), as SPEC §6 lists the demo accounts.
 ACCOUNTS = {
     "admin": ("Admin", None, None),
+    # Issue 18: the county association of 古蔺县 (made by tests/helpers.py until the demo has it).
+    "county": ("County", None, None),
     "township": ("Township", None, None),
     "xintan_president": ("President", "新檀村", None),
     "xintan_secretary": ("Secretary", "新檀村", None),
@@ -69,7 +75,14 @@ SCOPED = [u for u in ACCOUNTS if u != "admin"]
 # For by-id probes: every role, and each role in two villages (or two groups).
 PROBES = [u for u in SCOPED if u != "longwang_president"]
 # Rights do not depend on the village: one account per role is enough for them.
-ONE_PER_ROLE = ["admin", "township", "xintan_president", "xintan_secretary", "xintan_group1"]
+ONE_PER_ROLE = [
+    "admin",
+    "county",
+    "township",
+    "xintan_president",
+    "xintan_secretary",
+    "xintan_group1",
+]
 GROUP_LEADERS = [u for u in ACCOUNTS if ACCOUNTS[u][0] == "GroupLeader"]
 
 READ, ADD, EDIT, DELETE = "read", "add", "edit", "delete"
@@ -125,6 +138,8 @@ GROUP_LEVEL = [MemberGroup, Member, ContactHousehold, Meeting, Activity, Househo
 # SPEC §1 and issue 4: who may do what on the registers known when this was written.
 KNOWN_RIGHTS = {
     "Admin": {model: EVERYTHING for model in KNOWN_MODELS},
+    # Issue 18: the County reads what the Township reads, over every township of its county.
+    "County": {model: {READ} for model in KNOWN_MODELS},
     "Township": {model: {READ} for model in KNOWN_MODELS},
     "President": {
         Township: {READ},
@@ -193,6 +208,7 @@ def _rights():
         if model in KNOWN_MODELS:
             continue
         rights["Admin"][model] = EVERYTHING
+        rights["County"][model] = {READ}
         rights["Township"][model] = {READ}
         for role, actions in GROUP_RIGHTS[registers.rights_group(model)].items():
             rights[role][model] = actions
@@ -280,6 +296,7 @@ NAME_CELL = {
 }
 # Form field (relationship) → the model it offers.
 RELATED = {
+    "county": County,
     "township": Township,
     "village": Village,
     "group": MemberGroup,
@@ -357,9 +374,23 @@ def in_scope(model, username):
     kind, village, group = ACCOUNTS[username]
     if kind == "Admin":
         return true()
+    if kind == "County":
+        # Issue 18: every township of the county, whatever their number, and nothing else.
+        townships = select(Township.id).join(Township.county).where(County.name == COUNTY)
+        if model is County:
+            return County.name == COUNTY
+        if model is Township:
+            return Township.id.in_(townships)
+        if model in (Branch, Task):
+            return model.township_id.in_(townships)
+        villages = select(Village.id).where(Village.township_id.in_(townships))
+        return (Village.id if model is Village else model.village_id).in_(villages)
     township_villages = select(Village.id).join(Village.township).where(Township.name == TOWNSHIP)
     if model is Township:
         return Township.name == TOWNSHIP
+    if model is County:
+        # Issue 18: every account of 二郎镇 knows its county (古蔺县), none the other one.
+        return County.id.in_(select(Township.county_id).where(Township.name == TOWNSHIP))
     # Issue 9: every account of a township knows its branches (a village names its own); a
     # village sees the tasks assigned to it, the township all of its tasks.
     if model is Branch:
@@ -443,6 +474,7 @@ def _scope_parts(session, username):
         return session.scalars(select(model).where(*where).order_by(model.id)).first()
 
     return {
+        "county": village.township.county_id,
         "township": village.township_id,
         "village": village.id,
         "group": group.id,
@@ -460,7 +492,7 @@ def fresh_values(app, model, username):
     village, group, member = parts["village"], parts["group"], parts["member"]
     day = dt.date(2026, 5, 29)
     known = {
-        Township: {"name": "测试镇", "county": "古蔺县"},
+        Township: {"name": "测试镇", "county_id": parts["county"]},
         Village: {
             "township_id": parts["township"],
             "name": "测试村",
@@ -782,7 +814,7 @@ def english(client):
 
 # --- Fixtures ---
 
-NO_SCOPE_ROLES = ["Township", "President", "Secretary", "GroupLeader"]
+NO_SCOPE_ROLES = ["County", "Township", "President", "Secretary", "GroupLeader"]
 
 
 def unscoped_username(role_name):
@@ -790,9 +822,31 @@ def unscoped_username(role_name):
 
 
 def _build_world(app, session):
-    """石宝镇 with one record of every kind that nobody's scope holds; one work record of each
+    """石宝镇 (of 叙永县) with one record of every kind that nobody's scope holds; 东新镇, a
+    second township of 古蔺县 that only the County and the Admin read; one work record of each
     kind in every village and every member group; an account per role bound to no scope."""
-    township = Township(name=OTHER_TOWNSHIP, county="古蔺县")
+    county = session.scalars(select(County).where(County.name == COUNTY)).one()
+    neighbour = Village(
+        township=Township(name=NEIGHBOUR_TOWNSHIP, county=county),
+        name=NEIGHBOUR_VILLAGE,
+        size_class="small",
+    )
+    neighbour_group = MemberGroup(village=neighbour, name="第一组")
+    session.add_all(
+        [
+            neighbour,
+            neighbour_group,
+            Member(
+                village=neighbour,
+                group=neighbour_group,
+                name="东新会员",
+                id_number=_valid_id("19470101"),
+                status="active",
+                category="other",
+            ),
+        ]
+    )
+    township = Township(name=OTHER_TOWNSHIP, county=County(name=OTHER_COUNTY))
     village = Village(township=township, name=OTHER_VILLAGE, size_class="small")
     group = MemberGroup(village=village, name="第一组")
     member = Member(
@@ -1529,7 +1583,7 @@ def assert_options_in_scope(app, username, options):
         assert name in RELATED, f"a dropdown {name} that the sweep does not know"
         allowed = expected_ids(app, RELATED[name], username)
         assert offered <= allowed, f"{name} offers {offered - allowed} outside the scope"
-        if name in ("township", "village", "group"):
+        if name in ("county", "township", "village", "group"):
             assert offered == allowed
 
 
@@ -1539,7 +1593,7 @@ def assert_form_in_scope(app, username, model, response):
     html = response.get_data(as_text=True)
     assert "<form" in html
     options = select_options(html)
-    if model is Township or (model is Village and username != "admin"):
+    if model is Village and username != "admin":
         # A village's township and branch are the Admin's to set (issue 15): no dropdown.
         assert options == {}
     else:
@@ -1880,6 +1934,7 @@ for _model in TASK_REGISTERS:
 # branch and its tasks and reports its own done; a group leader has no part in them.
 TASK_RIGHTS = {
     "Admin": {Branch: EVERYTHING, Task: EVERYTHING, TaskAssignment: {READ, EDIT, DELETE}},
+    "County": dict.fromkeys(TASK_REGISTERS, {READ}),
     "Township": dict.fromkeys(TASK_REGISTERS, {READ}),
     "President": {Branch: {READ}, Task: {READ}, TaskAssignment: {READ, EDIT}},
     "Secretary": {Branch: {READ}, Task: {READ}, TaskAssignment: {READ, EDIT}},
@@ -1977,8 +2032,94 @@ def test_the_sweeps_cover_every_declared_register():
     """A register declared only in app/views.py is in MODELS (or is one of the township's own
     records, swept by tests/test_branches_tasks_surveys.py), with rights, a view, an API, a
     column to change and a fresh row."""
-    township = [m for m in registers.registered() if m.__name__ in registers.TOWNSHIP_RECORDS]
-    assert set(MODELS + township) == set(registers.registered())
+    above = [m for m in registers.registered() if m.__name__ in registers.ABOVE_VILLAGES]
+    assert set(MODELS + above) == set(registers.registered())
     for model in MODELS:
         assert all(model in RIGHTS[r] for r in ("Admin", "Township", "President", "Secretary"))
         assert model in VIEW and model in API and model in CHANGE
+
+
+# --- Issue 18: the counties. The Admin keeps them; the County reads its own, every account of a
+# township (and of its villages) reads the township's county, a group leader none. ---
+
+VIEW[County], CHANGE[County] = "CountyView", ("name", "改名县")
+COUNTY_RIGHTS = {
+    "Admin": EVERYTHING,
+    "County": {READ},
+    "Township": {READ},
+    "President": {READ},
+    "Secretary": {READ},
+    "GroupLeader": set(),
+}
+
+
+def may_county(username, right):
+    return right in COUNTY_RIGHTS[role(username)]
+
+
+@pytest.mark.parametrize("username", ACCOUNTS)
+def test_the_county_register_lists_exactly_the_scope(app, web, client, bearer, username):
+    html_response = list_page(web(username), County)
+    api_response, total, listed = api_list(client, County, bearer(username))
+    if not may_county(username, READ):
+        assert html_response.status_code == 403 and api_response.status_code == 403
+        return
+    assert html_response.status_code == 200 and api_response.status_code == 200
+    expected = expected_ids(app, County, username)
+    assert expected and (username == "admin" or len(expected) == 1)
+    assert shown_ids(html_response.get_data(as_text=True), County) == expected
+    assert total == len(expected) and set(listed) == expected
+
+
+@pytest.mark.parametrize("username", PROBES)
+def test_another_county_answers_404_and_stays(app, client, web, bearer, username):
+    pk = ids(app, County, County.name == OTHER_COUNTY).pop()
+    before, wrong = row(app, County, pk), []
+    for action in BY_ID:
+        user_client, headers = signed_in(username, action, web, bearer, client)
+        response = by_id(user_client, County, pk, action, headers)
+        expected = 404 if may_county(username, RIGHT_OF[action]) else 403
+        if response.status_code != expected:
+            wrong.append(f"{action}: {response.status_code}, not {expected}")
+        if row(app, County, pk) != before:
+            wrong.append(f"{action} changed the record")
+            break
+    assert not wrong, f"County {pk} for {username}: " + "; ".join(wrong)
+
+
+@pytest.mark.parametrize("username", ONE_PER_ROLE)
+def test_county_register_writes_follow_the_role_rights(app, client, web, bearer, username):
+    if not may_county(username, READ):
+        assert list_page(web(username), County).status_code == 403
+        return
+    pk = min(expected_ids(app, County, username))
+    allowed = may_county(username, EDIT)
+    response = client.put(
+        f"/api/v1/county/{pk}", json={"division_code": "510599"}, headers=bearer(username)
+    )
+    assert response.status_code == (200 if allowed else 403)
+    assert (row(app, County, pk)["division_code"] == "510599") == allowed
+    assert web(username).get(f"/countyview/edit/{pk}").status_code == (200 if allowed else 403)
+    assert web(username).get("/countyview/add").status_code == (200 if allowed else 403)
+    before = ids(app, County)
+    post = client.post("/api/v1/county/", json={"name": "新建县"}, headers=bearer(username))
+    assert post.status_code == (201 if allowed else 403)
+    assert (ids(app, County) != before) == allowed
+    delete = client.delete(f"/api/v1/county/{pk}", headers=bearer(username))
+    # The Admin's delete is refused too while townships still name the county (issue 15).
+    assert delete.status_code in ((400, 409, 422) if allowed else (403,))
+    assert row(app, County, pk) is not None
+
+
+def test_a_county_reads_every_township_of_its_county_and_no_other(app, web, bearer, client):
+    """The County's lists hold both of its townships' villages and none of 石宝镇's."""
+    html = list_page(web("county"), Village).get_data(as_text=True)
+    expected = ids(app, Village, Village.township.has(Township.county.has(County.name == COUNTY)))
+    assert ids(app, Village, Village.name == NEIGHBOUR_VILLAGE) <= expected
+    assert shown_ids(html, Village) == expected
+    assert not ids(app, Village, Village.name == OTHER_VILLAGE) & shown_ids(html, Village)
+    body = client.get("/api/v1/township/?q=(page_size:100)", headers=bearer("county")).get_json()
+    assert {row["id"] for row in body["result"]} == ids(
+        app, Township, Township.county.has(County.name == COUNTY)
+    )
+    assert all(row["county_id"] is not None for row in body["result"])
