@@ -308,7 +308,7 @@ def test_the_countys_annual_statistics_are_given_by_township(app, counties, logi
         ("太平镇", "平安村"),
         ("太平镇", "红岩村"),
         ("太平镇", "小计"),
-        ("合计", ""),
+        ("合计", None),
     ]
     active = headers.index("在册")
     assert rows[3][active] == sum(r[active] for r in rows[:3])
@@ -317,7 +317,7 @@ def test_the_countys_annual_statistics_are_given_by_township(app, counties, logi
     # The council's text column is not summed; each township's villages carry its name.
     headers, rows = _sheet(book, "组织")
     assert headers[:3] == ("乡镇", "村（社区）", "现任理事会")
-    assert rows[-1][:3] == ("合计", "", "")
+    assert rows[-1][:3] == ("合计", None, None)
     for name in ("活动", "培训", "奖扶"):
         headers, rows = _sheet(book, name)
         assert headers[:2] == ("乡镇", "村（社区）"), name
