@@ -18,6 +18,7 @@ the same name as JSON) maps a township name â€” or ``"*"`` for every township â€
 
 import dataclasses
 import datetime as dt
+import functools
 from collections import defaultdict
 
 from flask import current_app
@@ -45,15 +46,17 @@ class VillageCompliance:
     branch: str | None = None
     township_id: int | None = None
 
-    @property
+    # Worked out once, when read after the evaluation: a county's ranking reads them thousands
+    # of times.
+    @functools.cached_property
     def judged(self) -> int:
         return sum(1 for r in self.rules.values() if r.met is not None)
 
-    @property
+    @functools.cached_property
     def met(self) -> int:
         return sum(1 for r in self.rules.values() if r.met)
 
-    @property
+    @functools.cached_property
     def score(self) -> float | None:
         return round(self.met / self.judged, 4) if self.judged else None
 
@@ -142,15 +145,16 @@ def _evaluate(scope, period: Period, village_id, branch_id=None, township_id=Non
     switched_off = Result(None, _("Switched off for this township"))
     # Plain rows, not ORM results: a county's norms return tens of thousands of them.
     connection = session.connection()
+    begun = period.begun
     for norm in NORMS:
         rows = defaultdict(list)
-        if villages and period.begun:
+        if villages and begun:
             for row in connection.execute(norm.query(in_scope, period)):
                 rows[row[0]].append(row)
         for village in villages:
             if norm.id in switched_off_in[village.township]:
                 result = switched_off
-            elif not period.begun:
+            elif not begun:
                 result = not_begun
             else:
                 result = Result(*norm.judge(rows.get(village.id, ()), village, period))
@@ -175,12 +179,12 @@ class TownshipCompliance:
     villages: list
     rank: int | None = None
 
-    @property
+    @functools.cached_property
     def score(self) -> float | None:
         scores = [v.score for v in self.villages if v.score is not None]
         return round(sum(scores) / len(scores), 4) if scores else None
 
-    @property
+    @functools.cached_property
     def lowest(self) -> VillageCompliance | None:
         """The village with the lowest score (the first of them on a tie)."""
         scored = [v for v in self.villages if v.score is not None]

@@ -166,6 +166,9 @@ class DashboardView(BaseView):
             "period": period,
             "norms": norms.NORMS,
             "short_titles": norms.SHORT_TITLES,
+            # Translated once per page: a county's heat maps repeat them in every cell.
+            "titles": {norm.id: str(norm.title) for norm in norms.NORMS},
+            "state_labels": {"met": _("Met"), "unmet": _("Not met"), "none": _("Nothing to judge")},
             "periods": norm_basics.PERIODS,
             "source_label": norm_basics.source_label,
             "years": sorted(
