@@ -147,7 +147,7 @@ AUTH_RATE_LIMITED = True
 AUTH_RATE_LIMIT = os.environ.get("AUTH_RATE_LIMIT", "10 per minute")
 # Roles that sign in with a second factor (TOTP, app/twofactor.py), comma-separated. Off for
 # the embedded demo (`make run`, the tests); gunicorn.conf.py (`make serve`) defaults it to
-# "Admin,Township" unless the variable is set, even empty.
+# "Admin,County,Township" unless the variable is set, even empty.
 TOTP_REQUIRED_ROLES = [
     role.strip() for role in os.environ.get("TOTP_REQUIRED_ROLES", "").split(",") if role.strip()
 ]

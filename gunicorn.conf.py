@@ -10,9 +10,9 @@ demo data is loaded.
 import multiprocessing
 import os
 
-# Served for real: Admin and Township accounts sign in with a second factor (TOTP) unless
+# Served for real: Admin, County and Township accounts sign in with a second factor (TOTP) unless
 # TOTP_REQUIRED_ROLES says otherwise (set it empty to switch it off, e.g. for a demo or bench/).
-os.environ.setdefault("TOTP_REQUIRED_ROLES", "Admin,Township")
+os.environ.setdefault("TOTP_REQUIRED_ROLES", "Admin,County,Township")
 
 wsgi_app = "wsgi:app"
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '5000')}"

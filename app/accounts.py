@@ -466,6 +466,6 @@ def create_account(
 
 
 def ensure_roles(session):
-    """The rows of the five built-in roles (their rights: ROLE_RIGHTS above)."""
+    """The rows of the six built-in roles (their rights: ROLE_RIGHTS above)."""
     sm = current_app.appbuilder.sm
     return {name: sm.find_role(name) or sm.add_role(name) for name in ROLE_RIGHTS}

@@ -85,6 +85,8 @@ def test_the_user_form_names_roles_and_groups_as_the_office_does(login_as):
     assert len(groups) == len(set(groups))  # no two 第一组 the admin cannot tell apart
     form = _text(response).partition("添加用户")[2]
     assert "姓名 *" in form and "电子邮箱 选填" in form and "角色 *" in form
+    assert re.search(r"区县 — 古蔺县 仅县计生协\(审计\)账号填写 乡镇", form)
+    assert [text for _v, text, _s in _options(html, "county")] == ["—", "古蔺县"]
     # No English word, no FAB user groups (用户组: not the office's member groups), no 姓/名.
     assert re.findall(r"[A-Za-z]{2,}", form) == []
     assert "用户组" not in form and " 姓 " not in form
@@ -265,6 +267,7 @@ def test_the_user_list_reads_yes_no_roles_and_scopes(login_as):
     assert "管理范围" in text
     assert re.search(r"xintan_group1 王秀英 会员小组长 新檀村 第一组 是", text)
     assert re.search(r"admin 周志远 系统管理员 所有乡镇 是", text)
+    assert re.search(r"county 县计生协 县计生协\(审计\) 古蔺县 是", text)
     for word in ("True", "False", "None", "[GroupLeader]", "[Admin]", "GroupLeader"):
         assert word not in text
 

@@ -594,6 +594,41 @@ def test_township_sees_its_township_not_unknown_sign_ins(app, client, api_token)
     assert admin["count"] == 1
 
 
+def test_county_sees_the_entries_of_its_townships_and_no_others(app, client, api_token):
+    """Issue 18: the County reads the entries of every township of its county (a township added
+    to it too), none of another county's, and no unknown sign-in."""
+    from app.models import County, Township
+
+    with app.app_context():
+        session = app.appbuilder.session
+        gulin = session.query(County).filter_by(name="古蔺县").one()
+        session.add_all(
+            [
+                Township(name="太平测试镇", county=gulin),
+                Township(name="叙永测试镇", county=County(name="叙永县")),
+            ]
+        )
+        session.commit()
+        own = {t.id for t in session.query(Township).filter_by(county_id=gulin.id)}
+        added = session.query(Township).filter_by(name="太平测试镇").one().id
+        other = session.query(Township).filter_by(name="叙永测试镇").one().id
+    client.post("/login/", data={"username": "no_such_user", "password": "wrong"})
+    query = "/api/v1/audit_log/?q=(page_size:100,filters:!((col:model,opr:eq,value:Township)))"
+    seen = client.get(query, headers=api_token("county")).get_json()
+    # 二郎镇's entry from the demo's load, and the one just added.
+    assert added in own and {r["township_id"] for r in seen["result"]} == own
+    everything = client.get(query, headers=api_token("admin")).get_json()
+    assert {added, other} <= {r["township_id"] for r in everything["result"]}
+    rows = client.get("/api/v1/audit_log/?q=(page_size:100)", headers=api_token("county"))
+    assert rows.get_json()["count"] > 0
+    assert {r["township_id"] for r in rows.get_json()["result"]} <= own
+    unknown = client.get(
+        "/api/v1/audit_log/?q=(filters:!((col:username,opr:eq,value:no_such_user)))",
+        headers=api_token("county"),
+    ).get_json()
+    assert unknown["count"] == 0
+
+
 def test_village_sees_only_its_village(app, client, api_token):
     headers = api_token("longwang_secretary")
     with app.app_context():

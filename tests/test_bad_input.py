@@ -11,7 +11,7 @@ from app.machinery import Declared
 from app.models import AuditLog, Complaint, Member, TaskAssignment
 from tests.helpers import member, village
 
-ROLES = ["admin", "township", "xintan_president", "xintan_secretary", "xintan_group1"]
+ROLES = ["admin", "county", "township", "xintan_president", "xintan_secretary", "xintan_group1"]
 BIG = "99999999999999999999999"
 # The most rows an HTML list page shows (app.inputs.MAX_PAGE_SIZE, as FAB_API_MAX_PAGE_SIZE).
 MAX_PAGE_SIZE = 100

@@ -46,6 +46,10 @@ def test_users_create_binds_the_scope_and_can_log_in(app, client):
         ["--role", "President", "--village", "不存在村"],  # unknown village
         ["--role", "GroupLeader", "--group", "第一组"],  # group without village
         ["--role", "Nobody"],
+        ["--role", "County"],  # a county account needs its county
+        ["--role", "County", "--county", "不存在县"],  # unknown county
+        ["--role", "County", "--county", "古蔺县", "--township", "二郎镇"],  # below its level
+        ["--role", "Township", "--county", "古蔺县"],  # a township account needs its township
     ],
 )
 def test_users_create_refuses_a_scope_that_does_not_match(app, args):
@@ -142,3 +146,24 @@ def test_users_create_is_one_entry_in_its_scope(app, args, level):
         }[level]
     assert entries == [("insert", *where)]
     assert township_sees(app, pk)
+
+
+def test_users_create_binds_a_county_account_that_reads_its_townships(app, client):
+    """SPEC §6: ``flask users create NAME --role County --county 古蔺县`` (issue 18)."""
+    result = _run(
+        app,
+        ["users", "create", "gulin", "--role", "County", "--county", "古蔺县"],
+        stdin="Strong#Pass2026\n",
+    )
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        user = app.appbuilder.sm.find_user(username="gulin")
+        assert user.county.name == "古蔺县" and [r.name for r in user.roles] == ["County"]
+        assert (user.township_id, user.village_id, user.group_id) == (None, None, None)
+        assert user.bound_scope == "古蔺县"
+    token = client.post(
+        "/api/v1/security/login",
+        json={"username": "gulin", "password": "Strong#Pass2026", "provider": "db"},
+    ).get_json()["access_token"]
+    answer = client.get("/api/v1/township/", headers={"Authorization": f"Bearer {token}"})
+    assert "二郎镇" in {row["name"] for row in answer.get_json()["result"]}

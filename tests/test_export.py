@@ -155,6 +155,7 @@ def test_usage_errors_exit_2(app, tmp_path, args):
         ("xintan_secretary", FULL_ID, FULL_PHONE),
         ("xintan_group1", MASKED_ID, FULL_PHONE),
         ("township", MASKED_ID, MASKED_PHONE),
+        ("county", MASKED_ID, MASKED_PHONE),
     ],
 )
 @pytest.mark.parametrize("fmt", ["xlsx", "csv"])

@@ -38,3 +38,73 @@ def test_cli_upgrade_from_the_repository_root(tmp_path):
     )
     result = app.test_cli_runner().invoke(args=["db", "upgrade"])
     assert result.exit_code == 0, result.output
+
+
+# --- 0014: the townships' county text becomes the County register (issue 18) ---
+
+
+def _fresh_url(tmp_path, name):
+    """An empty database: a SQLite file, or one of its own on the PostgreSQL server of
+    TEST_DATABASE_URL (the suite's second pass)."""
+    import os
+
+    from sqlalchemy.engine import make_url
+
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        return f"sqlite:///{tmp_path / f'{name}.db'}"
+    server = make_url(url)
+    fresh = server.set(
+        database=f"{server.database}_{name}_{os.environ.get('PYTEST_XDIST_WORKER', '')}"
+    )
+    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{fresh.database}"'))
+        connection.execute(text(f'CREATE DATABASE "{fresh.database}"'))
+    admin.dispose()
+    return fresh.render_as_string(hide_password=False)
+
+
+def test_0014_turns_each_county_name_into_a_county_and_back(tmp_path):
+    from flask_migrate import downgrade
+
+    url = _fresh_url(tmp_path, "m0014")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "ID_ENCRYPTION_KEY": KEY})
+    engine = create_engine(url)
+    with app.app_context():
+        upgrade(revision="0013_optional_email")
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO township (id, name, county) VALUES (1, '二郎镇', '古蔺县'), "
+                    "(2, '太平镇', ' 古蔺县 '), (3, '石宝镇', '叙永县'), (4, '无县镇', NULL), "
+                    "(5, '空县镇', '')"
+                )
+            )
+        upgrade()
+        with engine.connect() as connection:
+            counties = dict(connection.execute(text("SELECT name, id FROM county")).all())
+            assert set(counties) == {"古蔺县", "叙永县"}
+            townships = dict(connection.execute(text("SELECT name, county_id FROM township")).all())
+            assert townships == {
+                "二郎镇": counties["古蔺县"],
+                "太平镇": counties["古蔺县"],
+                "石宝镇": counties["叙永县"],
+                "无县镇": None,
+                "空县镇": None,
+            }
+            assert "county" not in {c["name"] for c in inspect(connection).get_columns("township")}
+        downgrade(revision="0013_optional_email")
+        with engine.connect() as connection:
+            townships = dict(connection.execute(text("SELECT name, county FROM township")).all())
+            assert townships == {
+                "二郎镇": "古蔺县",
+                "太平镇": "古蔺县",
+                "石宝镇": "叙永县",
+                "无县镇": None,
+                "空县镇": None,
+            }
+            assert "county" not in inspect(connection).get_table_names()
+            roles = connection.execute(text("SELECT name FROM ab_role")).scalars().all()
+            assert "County" not in roles
+    engine.dispose()

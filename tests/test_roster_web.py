@@ -217,8 +217,9 @@ def test_a_village_account_cannot_import_into_another_village(app, web, tmp_path
 # --- The Township role reads only ---
 
 
-def test_township_exports_but_cannot_import(app, web, tmp_path):
-    client = web("township")
+@pytest.mark.parametrize("auditor", ["county", "township"])
+def test_township_exports_but_cannot_import(app, web, tmp_path, auditor):
+    client = web(auditor)
     page = client.get("/roster/")
     text = page.get_data(as_text=True)
     assert page.status_code == 200
@@ -235,7 +236,8 @@ def test_township_exports_but_cannot_import(app, web, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "username", ["admin", "township", "xintan_president", "xintan_secretary", "xintan_group1"]
+    "username",
+    ["admin", "county", "township", "xintan_president", "xintan_secretary", "xintan_group1"],
 )
 def test_the_menu_leads_to_the_page(app, web, username):
     home = web(username).get("/").get_data(as_text=True)

@@ -11,7 +11,7 @@ from flask_jwt_extended import decode_token
 from sqlalchemy import select
 
 from app.accounts import ScopedUser
-from app.models import AuditLog, MemberGroup, Village
+from app.models import AuditLog, County, MemberGroup, Village
 from tests.databases import TEST_PASSWORD
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,6 +125,16 @@ def test_an_administrators_reset_ends_them(app, login_as):
     assert _api_works(app, tokens) == (False, False)
 
 
+def _county(session, name):
+    """The id of the county ``name``, made if it is not there yet (a second county)."""
+    county = session.query(County).filter_by(name=name).one_or_none()
+    if county is None:
+        county = County(name=name)
+        session.add(county)
+        session.commit()
+    return county.id
+
+
 def _account_form(app, username, **changes):
     """The administrator's edit form of ``username`` as it stands, with ``changes``."""
     with app.app_context():
@@ -139,12 +149,14 @@ def _account_form(app, username, **changes):
             "village": user.village_id or "",
             "group": user.group_id or "",
             "township": user.township_id or "",
+            "county": user.county_id or "",
         }
         if user.active:
             data["active"] = "y"
         names = {
             "village": lambda name: session.query(Village).filter_by(name=name).one().id,
             "roles": lambda name: [app.appbuilder.sm.find_role(name).id],
+            "county": lambda name: _county(session, name),
             "group": lambda name: (
                 session.query(MemberGroup)
                 .filter_by(village_id=user.group.village_id, name=name)
@@ -167,8 +179,9 @@ def _account_form(app, username, **changes):
         ("xintan_secretary", {"village": "龙王村"}),
         ("xintan_group1", {"group": "第二组"}),
         ("xintan_secretary", {"active": None}),
+        ("county", {"county": "叙永县"}),
     ],
-    ids=["role", "village", "group", "deactivated"],
+    ids=["role", "village", "group", "deactivated", "county"],
 )
 def test_a_change_of_role_or_scope_or_deactivation_ends_them(app, login_as, username, changes):
     tokens = _tokens(app, username)

@@ -242,7 +242,9 @@ def test_throttled_like_the_password(_app, tmp_path):
     assert codes[-1] == 429
 
 
-@pytest.mark.parametrize("env,expected", [(None, "Admin,Township"), ("", ""), ("Admin", "Admin")])
+@pytest.mark.parametrize(
+    "env,expected", [(None, "Admin,County,Township"), ("", ""), ("Admin", "Admin")]
+)
 def test_make_serve_requires_it_unless_told_otherwise(monkeypatch, env, expected):
     if env is None:
         monkeypatch.delenv("TOTP_REQUIRED_ROLES", raising=False)
