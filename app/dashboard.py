@@ -2,8 +2,11 @@
 ``/api/v1/compliance/``, with the reports (§3.7) downloaded from the dashboard.
 
 Both read ``app.compliance`` (the norms: ``app.norms``) for the villages of the signed-in user's
-scope (a group leader answers for its village). The charts are drawn by ECharts, served from
-app/static/vendor: the page loads nothing from outside (township networks are often offline).
+scope (a group leader answers for its village). A scope over several townships (a county, the
+administrator's) first sees its townships ranked, and opens one (``?township=ID``): the
+township's heat map, whose cells open a village's page. The charts are drawn by ECharts,
+served from app/static/vendor: the page loads nothing from outside (township networks are
+often offline).
 """
 
 import datetime as dt
@@ -17,11 +20,13 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from app import accounts, compliance, inputs, norm_basics, norms, reports, security
-from app.models import BUSINESS_MODELS, MEETING_TYPE, Branch, Village
+from app.models import BUSINESS_MODELS, MEETING_TYPE, Branch, Township, Village
 from app.views import CATEGORY_LABELS
 
 LABELS = {model.__name__: model.__label__ for model in BUSINESS_MODELS}
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# The scope levels whose dashboard starts with their townships ranked (issue 18).
+OVERSEEING = ("all", "county")
 
 
 def _period():
@@ -40,11 +45,39 @@ def _branch():
     return request.args.get("branch", type=inputs.record_id)
 
 
-def _branches(scope):
-    """The branches of the scope, for the branch choice."""
-    return current_app.appbuilder.session.scalars(
-        select(Branch).where(security.scope_criteria(Branch, scope)).order_by(Branch.name)
-    ).all()
+def _branches(scope, township_id=None):
+    """The branches of the scope (of one township of it), for the branch choice."""
+    query = select(Branch).where(security.scope_criteria(Branch, scope))
+    if township_id is not None:
+        query = query.where(Branch.township_id == township_id)
+    return current_app.appbuilder.session.scalars(query.order_by(Branch.name)).all()
+
+
+def township_asked(scope):
+    """The township of the scope that ``township=ID`` narrows to, or None if none is asked.
+    ValueError for an argument no township could have; LookupError for a township outside
+    the scope, as for one that does not exist (SPEC §1: never a 403 that confirms it)."""
+    raw = request.args.get("township")
+    if raw is None or raw == "":
+        return None
+    if not inputs.valid_pk(raw):
+        raise ValueError(raw)
+    township = current_app.appbuilder.session.scalars(
+        select(Township).where(Township.id == int(raw), security.scope_criteria(Township, scope))
+    ).first()
+    if township is None:
+        raise LookupError(raw)
+    return township
+
+
+def _township_page(scope):
+    """township_asked() for a page: 400 or 404 as its HTML answer."""
+    try:
+        return township_asked(scope)
+    except ValueError:
+        abort(400, description=_("Give a township by its number"))
+    except LookupError:
+        abort(404)
 
 
 class ComplianceApi(BaseApi):
@@ -70,6 +103,14 @@ class ComplianceApi(BaseApi):
           - in: query
             name: quarter
             schema: {type: integer, minimum: 1, maximum: 4}
+          - in: query
+            name: township
+            description: only the villages of this township (one of the caller's scope)
+            schema: {type: integer, minimum: 1}
+          - in: query
+            name: branch
+            description: only the villages of this branch
+            schema: {type: integer, minimum: 1}
           responses:
             200:
               description: villages, each with its score and the met / detail of R1–R21
@@ -77,6 +118,8 @@ class ComplianceApi(BaseApi):
               $ref: '#/components/responses/400'
             401:
               $ref: '#/components/responses/401'
+            404:
+              $ref: '#/components/responses/404'
         """
         today = dt.date.today()
         try:
@@ -87,8 +130,20 @@ class ComplianceApi(BaseApi):
             return self.response_400(
                 message=_("Give a year from 2000 to 2100 and a quarter from 1 to 4")
             )
+        scope = accounts.current_scope()
+        try:
+            township = township_asked(scope)
+        except ValueError:
+            return self.response_400(message=_("Give a township by its number"))
+        except LookupError:
+            return self.response_404()
         results = compliance.evaluate(
-            accounts.current_scope(), period.year, period.quarter, today, branch_id=_branch()
+            scope,
+            period.year,
+            period.quarter,
+            today,
+            branch_id=_branch(),
+            township_id=township.id if township else None,
         )
         return self.response(200, villages=[r.as_json() for r in results])
 
@@ -111,6 +166,9 @@ class DashboardView(BaseView):
             "period": period,
             "norms": norms.NORMS,
             "short_titles": norms.SHORT_TITLES,
+            # Translated once per page: a county's heat maps repeat them in every cell.
+            "titles": {norm.id: str(norm.title) for norm in norms.NORMS},
+            "state_labels": {"met": _("Met"), "unmet": _("Not met"), "none": _("Nothing to judge")},
             "periods": norm_basics.PERIODS,
             "source_label": norm_basics.source_label,
             "years": sorted(
@@ -119,15 +177,40 @@ class DashboardView(BaseView):
             "may_export": accounts.can(user, accounts.EXPORT, accounts.COMPLIANCE),
         }
 
+    def _crumbs(self, period, scope, township=None, village=None):
+        """The way back up: 达标考核 (the county's townships) › the township › the village.
+        A township's own users start at their township, a village's at its village."""
+        crumbs = [(_("Compliance dashboard"), self._url("index", period))]
+        if scope.level in OVERSEEING and township is not None:
+            crumbs.append((township.name, self._url("index", period, township=township.id)))
+        if village is not None:
+            crumbs.append((village.name, None))
+        return crumbs if len(crumbs) > 1 else []
+
+    @staticmethod
+    def _url(endpoint, period, **args):
+        return url_for(
+            f"DashboardView.{endpoint}", year=period.year, quarter=period.quarter, **args
+        )
+
     @expose("/")
     @has_access
     def index(self):
         period = _period()
         scope = accounts.current_scope()
+        township = _township_page(scope)
+        if township is None and scope.level in OVERSEEING:
+            return self._townships(period, scope)
+        township_id = township.id if township is not None else None
         results = compliance.evaluate(
-            scope, period.year, period.quarter, period.today, branch_id=_branch()
+            scope,
+            period.year,
+            period.quarter,
+            period.today,
+            branch_id=_branch(),
+            township_id=township_id,
         )
-        meetings = compliance.meetings_by_quarter(scope, period.year)
+        meetings = compliance.meetings_by_quarter(scope, period.year, township_id)
         ranking = sorted(results, key=lambda r: r.rank)
         charts = {
             "villages": [r.name for r in ranking],
@@ -142,8 +225,28 @@ class DashboardView(BaseView):
             "dashboard.html",
             ranking=ranking,
             charts=charts,
-            branches=_branches(scope),
+            township=township,
+            crumbs=self._crumbs(period, scope, township),
+            branches=_branches(scope, township_id),
             branch_id=_branch(),
+            **self._context(period),
+        )
+
+    def _townships(self, period, scope):
+        """The county's page: its townships ranked by score, norm by norm (how many of their
+        villages meet it); a township opens its heat map."""
+        session = self.appbuilder.session
+        results = compliance.evaluate(scope, period.year, period.quarter, period.today)
+        ranking = compliance.rank_townships(results, compliance.townships_of(scope, session))
+        charts = {
+            "villages": [t.name for t in ranking],
+            "scores": [None if t.score is None else round(100 * t.score, 1) for t in ranking],
+        }
+        return self.render_template(
+            "dashboard_county.html",
+            ranking=ranking,
+            charts=charts,
+            place=accounts.current_scope().label(),
             **self._context(period),
         )
 
@@ -151,9 +254,15 @@ class DashboardView(BaseView):
     @has_access
     def village(self, village_id):
         period = _period()
-        # The whole scope, so that the village's rank is its rank among the township's.
+        scope = accounts.current_scope()
+        village = self.appbuilder.session.scalars(
+            select(Village).where(Village.id == village_id, security.scope_criteria(Village, scope))
+        ).first()
+        if village is None:
+            abort(404)
+        # The village's township, so that its rank is its rank among the township's.
         results = compliance.evaluate(
-            accounts.current_scope(), period.year, period.quarter, period.today
+            scope, period.year, period.quarter, period.today, township_id=village.township_id
         )
         result = next((r for r in results if r.village_id == village_id), None)
         if result is None:
@@ -173,6 +282,7 @@ class DashboardView(BaseView):
             "dashboard_village.html",
             result=result,
             rows=rows,
+            crumbs=self._crumbs(period, scope, village.township, village),
             **self._context(period),
         )
 

@@ -247,6 +247,8 @@ class Member(GroupRecord, Model):
             sqlite_where=text("status = 'active'"),
             postgresql_where=text("status = 'active'"),
         ),
+        # A village's members of one status: the norms of one township of a county (R5).
+        Index("ix_member_village_status", "village_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -624,6 +626,8 @@ class Agreement(VillageRecord, Model):
 
     __label__ = _l("Self-governance agreements")
     __tablename__ = "agreement"
+    # A village's agreements in force: the norms of one township of a county (R16).
+    __table_args__ = (Index("ix_agreement_village_status", "village_id", "status"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     village_id: Mapped[int] = field(_l("Village"), ForeignKey("village.id"), index=True)

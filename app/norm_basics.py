@@ -133,6 +133,7 @@ class VillageFacts:
     married_women: int | None
     branch_id: int | None = None
     branch: str | None = None
+    township_id: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,6 +10,7 @@ sees masked stay masked here too. Every download is audited as an export.
 import dataclasses
 import datetime as dt
 import decimal
+import itertools
 
 from flask_babel import force_locale
 from sqlalchemy import and_, func, or_, select
@@ -51,6 +52,7 @@ from app.resources import RESOURCES
 TOTAL = "合计"
 SUBTOTAL = "小计"
 VILLAGE = "村（社区）"
+TOWNSHIP = "乡镇"
 
 
 # --- Writing sheets ---
@@ -136,9 +138,26 @@ def _villages(session, scope) -> list:
         session.scalars(
             select(Village)
             .where(security.scope_criteria(Village, scope))
+            .options(selectinload(Village.township))
             .order_by(Village.township_id, Village.id)
         )
     )
+
+
+class Places:
+    """Where a report's rows are: the village, and for villages of several townships (a
+    county) its township first, each township's rows closed by a 小计."""
+
+    def __init__(self, villages):
+        self.by_township = len({v.township_id for v in villages}) > 1
+        self.headers = [TOWNSHIP, VILLAGE] if self.by_township else [VILLAGE]
+
+    def of(self, village) -> list:
+        return [village.township.name, village.name] if self.by_township else [village.name]
+
+    def label(self, first, second="") -> list:
+        """A row's place cells that name no village: 小计 after a township's, 合计."""
+        return [first, second] if self.by_township else [first]
 
 
 def _by(session, query) -> dict:
@@ -149,11 +168,31 @@ def _by(session, query) -> dict:
     return found
 
 
+def _sums(rows, width) -> list:
+    """Each column's sum over ``rows`` (their figures, past the place cells); "" for text."""
+    columns = list(zip(*(row[-width:] for row in rows), strict=True)) if rows else [()] * width
+    return ["" if any(isinstance(v, str) for v in c) else sum(c, 0) for c in columns]
+
+
 def _table(villages, columns) -> tuple[list, list]:
-    """Rows of village name + one figure per column (a dict village_id → value), and a total."""
-    rows = [[v.name] + [figures.get(v.id, 0) for _h, figures in columns] for v in villages]
-    total = [TOTAL] + [sum((r[n] for r in rows), 0) for n in range(1, len(columns) + 1)]
-    return [VILLAGE] + [h for h, _f in columns], rows + [total]
+    """Rows of village name + one figure per column, and a total. A column is (header,
+    {village_id: value}) or (header, values, default) for one whose blank is not 0 (text,
+    not summed). A county's villages carry their township, each township closed by its 小计."""
+    places = Places(villages)
+    figures = [(c[1], c[2] if len(c) > 2 else 0) for c in columns]
+
+    def row(village):
+        return places.of(village) + [values.get(village.id, default) for values, default in figures]
+
+    rows, every = [], []
+    for _township, group in itertools.groupby(villages, key=lambda v: v.township_id):
+        group = [row(v) for v in group]
+        rows += group
+        every += group
+        if places.by_township:
+            rows.append(places.label(group[0][0], SUBTOTAL) + _sums(group, len(columns)))
+    rows.append(places.label(TOTAL) + _sums(every, len(columns)))
+    return places.headers + [c[0] for c in columns], rows
 
 
 def _counts(session, model, ids, *conditions, key=None, value=None):
@@ -225,6 +264,7 @@ def annual_sheets(session, villages, start, end, book):
     headers, rows = _table(
         villages,
         [
+            ("现任理事会", {v: f"第{n}届" for v, n in terms.items()}, "无"),
             ("会员小组", _counts(session, MemberGroup, ids)),
             (
                 "有小组长的小组",
@@ -236,10 +276,6 @@ def annual_sheets(session, villages, start, end, book):
         ]
         + [(f"理事·{label}", f) for label, f in seats],
     )
-    for row, village in zip(rows[:-1], villages, strict=True):
-        row.insert(1, f"第{terms[village.id]}届" if village.id in terms else "无")
-    rows[-1].insert(1, "")
-    headers.insert(1, "现任理事会")
     add_sheet(book, "组织", f"{year}年会员小组和理事会", headers, rows)
 
     meetings = _split(
@@ -252,6 +288,7 @@ def annual_sheets(session, villages, start, end, book):
     )
     add_sheet(book, "会议", f"{year}年会议（按类型）", headers, rows)
 
+    places = Places(villages)
     in_year = Activity.date.between(start, end)
     times = _counts(session, Activity, ids, in_year, key=Activity.kind)
     people = _counts(
@@ -260,8 +297,8 @@ def annual_sheets(session, villages, start, end, book):
     rows = []
     for code in ACTIVITY_KIND.codes:
         kind_rows = [
-            [
-                village.name,
+            places.of(village)
+            + [
                 str(ACTIVITY_KIND.label(code)),
                 times[village.id, code],
                 people.get((village.id, code), 0),
@@ -273,34 +310,45 @@ def annual_sheets(session, villages, start, end, book):
         # A kind held in several villages: its subtotal after its rows.
         if len(kind_rows) > 1:
             rows.append(
-                [
-                    SUBTOTAL,
+                places.label(SUBTOTAL)
+                + [
                     str(ACTIVITY_KIND.label(code)),
-                    sum(r[2] for r in kind_rows),
-                    sum(r[3] for r in kind_rows),
+                    sum(r[-2] for r in kind_rows),
+                    sum(r[-1] for r in kind_rows),
                 ]
             )
-    rows.append([TOTAL, "", sum(times.values()), sum(people.values())])
+    rows.append(places.label(TOTAL) + ["", sum(times.values()), sum(people.values())])
     add_sheet(
         book,
         "活动",
         f"{year}年活动（按类型，含参与人次）",
-        [VILLAGE, "活动类型", "次数", "参与人次"],
+        places.headers + ["活动类型", "次数", "参与人次"],
         rows,
     )
 
+    by_id = {v.id: v for v in villages}
     trainings = session.execute(
         select(
-            Village.name, Activity.date, Activity.theme, Activity.place, Activity.participants_count
+            Activity.village_id,
+            Activity.date,
+            Activity.theme,
+            Activity.place,
+            Activity.participants_count,
         )
         .join(Village, Village.id == Activity.village_id)
         .where(Activity.village_id.in_(ids), in_year, Activity.kind == "training")
-        .order_by(Activity.village_id, Activity.date)
+        .order_by(Village.township_id, Activity.village_id, Activity.date)
     ).all()
-    rows = [list(t) for t in trainings]
-    rows.append([TOTAL, None, f"{len(rows)} 次", None, sum(t[4] or 0 for t in trainings)])
+    rows = [places.of(by_id[t[0]]) + list(t[1:]) for t in trainings]
+    rows.append(
+        places.label(TOTAL) + [None, f"{len(rows)} 次", None, sum(t[4] or 0 for t in trainings)]
+    )
     add_sheet(
-        book, "培训", f"{year}年会员培训", [VILLAGE, "日期", "主题", "地点", "参与人数"], rows
+        book,
+        "培训",
+        f"{year}年会员培训",
+        places.headers + ["日期", "主题", "地点", "参与人数"],
+        rows,
     )
 
     helped = Assistance.date.between(start, end)
@@ -329,15 +377,23 @@ def annual_sheets(session, villages, start, end, book):
         for village in villages:
             if (village.id, code) in persons:
                 rows.append(
-                    [
-                        village.name,
+                    places.of(village)
+                    + [
                         str(BENEFIT_KIND.label(code)),
                         persons[village.id, code],
                         amounts.get((village.id, code), 0),
                     ]
                 )
-    rows.append([TOTAL, "", sum(persons.values()), sum(amounts.values(), decimal.Decimal(0))])
-    add_sheet(book, "奖扶", f"{year}年优待·奖扶", [VILLAGE, "类别", "人数", "金额（元）"], rows)
+    rows.append(
+        places.label(TOTAL) + ["", sum(persons.values()), sum(amounts.values(), decimal.Decimal(0))]
+    )
+    add_sheet(
+        book,
+        "奖扶",
+        f"{year}年优待·奖扶",
+        places.headers + ["类别", "人数", "金额（元）"],
+        rows,
+    )
 
     received = Complaint.received_on.between(start, end)
     overdue = and_(
@@ -708,6 +764,8 @@ def archive_sheets(session, village, start, end, user, book) -> list:
 
 
 def _scope_name(session, scope) -> str:
+    if scope.level == "county":
+        return scope.label()
     if scope.level == "township":
         return session.get(Township, scope.township_id).name
     if scope.level in ("village", "group"):

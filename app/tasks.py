@@ -2,9 +2,12 @@
 
 The administrator assigns a task to one, several or all villages of a township in one step (the
 task form or ``POST /api/v1/task/`` with ``village_ids`` or ``all_villages``); each assignment is
-a ``TaskAssignment`` of the village, scoped and audited like any record. The village's president
-or secretary reports it done with a note and an optional file (``/tasks/report/<id>``); the
-township follows every village on a read-only table of tasks × villages (``/tasks/progress``).
+a ``TaskAssignment`` of the village, scoped and audited like any record. A task for every village
+of a county (``whole_county``, issue 18) is the same task given to each township of the county
+in the same step, so that a township, its villages and the norm R21 see a task of their own
+township as before; the county follows them per township (``/tasks/county``). The village's
+president or secretary reports it done with a note and an optional file (``/tasks/report/<id>``);
+the township follows every village on a read-only table of tasks × villages (``/tasks/progress``).
 A task is overdue the day after its due date while it is still open.
 """
 
@@ -26,13 +29,13 @@ from flask_appbuilder.fields import QuerySelectMultipleField
 from flask_appbuilder.fieldwidgets import Select2ManyWidget
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from wtforms import BooleanField
 
 from app import accounts, records, security, uploads
 from app.inputs import record_id, valid_pk
 from app.machinery import FieldErrors, RecordApi, RecordView, api, flag
-from app.models import Attachment, Branch, Task, TaskAssignment, Village
+from app.models import Attachment, Branch, Task, TaskAssignment, Township, Village
 from app.speed import SQLAInterface
 
 # --- Assigning ---
@@ -48,8 +51,14 @@ def village_choices():
     ).all()
 
 
+WHOLE_COUNTY_LABEL = _l("Every village of the county")
+WHOLE_COUNTY_HELP = _l(
+    "The same task for every township of the chosen township's county, each to all its villages"
+)
+
+
 def assignment_fields() -> dict:
-    """The task form's two extra fields: all villages of the township, or a choice of them."""
+    """The task form's extra fields: all villages of the township, or a choice of them."""
     return {
         "all_villages": BooleanField(_l("All villages of the township"), default=False),
         "villages": QuerySelectMultipleField(
@@ -79,6 +88,41 @@ def wanted(township_id, village_ids, all_villages, session) -> tuple[list[int], 
     if set(ids) - set(of_township):
         return [], {"villages": _l("Only villages of the task's township can be assigned")}
     return ids, {}
+
+
+def county_townships(township_id, session) -> tuple[list[tuple[int, list[int]]], dict]:
+    """(the other townships of the township's county with their villages, field → message):
+    where a task given to the whole county goes besides its own township."""
+    county_id = session.scalar(select(Township.county_id).where(Township.id == township_id))
+    if county_id is None:
+        return [], {"whole_county": _l("This township belongs to no county")}
+    villages = session.execute(
+        select(Village.township_id, Village.id)
+        .join(Township, Township.id == Village.township_id)
+        .where(Township.county_id == county_id, Township.id != township_id)
+        .order_by(Village.township_id, Village.id)
+    ).all()
+    others = {}
+    for other, village_id in villages:
+        others.setdefault(other, []).append(village_id)
+    return list(others.items()), {}
+
+
+def give_to_county(task, session) -> list[Task]:
+    """The task, just added for its township, added for every other township of its county
+    too, each to all its villages: in the same transaction, audited as any insert."""
+    others, errors = county_townships(task.township_id, session)
+    if errors:
+        raise FieldErrors(errors)
+    copies = []
+    for township_id, village_ids in others:
+        copy = Task(
+            township_id=township_id, title=task.title, body=task.body, due_date=task.due_date
+        )
+        session.add(copy)
+        assign(copy, village_ids, session)
+        copies.append(copy)
+    return copies
 
 
 def removal_errors(task, ids) -> dict:
@@ -142,11 +186,18 @@ def chosen_villages(task) -> list[int]:
     else:
         village_ids = [v.id for v in getattr(task, "villages", None) or []]
         all_villages = bool(getattr(task, "all_villages", False))
+    all_villages = all_villages or whole_county(task)
     ids, errors = wanted(task.township_id, village_ids, all_villages, session)
     errors = errors or removal_errors(task, ids)
     if errors:
         raise FieldErrors(errors)
     return ids
+
+
+def whole_county(task) -> bool:
+    """Whether the task being added goes to every village of its county (the form's box, or
+    ``whole_county`` in the API request)."""
+    return bool(getattr(task, "whole_county", False)) or g.get("task_county", False)
 
 
 def assigning_form(form_class):
@@ -159,18 +210,22 @@ def assigning_form(form_class):
             if township is None:
                 return False
             session = current_app.appbuilder.session
+            county = getattr(self, "whole_county", None)
             ids, errors = wanted(
                 township.id,
                 [v.id for v in self.villages.data or []],
-                self.all_villages.data,
+                self.all_villages.data or bool(county and county.data),
                 session,
             )
             pk = (request.view_args or {}).get("pk")
             if not errors and pk is not None:
                 task = session.get(Task, int(pk))
                 errors = removal_errors(task, ids) if task is not None else {}
-            for message in errors.values():
-                self.villages.errors = list(self.villages.errors) + [str(message)]
+            if not errors and county is not None and county.data:
+                errors = county_townships(township.id, session)[1]
+            for name, message in errors.items():
+                field = getattr(self, name)
+                field.errors = list(field.errors) + [str(message)]
             return valid and not errors
 
     AssigningForm.__name__ = form_class.__name__
@@ -179,7 +234,9 @@ def assigning_form(form_class):
 
 class TaskApi(RecordApi):
     """/api/v1/task/: a task and, in the same request, the villages it goes to
-    (``village_ids``: a list of ids, or ``all_villages``: true)."""
+    (``village_ids``: a list of ids, or ``all_villages``: true; on adding, ``whole_county``:
+    true gives it to every village of the township's county, a task per township, and answers
+    their ids as ``county_task_ids``)."""
 
     datamodel = SQLAInterface(Task)
     resource_name = "task"
@@ -197,7 +254,12 @@ class TaskApi(RecordApi):
     order_columns = ["id", "title", "due_date", "assigned_on"]
     base_order = ("id", "asc")
     openapi_spec_methods = {
-        "post": {"post": {"description": "Add a task; give `village_ids` or `all_villages`."}}
+        "post": {
+            "post": {
+                "description": "Add a task; give `village_ids` or `all_villages`, or "
+                "`whole_county` for every village of the township's county (a task per township)."
+            }
+        }
     }
 
     def _take_villages(self, required):
@@ -205,8 +267,14 @@ class TaskApi(RecordApi):
         data = request.get_json(silent=True)
         if not isinstance(data, dict):
             return
+        county = data.pop("whole_county", False)
+        if county not in (True, False) or (county and not required):
+            raise FieldErrors(
+                {"whole_county": _l("Give true to add the task for every village of the county")}
+            )
+        g.task_county = county
         village_ids = data.pop("village_ids", None)
-        all_villages = data.pop("all_villages", False)
+        all_villages = data.pop("all_villages", False) or county
         if village_ids is None and not all_villages and not required:
             return
         if not isinstance(village_ids, list | type(None)) or not all(
@@ -215,7 +283,7 @@ class TaskApi(RecordApi):
             raise FieldErrors({"village_ids": _l("Give a list of village numbers")})
         g.task_villages = (village_ids, all_villages is True)
 
-    def post_headless(self):
+    def _post_with_villages(self):
         try:
             self._take_villages(required=True)
         except FieldErrors as exc:
@@ -244,6 +312,17 @@ class TaskApi(RecordApi):
         super()._write(item, old)
         if old is None or "task_villages" in g:
             assign(item, chosen_villages(item), self.datamodel.session)
+        if old is None and whole_county(item):
+            g.county_tasks = give_to_county(item, self.datamodel.session)
+
+    def post_headless(self):
+        response = self._post_with_villages()
+        copies = g.pop("county_tasks", None)
+        if response.status_code == 201 and copies is not None:
+            body = response.get_json()
+            body["county_task_ids"] = [body["id"], *(copy.id for copy in copies)]
+            return self.response(201, **body)
+        return response
 
     def post_delete(self, item):
         if item.file_stored:
@@ -370,8 +449,21 @@ def task_file(pk):
 
 
 def home_tasks(scope, today: dt.date) -> dict:
-    """What the home page shows: a village's open tasks; a township's overdue assignments."""
+    """What the home page shows: a village's open tasks; a township's overdue assignments; a
+    county's count of them only (hundreds of rows: it follows them per township)."""
     session = current_app.appbuilder.session
+    if scope.level == "county":
+        overdue = session.scalar(
+            select(func.count())
+            .select_from(TaskAssignment)
+            .join(Task, Task.id == TaskAssignment.task_id)
+            .where(
+                TaskAssignment.status == "open",
+                Task.due_date < today,
+                security.scope_criteria(TaskAssignment, scope),
+            )
+        )
+        return {"open": [], "overdue": overdue}
     rows = session.execute(
         select(TaskAssignment, Task.due_date)
         .join(Task, Task.id == TaskAssignment.task_id)
@@ -391,18 +483,19 @@ def home_tasks(scope, today: dt.date) -> dict:
     }
 
 
-def progress(scope, today: dt.date, branch_id=None) -> dict:
-    """Tasks × villages of the scope (of one branch, if given): each cell open, done or overdue."""
+def progress(scope, today: dt.date, branch_id=None, township_id=None) -> dict:
+    """Tasks × villages of the scope (of one branch or one township of it, if given): each cell
+    open, done or overdue."""
     session = current_app.appbuilder.session
     villages_query = select(Village).where(security.scope_criteria(Village, scope))
+    tasks_query = select(Task).where(security.scope_criteria(Task, scope))
     if branch_id is not None:
         villages_query = villages_query.where(Village.branch_id == branch_id)
+    if township_id is not None:
+        villages_query = villages_query.where(Village.township_id == township_id)
+        tasks_query = tasks_query.where(Task.township_id == township_id)
     villages = session.scalars(villages_query.order_by(Village.branch_id, Village.id)).all()
-    tasks = session.scalars(
-        select(Task)
-        .where(security.scope_criteria(Task, scope))
-        .order_by(Task.due_date.desc(), Task.id.desc())
-    ).all()
+    tasks = session.scalars(tasks_query.order_by(Task.due_date.desc(), Task.id.desc())).all()
     cells = {}
     for assignment in session.scalars(
         select(TaskAssignment).where(
@@ -412,10 +505,58 @@ def progress(scope, today: dt.date, branch_id=None) -> dict:
     ):
         state = "overdue" if assignment.overdue_on(today) else assignment.status
         cells[(assignment.task_id, assignment.village_id)] = (state, assignment)
-    branches = session.scalars(
-        select(Branch).where(security.scope_criteria(Branch, scope)).order_by(Branch.name)
-    ).all()
+    branches_query = select(Branch).where(security.scope_criteria(Branch, scope))
+    if township_id is not None:
+        branches_query = branches_query.where(Branch.township_id == township_id)
+    branches = session.scalars(branches_query.order_by(Branch.name)).all()
     return {"villages": villages, "tasks": tasks, "cells": cells, "branches": branches}
+
+
+def by_township(scope, today: dt.date) -> list[dict]:
+    """The tasks of the scope's townships, counted per township (one query): each task — the
+    tasks of one title and due date, as a task given to a whole county is one task per
+    township — with a row per township of its villages done, open and not yet due, and
+    overdue. Newest due date first."""
+    session = current_app.appbuilder.session
+    is_open = TaskAssignment.status == "open"
+    rows = session.execute(
+        select(
+            Task.title,
+            Task.due_date,
+            Township.id,
+            Township.name,
+            func.min(Task.id),
+            func.count(TaskAssignment.id),
+            func.count(case((TaskAssignment.status == "done", 1))),
+            func.count(case((is_open & (Task.due_date >= today), 1))),
+            func.count(case((is_open & (Task.due_date < today), 1))),
+        )
+        .join(Township, Township.id == Task.township_id)
+        .outerjoin(TaskAssignment, TaskAssignment.task_id == Task.id)
+        .where(security.scope_criteria(Task, scope))
+        .group_by(Task.title, Task.due_date, Township.id, Township.name)
+        .order_by(Task.due_date.desc(), Task.title, Township.id)
+    ).all()
+    tasks = {}
+    for title, due, township_id, township, task_id, assigned, done, due_later, overdue in rows:
+        task = tasks.setdefault((title, due), {"title": title, "due_date": due, "townships": []})
+        task["townships"].append(
+            {
+                "id": township_id,
+                "name": township,
+                "task_id": task_id,
+                "assigned": assigned,
+                "done": done,
+                "open": due_later,
+                "overdue": overdue,
+            }
+        )
+    for task in tasks.values():
+        task["total"] = {
+            key: sum(t[key] for t in task["townships"])
+            for key in ("assigned", "done", "open", "overdue")
+        }
+    return list(tasks.values())
 
 
 class TaskProgressView(BaseView):
@@ -424,18 +565,41 @@ class TaskProgressView(BaseView):
     route_base = "/tasks"
     default_view = "progress"
     class_permission_name = "Task"
-    method_permission_name = {"progress": accounts.READ}
+    method_permission_name = {"progress": accounts.READ, "county": accounts.READ}
 
     @expose("/progress")
     @has_access
     def progress(self):
+        scope = accounts.current_scope()
         branch_id = request.args.get("branch", type=record_id)
-        table = progress(accounts.current_scope(), dt.date.today(), branch_id)
+        township = None
+        township_id = request.args.get("township", type=record_id)
+        if township_id is not None:
+            # A township of the scope, or as if there were none (404, never a 403).
+            township = current_app.appbuilder.session.scalars(
+                select(Township).where(
+                    Township.id == township_id, security.scope_criteria(Township, scope)
+                )
+            ).first()
+            if township is None:
+                abort(404)
+        table = progress(scope, dt.date.today(), branch_id, township_id)
         return self.render_template(
             "task_progress.html",
             branch_id=branch_id,
+            township=township,
             today=dt.date.today(),
             **table,
+        )
+
+    @expose("/county")
+    @has_access
+    def county(self):
+        """The county's tasks followed per township: villages done, open, overdue."""
+        return self.render_template(
+            "task_county.html",
+            tasks=by_township(accounts.current_scope(), dt.date.today()),
+            place=accounts.current_scope().label(),
         )
 
 
@@ -503,17 +667,22 @@ class TaskView(RecordView):
     show_columns = ["township", "title", "body", "due_date", "assigned_on"]
     search_columns = ["township", "title", "due_date"]
     base_order = ("due_date", "desc")
+    # Given to a whole county only when added: afterwards each township's task is its own.
+    add_columns = [*add_columns, "whole_county"]
     label_columns = {
         "all_villages": _l("All villages of the township"),
         "villages": _l("Assigned to"),
+        "whole_county": WHOLE_COUNTY_LABEL,
     }
     description_columns = {
         "villages": _l("One or several villages; or tick the box above for all of them"),
+        "whole_county": WHOLE_COUNTY_HELP,
     }
 
     def __init__(self, **kwargs):
         extra = assignment_fields()
-        self.add_form_extra_fields = {**extra, **(self.add_form_extra_fields or {})}
+        county = {"whole_county": BooleanField(WHOLE_COUNTY_LABEL, default=False)}
+        self.add_form_extra_fields = {**extra, **county, **(self.add_form_extra_fields or {})}
         self.edit_form_extra_fields = {**extra, **(self.edit_form_extra_fields or {})}
         super().__init__(**kwargs)
 
@@ -531,6 +700,20 @@ class TaskView(RecordView):
     def _write(self, item, is_new):
         super()._write(item, is_new)
         assign(item, chosen_villages(item), self.datamodel.session)
+        if is_new and whole_county(item):
+            g.county_tasks = give_to_county(item, self.datamodel.session)
+
+    def post_add(self, item):
+        super().post_add(item)
+        copies = g.pop("county_tasks", None)
+        if copies is not None:
+            flash(
+                _(
+                    "Added for %(n)d more townships of the county, each to all its villages",
+                    n=len(copies),
+                ),
+                "success",
+            )
 
     def post_delete(self, item):
         if item.file_stored:

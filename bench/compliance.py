@@ -30,8 +30,9 @@ def day(rng, year=YEAR):
     return dt.date(year, 1, 1) + dt.timedelta(days=rng.randrange(365))
 
 
-def build_county(connection, villages: int, rng) -> dict:
-    """Insert the county with executemany; returns row counts per table."""
+def build_county(connection, villages: int, rng, townships: int | None = None) -> dict:
+    """Insert the county (``townships`` of its villages, one per 20 by default) with
+    executemany; returns row counts per table."""
     from app.models import (
         Activity,
         Agreement,
@@ -74,7 +75,7 @@ def build_county(connection, villages: int, rng) -> dict:
             "agreement",
         )
     }
-    townships = max(villages // 20, 1)
+    townships = townships or max(villages // 20, 1)
     rows["township"] = [{"id": t + 1, "name": f"基准镇{t + 1}"} for t in range(townships)]
     member_id = group_id = household_id = term_id = 0
     for v in range(1, villages + 1):

@@ -188,7 +188,20 @@ def test_signed_out_is_sent_to_the_login(client):
 
 def test_admin_sees_every_village_and_may_download(login_as):
     client = login_as("admin")
+    # The townships first (issue 18), each opening its villages.
     page = _page(client.get("/dashboard/"))
-    villages = ["小河村", "平安村", "新檀村", "红岩村", "龙王村"]  # the demo county's
-    assert sorted(n for _r, n in _heatmap_villages(page)) == villages
+    assert 'id="township-ranking"' in page and _heatmap_villages(page) == []
+    townships = {
+        name: ident
+        for ident, name in re.findall(
+            r'<tr data-township="(\d+)">\s*<td class="rank">\d+</td>\s*'
+            r'<td class="township"><a[^>]*>([^<]+)</a>',
+            page,
+        )
+    }
+    assert sorted(townships) == ["二郎镇", "太平镇"], townships
+    page = _page(client.get(f"/dashboard/?township={townships['二郎镇']}"))
+    assert sorted(n for _r, n in _heatmap_villages(page)) == ["小河村", "新檀村", "龙王村"]
+    page = _page(client.get(f"/dashboard/?township={townships['太平镇']}"))
+    assert sorted(n for _r, n in _heatmap_villages(page)) == ["平安村", "红岩村"]
     assert client.get(f"/dashboard/report/annual?year={YEAR}").status_code == 200

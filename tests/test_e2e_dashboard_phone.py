@@ -59,3 +59,32 @@ def test_the_audit_log_reads_on_a_phone_and_a_desktop(open_as):
                          return [td.textContent.trim(), tops.size]; })"""
     )
     assert lines and all(n == 1 for _text, n in lines), lines
+
+
+def test_the_county_dashboard_fits_a_phone_and_opens_a_township_then_a_village(app, open_as):
+    from sqlalchemy import select
+
+    from app.models import Township
+
+    with app.app_context():
+        session = app.appbuilder.session
+        longwang = village(session, "龙王村").id
+        erlang = session.scalar(select(Township.id).where(Township.name == "二郎镇"))
+    phone = open_as("admin", viewport=PHONE)
+    phone.goto(f"{phone.base}/dashboard/")
+    phone.wait_for_selector("#township-ranking")
+    assert _fits(phone), phone.evaluate(PAGE_WIDTH)
+    box = phone.locator(".heatmap-scroll").first.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"] + 1
+    assert "乡镇得分为其各村得分的平均数" in phone.locator("#county-score-note").inner_text()
+    with phone.expect_navigation():
+        phone.locator(f'#township-ranking tr[data-township="{erlang}"] td.township a').click()
+    phone.wait_for_selector("#heatmap")
+    assert _fits(phone), phone.evaluate(PAGE_WIDTH)
+    assert "二郎镇" in phone.locator("#dashboard-crumbs").inner_text()
+    with phone.expect_navigation():
+        phone.locator(f'#heatmap tr[data-village="{longwang}"] td[data-rule="R4"] a').click()
+    assert "第三组" in phone.locator("#rule-R4").locator("xpath=..").inner_text()
+    assert "二郎镇" in phone.locator("#dashboard-crumbs").inner_text()
+    assert _fits(phone), phone.evaluate(PAGE_WIDTH)
+    assert phone.console_errors == []
