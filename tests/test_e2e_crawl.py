@@ -38,7 +38,7 @@ playwright_api = e2e.playwright_api
 # The served requests are not logged line by line.
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
-ROLES = ("admin", "township", "xintan_president", "xintan_secretary", "xintan_group1")
+ROLES = ("admin", "county", "township", "xintan_president", "xintan_secretary", "xintan_group1")
 
 # Pages rendered per role at most (a safety stop: admin's crawl visits about 120), and links
 # checked per kind of address.
