@@ -131,14 +131,15 @@ def build(app, count):
 
     from app import db
     from app.accounts import create_account
-    from app.models import MemberGroup, Township, Village
+    from app.models import County, MemberGroup, Township, Village
 
     with app.app_context():
         upgrade()
         dialect = db.engine.dialect.name
         start = time.perf_counter()
         with db.engine.begin() as connection:
-            connection.execute(insert(Township), [{"id": 1, "name": "基准镇"}])
+            connection.execute(insert(County), [{"id": 1, "name": "基准县"}])
+            connection.execute(insert(Township), [{"id": 1, "name": "基准镇", "county_id": 1}])
             connection.execute(
                 insert(Village),
                 [
@@ -161,7 +162,7 @@ def build(app, count):
             connection.execute(text(series_sql(dialect, count)))
             connection.execute(text("DROP TABLE bench_pool"))
             if dialect == "postgresql":
-                for table in ("township", "village", "member_group", "member"):
+                for table in ("county", "township", "village", "member_group", "member"):
                     connection.execute(
                         text(
                             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
@@ -175,6 +176,8 @@ def build(app, count):
         village = session.get(Village, 1)
         for role in ("Secretary", "President"):
             create_account(session, f"bench_{role.lower()}", role, PASSWORD, village=village)
+        # The County reads every member of the county (issue 18): the whole table, masked.
+        create_account(session, "bench_county", "County", PASSWORD, county=session.get(County, 1))
         db.session.remove()
     return dialect, built
 
@@ -200,6 +203,7 @@ def pages(count):
         ("page", "President", "list", "/memberview/list/"),
         ("page", "Secretary", "mid-list page", f"/memberview/list/?page_MemberView={deep}"),
         ("page", "Secretary", "name search", "/memberview/list/?_flt_0_name=会员1"),
+        ("page", "County", "list", "/memberview/list/"),
         ("rest", "Secretary", "list", "/api/v1/member/"),
         ("rest", "President", "page 3", "/api/v1/member/?q=(page:3,page_size:25)"),
     ]
@@ -231,7 +235,7 @@ class Site:
             )
         self.clients = {
             role: signed_in(self.app, f"bench_{role.lower()}")
-            for role in ("Secretary", "President")
+            for role in ("Secretary", "President", "County")
         }
         self.samples = {}
 
