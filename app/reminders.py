@@ -31,12 +31,19 @@ from app.models import (
     Meeting,
     Member,
     Resolution,
+    Township,
     Village,
     complaint_deadline,
 )
 
 TERM_WARNING_DAYS = 90
 VILLAGE_LEVELS = ("all", "county", "township", "village")
+# Scopes over several townships: their villages are named with the township.
+WIDE_LEVELS = ("all", "county")
+# Reminders the home page lists at most (a county has hundreds of villages): the most urgent
+# first, then a line saying how many more, with the compliance dashboard that sorts them out.
+BOARD_SHOWN = 30
+SEVERITY_ORDER = {"danger": 0, "warning": 1, "info": 2}
 GROUP_LEVELS = VILLAGE_LEVELS + ("group",)
 LABELS = {model.__name__: model.__label__ for model in BUSINESS_MODELS}
 
@@ -278,13 +285,16 @@ def reminders(scope, today: dt.date, user=None) -> list[Reminder]:
     ``user``, when given, shapes the wording: one who may approve applications is asked to.
     """
     session = current_app.appbuilder.session
-    villages = dict(
-        session.execute(
-            select(Village.id, Village.name)
-            .where(security.scope_criteria(Village, scope))
-            .order_by(Village.id)
-        ).all()
-    )
+    if scope.level in WIDE_LEVELS:
+        # Over several townships a village is named with its township: 二郎镇 龙王村.
+        named = (
+            select(Village.id, Township.name + " " + Village.name)
+            .join(Township, Village.township_id == Township.id)
+            .order_by(Township.name, Village.id)
+        )
+    else:
+        named = select(Village.id, Village.name).order_by(Village.id)
+    villages = dict(session.execute(named.where(security.scope_criteria(Village, scope))).all())
     position = {village_id: n for n, village_id in enumerate(villages)}
     approver = user is not None and accounts.can(user, accounts.APPROVE, "Member")
     found = []
@@ -328,6 +338,8 @@ class Board:
 
     reminders: list[Reminder]
     overdue: list[Overdue]
+    # Reminders not listed (beyond BOARD_SHOWN).
+    more: int = 0
 
 
 def board(scope, today: dt.date, user) -> Board:
@@ -345,4 +357,9 @@ def board(scope, today: dt.date, user) -> Board:
                     url=list_url(rule, today),
                 )
             )
-    return Board(reminders=items, overdue=overdue)
+    shown = items
+    if len(items) > BOARD_SHOWN:
+        urgent = sorted(range(len(items)), key=lambda n: SEVERITY_ORDER.get(items[n].severity, 3))
+        kept = sorted(urgent[:BOARD_SHOWN])
+        shown = [items[n] for n in kept]
+    return Board(reminders=shown, overdue=overdue, more=len(items) - len(shown))

@@ -433,3 +433,38 @@ def test_household_totals_hidden_from_a_group_leader(app, add, login_as):
     response = login_as("xintan_group1").get(f"/householdview/show/{family}")
     assert response.status_code == 200 and "郑德福" in _text(response)
     assert 'id="assistance-by-year"' not in response.get_data(as_text=True)
+
+
+def test_a_county_reads_its_villages_by_township_and_a_bounded_list(login_as, monkeypatch):
+    """Over several townships a reminder names the township too (二郎镇 龙王村), and a county of
+    hundreds of villages gets the most urgent BOARD_SHOWN of them, then how many more, with the
+    dashboard that sorts them out — not a page of thousands."""
+    client = login_as("county")
+    listed = re.findall(
+        r'<div class="alert alert-(\w+) reminder"[^>]*>\s*<strong>([^<]+)</strong>',
+        client.get("/").get_data(as_text=True),
+    )
+    names = {name for _severity, name in listed}
+    assert "二郎镇 龙王村" in names and "太平镇 红岩村" in names, names
+    assert all(" " in name for name in names), names
+    assert len(listed) > 4
+    monkeypatch.setattr(reminders_module, "BOARD_SHOWN", 4)
+    page = client.get("/").get_data(as_text=True)
+    kept = re.findall(r'<div class="alert alert-(\w+) reminder"', page)
+    assert len(kept) == 4
+    # The most urgent first: no reminder left out is more urgent than one kept.
+    order = reminders_module.SEVERITY_ORDER
+    left_out = sorted((order[s] for s, _n in listed))[4:]
+    assert max(order[s] for s in kept) <= min(left_out)
+    more = _text(client.get("/"))
+    assert f"另有 {len(listed) - 4} 条提醒未在此列出：达标考核按乡镇列出每个村的情况。" in more
+    assert 'id="reminders-more"' in page and 'href="/dashboard/"' in page
+
+
+def test_a_township_reads_its_villages_by_their_own_names(login_as):
+    page = login_as("township").get("/").get_data(as_text=True)
+    names = set(
+        re.findall(r'class="alert alert-\w+ reminder"[^>]*>\s*<strong>([^<]+)</strong>', page)
+    )
+    assert names and names <= {"新檀村", "龙王村", "小河村"}, names
+    assert 'id="reminders-more"' not in page
