@@ -29,7 +29,7 @@ from flask_appbuilder.fields import QuerySelectMultipleField
 from flask_appbuilder.fieldwidgets import Select2ManyWidget
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, select
 from wtforms import BooleanField
 
 from app import accounts, records, security, uploads
@@ -532,7 +532,15 @@ def by_township(scope, today: dt.date) -> list[dict]:
             func.count(case((is_open & (Task.due_date < today), 1))),
         )
         .join(Township, Township.id == Task.township_id)
-        .outerjoin(TaskAssignment, TaskAssignment.task_id == Task.id)
+        # The villages counted are the reader's too: a village sees its own task, not how the
+        # other villages of its township stand.
+        .outerjoin(
+            TaskAssignment,
+            and_(
+                TaskAssignment.task_id == Task.id,
+                security.scope_criteria(TaskAssignment, scope),
+            ),
+        )
         .where(security.scope_criteria(Task, scope))
         .group_by(Task.title, Task.due_date, Township.id, Township.name)
         .order_by(Task.due_date.desc(), Task.title, Township.id)

@@ -527,3 +527,17 @@ def test_the_countys_home_page_counts_overdue_tasks_and_leads_to_them(app, count
     # The demo's 5·29 task is overdue at 龙王村.
     assert re.search(r'id="tasks-overdue">\s*1', page) or "1 项逾期" in page
     assert 'class="open-task' not in page
+
+
+def test_a_village_counts_only_its_own_village_in_the_tasks_per_township(app, counties, login_as):
+    """/tasks/county read by a village account counts its own village, never how the other
+    villages of its township stand (the demo's 5·29 task: done at 新檀村, overdue at 龙王村)."""
+    title = "报送“5·29会员活动日”活动开展情况"
+    township = _page(login_as("township").get("/tasks/county"))
+    table = re.search(rf'<table [^>]*data-title="{title}">(.*?)</table>', township, re.S).group(1)
+    assert '<td class="assigned">2</td><td class="done">1</td>' in table
+    assert '<td class="overdue">1</td>' in table
+    own = _page(login_as("xintan_secretary").get("/tasks/county"))
+    table = re.search(rf'<table [^>]*data-title="{title}">(.*?)</table>', own, re.S).group(1)
+    assert '<td class="assigned">1</td><td class="done">1</td>' in table
+    assert '<td class="overdue">0</td>' in table and '<td class="overdue">1</td>' not in table
