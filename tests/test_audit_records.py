@@ -544,19 +544,22 @@ def test_an_upgraded_database_keeps_its_unkeyed_entries_and_refuses_new_ones(tmp
     )
     with app.app_context():
         upgrade(revision="0010_session_epoch")
-        # Today's Township maps the county of migration 0014, which the ORM writes (as NULL):
-        # the column is lent for the old program's writes and taken back before the upgrade.
-        _sql(app, "ALTER TABLE township ADD COLUMN county_id INTEGER")
         with monkeypatch.context() as old_program:
             old_program.setattr(audit, "entry_mac", _Unkeyed.entry_mac)
-            township = Township(name="旧镇")
-            village = Village(township=township, name="旧村")
+            session = app.appbuilder.session
+            # The township as the program of 0010 wrote it (its model has a county since 0014):
+            # the row and its insert entry, as the listener made them.
+            session.execute(text("INSERT INTO township (id, name) VALUES (1, '旧镇')"))
+            where = {"township_id": 1, "village_id": None, "group_id": None}
+            audit.write_entries(
+                session.connection(),
+                [audit.make_entry("insert", Township, 1, {"name": [None, "旧镇"]}, where, {})],
+            )
+            village = Village(township_id=1, name="旧村")
             old = Member(village=village, name="旧", id_number=valid_id(seq="01"))
-            app.appbuilder.session.add_all([township, village, old])
-            app.appbuilder.session.commit()
+            session.add_all([village, old])
+            session.commit()
             member_id = old.id
-        app.appbuilder.session.remove()
-    _sql(app, "ALTER TABLE township DROP COLUMN county_id")
     before = app.test_cli_runner().invoke(args=["audit", "verify"])
     assert before.exit_code != 0 and "no entry of the chain is keyed" in before.output
     with app.app_context():

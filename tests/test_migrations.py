@@ -65,23 +65,39 @@ def _fresh_url(tmp_path, name):
     return fresh.render_as_string(hide_password=False)
 
 
+OLD_TOWNSHIPS = {1: ("二郎镇", "古蔺县"), 2: ("太平镇", " 古蔺县 "), 3: ("石宝镇", "叙永县")}
+OLD_TOWNSHIPS.update({4: ("无县镇", None), 5: ("空县镇", "")})
+
+
 def test_0014_turns_each_county_name_into_a_county_and_back(tmp_path):
     from flask_migrate import downgrade
+
+    from app import audit
+    from app.models import Township
 
     url = _fresh_url(tmp_path, "m0014")
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "ID_ENCRYPTION_KEY": KEY})
     engine = create_engine(url)
     with app.app_context():
         upgrade(revision="0013_optional_email")
+        # The townships as the program of 0013 wrote them: the rows and their insert entries.
+        entries = []
         with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO township (id, name, county) VALUES (1, '二郎镇', '古蔺县'), "
-                    "(2, '太平镇', ' 古蔺县 '), (3, '石宝镇', '叙永县'), (4, '无县镇', NULL), "
-                    "(5, '空县镇', '')"
+            for pk, (name, county) in OLD_TOWNSHIPS.items():
+                connection.execute(
+                    text("INSERT INTO township (id, name, county) VALUES (:id, :name, :county)"),
+                    {"id": pk, "name": name, "county": county},
                 )
-            )
+                changes = {"name": [None, name], **({"county": [None, county]} if county else {})}
+                where = {"township_id": pk, "village_id": None, "group_id": None}
+                entries.append(audit.make_entry("insert", Township, pk, changes, where, {}))
+            audit.write_entries(connection, entries)
         upgrade()
+        # The log knows the counties made and each township's county (SPEC §3.4).
+        verified = app.test_cli_runner().invoke(args=["audit", "verify", "--records"])
+        assert verified.exit_code == 0, verified.output
+        # Its reads end before the downgrade alters their tables (PostgreSQL waits otherwise).
+        db.session.remove()
         with engine.connect() as connection:
             counties = dict(connection.execute(text("SELECT name, id FROM county")).all())
             assert set(counties) == {"古蔺县", "叙永县"}

@@ -9,7 +9,14 @@ and the township points to it (``county_id``); the text column goes. The County 
 added beside the five of 0001, and an account can be bound to a county (``ab_user.county_id``).
 Downgrade writes each township's county name back and drops the rest: a County account (its
 role and binding gone) is kept, inactive, as 0001 knows no such role.
+
+Both ways the changes to the records are appended to the audit log (keyed, by ``system``, as
+0011 appends its own entry), so that ``flask audit verify --records`` still finds every county
+and every township as the log says.
 """
+
+import datetime as dt
+import json
 
 import sqlalchemy as sa
 from alembic import op
@@ -31,6 +38,67 @@ township = sa.table(
     sa.column("county_id", sa.Integer),
 )
 role = sa.table("ab_role", sa.column("id", sa.Integer), sa.column("name", sa.String))
+
+# An entry's columns at this revision (app.audit.HASHED_FIELDS then), as in 0011.
+COLUMNS = (
+    "id",
+    "ts",
+    "user_id",
+    "username",
+    "role",
+    "scope",
+    "ip",
+    "endpoint",
+    "action",
+    "model",
+    "record_id",
+    "township_id",
+    "village_id",
+    "group_id",
+    "changes",
+)
+
+
+def _log(bind, endpoint, entries):
+    """Append ``entries`` — (action, model, record id, township id, changes) — to the chain."""
+    from app import audit
+
+    if not entries:
+        return
+    # The chain's lock first (as every writer takes it), then its head.
+    bind.execute(sa.text("UPDATE audit_head SET last_id = last_id WHERE id = 1"))
+    last_id, prev = bind.execute(
+        sa.text("SELECT last_id, last_hash FROM audit_head WHERE id = 1")
+    ).one()
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    for action, model, record_id, township_id, changes in entries:
+        last_id += 1
+        entry = dict.fromkeys(COLUMNS)
+        entry.update(
+            id=last_id,
+            ts=now,
+            username="system",
+            role="system",
+            endpoint=endpoint,
+            action=action,
+            model=model,
+            record_id=record_id,
+            township_id=township_id,
+            changes=json.dumps(changes, ensure_ascii=False, sort_keys=True, separators=(",", ":")),
+        )
+        digest = audit.entry_mac(entry, prev)
+        bind.execute(
+            sa.text(
+                f"INSERT INTO audit_log ({', '.join(COLUMNS)}, prev_hash, hash) "
+                f"VALUES ({', '.join(':' + c for c in COLUMNS)}, :prev_hash, :hash)"
+            ),
+            {**entry, "prev_hash": prev, "hash": digest},
+        )
+        prev = digest
+    bind.execute(
+        sa.text("UPDATE audit_head SET last_id = :id, last_hash = :hash WHERE id = 1"),
+        {"id": last_id, "hash": prev},
+    )
 
 
 def upgrade():
@@ -65,6 +133,21 @@ def upgrade():
             .where(county.c.name == sa.func.trim(township.c.county))
             .scalar_subquery()
         )
+    )
+    named = connection.execute(
+        sa.select(township.c.id, township.c.county, township.c.county_id)
+        .where(township.c.county_id.is_not(None))
+        .order_by(township.c.id)
+    ).all()
+    made = connection.execute(sa.select(county.c.id, county.c.name).order_by(county.c.id)).all()
+    _log(
+        connection,
+        "flask db upgrade",
+        [("insert", "County", pk, None, {"name": [None, name]}) for pk, name in made]
+        + [
+            ("update", "Township", pk, pk, {"county": [text, None], "county_id": [None, cid]})
+            for pk, text, cid in named
+        ],
     )
     with op.batch_alter_table("township", table_kwargs=AUTOINCREMENT) as batch_op:
         batch_op.drop_column("county")
@@ -112,6 +195,28 @@ def downgrade():
             .where(county.c.id == township.c.county_id)
             .scalar_subquery()
         )
+    )
+    named = connection.execute(
+        sa.select(township.c.id, township.c.county, township.c.county_id)
+        .where(township.c.county_id.is_not(None))
+        .order_by(township.c.id)
+    ).all()
+    dropped = connection.execute(
+        sa.text("SELECT id, name, division_code FROM county ORDER BY id")
+    ).all()
+    _log(
+        connection,
+        "flask db downgrade",
+        [
+            ("update", "Township", pk, pk, {"county": [None, text], "county_id": [cid, None]})
+            for pk, text, cid in named
+        ]
+        + [
+            ("delete", "County", pk, None, {k: [v, None] for k, v in fields.items() if v})
+            for pk, fields in (
+                (r.id, {"name": r.name, "division_code": r.division_code}) for r in dropped
+            )
+        ],
     )
     with op.batch_alter_table("township", table_kwargs=AUTOINCREMENT) as batch_op:
         batch_op.drop_constraint("fk_township_county_id", type_="foreignkey")
