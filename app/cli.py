@@ -97,6 +97,43 @@ def password_problem(password):
     return None
 
 
+# Village names repeat across the townships of a county: the township tells them apart.
+TOWNSHIP_HELP = "The village's township, where villages of that name are in several."
+
+
+def find_township(session, name):
+    """The township named ``name`` (None for no name), or a usage error in the user's words."""
+    if not name:
+        return None
+    township = session.query(Township).filter_by(name=name).one_or_none()
+    if township is None:
+        raise click.UsageError(_("No township named %(name)s", name=name))
+    return township
+
+
+def find_village(session, name, township=None):
+    """The village named ``name`` (in ``township`` when given), or a usage error: none of that
+    name, or several in different townships and no --township to choose."""
+    query = session.query(Village).filter_by(name=name)
+    if township is not None:
+        query = query.filter_by(township_id=township.id)
+    found = query.order_by(Village.id).limit(2).all()
+    if not found:
+        if township is not None:
+            raise click.UsageError(
+                _("No village %(village)s in %(township)s", village=name, township=township.name)
+            )
+        raise click.UsageError(_("No village named %(name)s", name=name))
+    if len(found) > 1:
+        raise click.UsageError(
+            _(
+                "Villages named %(name)s are in several townships: name one with --township",
+                name=name,
+            )
+        )
+    return found[0]
+
+
 def read_password():
     if sys.stdin.isatty():
         return click.prompt(_("Password"), hide_input=True, confirmation_prompt=True)
@@ -128,9 +165,7 @@ def users_create(
         if township is None:
             raise click.UsageError(_("No township named %(name)s", name=township_name))
     if village_name:
-        village = session.query(Village).filter_by(name=village_name).one_or_none()
-        if village is None:
-            raise click.UsageError(_("No village named %(name)s", name=village_name))
+        village = find_village(session, village_name, township)
     if group_name:
         if village is None:
             raise click.UsageError(_("--group needs --village"))
@@ -198,19 +233,18 @@ class ProgressBar:
 @click.argument("kind", type=click.Choice(sorted(RESOURCES)))
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--village", "village_name", required=True, help="Village the rows belong to.")
+@click.option("--township", "township_name", help=TOWNSHIP_HELP)
 @click.option("--group", "group_name", help="Put every row in this member group.")
 @click.option("--dry-run", is_flag=True, help="Check and count; write nothing.")
 @click.option("--upsert", is_flag=True, help="Update rows whose ID number is already here.")
 @click.option("--errors-out", type=click.Path(dir_okay=False), help="Rejected rows (.xlsx).")
-def roster_import(kind, file, village_name, group_name, dry_run, upsert, errors_out):
+def roster_import(kind, file, village_name, township_name, group_name, dry_run, upsert, errors_out):
     """Import a roster: exit 0 committed, 1 rejected with nothing written, 2 usage."""
     # Here, not at the top: the importer loads pandas, which no other command needs.
     from app import importer
 
     session = current_app.appbuilder.session
-    village = session.query(Village).filter_by(name=village_name).one_or_none()
-    if village is None:
-        raise click.UsageError(_("No village named %(name)s", name=village_name))
+    village = find_village(session, village_name, find_township(session, township_name))
     group = None
     if group_name:
         group = (
@@ -285,6 +319,7 @@ def roster_import(kind, file, village_name, group_name, dry_run, upsert, errors_
 @roster_cli.command("export")
 @click.argument("kind", type=click.Choice(sorted(RESOURCES)))
 @click.option("--village", "village_name", required=True, help="Village whose roster is written.")
+@click.option("--township", "township_name", help=TOWNSHIP_HELP)
 @click.option(
     "-o",
     "--output",
@@ -299,7 +334,7 @@ def roster_import(kind, file, village_name, group_name, dry_run, upsert, errors_
     is_flag=True,
     help="Every row, those who left or ended included (default: the rows on the register today).",
 )
-def roster_export(kind, village_name, output, every_status):
+def roster_export(kind, village_name, township_name, output, every_status):
     """Export a roster in register layout (.xlsx) or as CSV (UTF-8 with BOM), full ID numbers.
 
     Registers with a status list their current rows (members 在册) unless --all is given."""
@@ -307,9 +342,7 @@ def roster_export(kind, village_name, output, every_status):
     if fmt not in exporter.FORMATS:
         raise click.UsageError(_("The output file must end in .xlsx or .csv"))
     session = current_app.appbuilder.session
-    village = session.query(Village).filter_by(name=village_name).one_or_none()
-    if village is None:
-        raise click.UsageError(_("No village named %(name)s", name=village_name))
+    village = find_village(session, village_name, find_township(session, township_name))
     rows = exporter.export_roster(
         session,
         RESOURCES[kind],

@@ -138,7 +138,7 @@ def keep(data: bytes, meta: dict) -> str:
 def pending(token: str, user) -> tuple[dict, bytes]:
     """The upload behind ``token`` if this user made it within the hour and it is intact (404
     otherwise: another user's token confirms nothing about it)."""
-    if not TOKEN.match(token or ""):
+    if not TOKEN.fullmatch(token or ""):
         abort(404)
     files = pending_files()
     try:

@@ -172,3 +172,81 @@ def test_users_create_binds_a_county_account_that_reads_its_townships(app, clien
     ).get_json()["access_token"]
     answer = client.get("/api/v1/township/", headers={"Authorization": f"Bearer {token}"})
     assert "二郎镇" in {row["name"] for row in answer.get_json()["result"]}
+
+
+@pytest.fixture
+def two_xintan(app):
+    """A second 新檀村, in 太平镇: village names repeat across the townships of a county."""
+    from app.models import Village
+
+    with app.app_context():
+        session = app.appbuilder.session
+        taiping = session.query(Township).filter_by(name="太平镇").one()
+        session.add(Village(township_id=taiping.id, name="新檀村", kind="village"))
+        session.commit()
+
+
+def test_a_village_name_in_two_townships_asks_for_the_township(app, two_xintan, tmp_path):
+    """Named alone, the CLI says to add --township (exit 2, in Chinese), never a traceback;
+    with it, each command finds the one village."""
+    out = tmp_path / "members.xlsx"
+    asked = [
+        ["users", "create", "x2", "--role", "President", "--village", "新檀村"],
+        ["roster", "export", "members", "--village", "新檀村", "-o", str(out)],
+        ["roster", "import", "members", str(out), "--village", "新檀村", "--dry-run"],
+    ]
+    out.write_bytes(b"")
+    for args in asked:
+        result = _run(app, args, stdin="Strong#Pass2026\n")
+        assert result.exit_code == 2, (args, result.output)
+        assert "--township" in result.output and "多个乡镇" in result.output, result.output
+        assert "Traceback" not in result.output
+    result = _run(
+        app,
+        [
+            "roster",
+            "export",
+            "members",
+            "--village",
+            "新檀村",
+            "--township",
+            "二郎镇",
+            "-o",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    result = _run(
+        app,
+        [
+            "users",
+            "create",
+            "x2",
+            "--role",
+            "President",
+            "--village",
+            "新檀村",
+            "--township",
+            "太平镇",
+        ],
+        stdin="Strong#Pass2026\n",
+    )
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        user = app.appbuilder.sm.find_user(username="x2")
+        assert user.village.township.name == "太平镇"
+    result = _run(
+        app,
+        [
+            "roster",
+            "export",
+            "members",
+            "--village",
+            "平安村",
+            "--township",
+            "二郎镇",
+            "-o",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 2 and "二郎镇" in result.output, result.output
