@@ -111,19 +111,19 @@ def find_township(session, name):
     return township
 
 
-def find_village(session, name, township=None):
-    """The village named ``name`` (in ``township`` when given), or a usage error: none of that
-    name, or several in different townships and no --township to choose."""
-    query = session.query(Village).filter_by(name=name)
-    if township is not None:
-        query = query.filter_by(township_id=township.id)
-    found = query.order_by(Village.id).limit(2).all()
+def find_village(session, name, township=None, strict=True):
+    """The village named ``name``, or a usage error: none of that name, or several in different
+    townships and no --township to choose. ``township`` chooses among several; ``strict``, it
+    must hold the village found (else ``accounts.bind`` says it does not, as the form does)."""
+    found = session.query(Village).filter_by(name=name).order_by(Village.id).all()
     if not found:
-        if township is not None:
+        raise click.UsageError(_("No village named %(name)s", name=name))
+    if township is not None and (strict or len(found) > 1):
+        found = [village for village in found if village.township_id == township.id]
+        if not found:
             raise click.UsageError(
                 _("No village %(village)s in %(township)s", village=name, township=township.name)
             )
-        raise click.UsageError(_("No village named %(name)s", name=name))
     if len(found) > 1:
         raise click.UsageError(
             _(
@@ -165,7 +165,7 @@ def users_create(
         if township is None:
             raise click.UsageError(_("No township named %(name)s", name=township_name))
     if village_name:
-        village = find_village(session, village_name, township)
+        village = find_village(session, village_name, township, strict=False)
     if group_name:
         if village is None:
             raise click.UsageError(_("--group needs --village"))

@@ -6,13 +6,19 @@ a County writes nothing; crafted arguments answer 400 or 404, never 500; a Count
 Township sees masked, and cannot sort or search by it.
 """
 
+import datetime as dt
 import io
 
 import pytest
 from openpyxl import load_workbook
 
 from app.models import County, Township, Village
-from tests.test_county_views import YEAR, counties, ids  # noqa: F401 (fixture)
+from tests import counties as world
+
+# The two-county world's fixture (used by name) and helpers: tests/counties.py.
+counties, ids = world.counties, world.ids
+
+YEAR = dt.date.today().year
 
 BIG = "99999999999999999999"
 
