@@ -275,7 +275,7 @@ class Site:
         profiler = cProfile.Profile()
         profiler.enable()
         for _n in range(100):
-            self.clients["Secretary"].get("/memberview/list/")
+            self.clients[os.environ.get("BENCH_PROFILE_ROLE", "Secretary")].get("/memberview/list/")
         profiler.disable()
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
 
