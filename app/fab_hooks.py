@@ -219,11 +219,14 @@ class FormHooks:
 
     - ``hidden_on_edit(form)``: fields of ``form`` not shown, their stored values kept;
     - ``related_view_readable(view)``: whether the user may read a related list;
-    - ``rel_choices(interface, filters)``: a search dropdown's choices, or None for FAB's query;
+    - ``rel_choices(interface, filters, name)``: the choices of the search dropdown ``name``,
+      or None for FAB's query;
+    - ``rel_widget(name, interface)``: the widget of that dropdown, or None for FAB's;
     - ``forms_ready()``: called once FAB has built its forms.
     """
 
     rel_choices = None
+    rel_widget = None
 
     def hidden_on_edit(self, form) -> list:
         return []
@@ -291,7 +294,15 @@ class FormHooks:
                 continue
             related = self.datamodel.get_related_interface(name)
             filters = related.get_filters().add_filter_list(rules)
-            unbound.kwargs["query_func"] = functools.partial(self.rel_choices, related, filters)
+            unbound.kwargs["query_func"] = functools.partial(
+                self.rel_choices, related, filters, name
+            )
+            # FAB reads each choice's key through get_related_interface, per choice.
+            key = related.get_pk_name()
+            unbound.kwargs["get_pk_func"] = lambda obj, key=key: getattr(obj, key)
+            widget = self.rel_widget(name, related) if self.rel_widget is not None else None
+            if widget is not None:
+                unbound.kwargs["widget"] = widget
 
 
 def field_options(form_class, name, **options) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     extract,
     func,
     inspect,
+    or_,
     select,
 )
 from sqlalchemy.exc import DataError, IntegrityError
@@ -296,17 +297,46 @@ def reveal_pending(key, model) -> bool:
 # --- HTML ---
 
 
-def _choices(datamodel, filters):
-    """The rows of ``datamodel`` that ``filters`` keep, in primary key order. When the scope
-    filter is the only one and pins the model to one row (the village of a village's user),
-    that row, from the session (loaded with the account) rather than a query."""
+def _choices(datamodel, filters, name=None):
+    """The rows of ``datamodel`` that ``filters`` keep, in primary key order, for the search
+    dropdown ``name``. When the scope filter is the only one and pins the model to one row (the
+    village of a village's user), that row, from the session (loaded with the account) rather
+    than a query. Rows of a village (groups, members, meetings…) read by a scope of more than
+    one village are those of the village the search names, if any (``by_village``)."""
     if len(filters.filters) == 1 and isinstance(filters.filters[0], security.ScopeFilter):
         pk = security.pinned_pk(datamodel.obj, accounts.current_scope())
         if pk is not None:
             item = datamodel.session.get(datamodel.obj, pk)
             return [item] if item is not None else []
     query = filters.apply_all(datamodel.session.query(datamodel.obj))
-    return query.order_by(datamodel.obj.id).all()
+    model = datamodel.obj
+    if by_village(model):
+        villages, own = searched_ids("village"), searched_ids(name)
+        if not villages and not own:
+            return []
+        query = query.filter(or_(model.village_id.in_(villages), model.id.in_(own)))
+    return query.order_by(model.id).all()
+
+
+def by_village(model) -> bool:
+    """Whether a search dropdown of ``model`` offers only the rows of the searched village:
+    ``model`` is a village's (it has a village) and the reader's scope holds more than one
+    village. A county's groups are some ten thousand, named alike in every village (第一组):
+    as options they were most of a County's list page and of no use to choose from."""
+    return "village_id" in model.__table__.c and accounts.current_scope().level in (
+        "all",
+        "county",
+        "township",
+    )
+
+
+def searched_ids(column) -> list[int]:
+    """The ids the request's search compares ``column`` to (``_flt_0_village=12``): valid ids
+    only, anything else is no choice."""
+    if column is None or not has_request_context():
+        return []
+    values = request.args.getlist(f"_flt_{reminders.RELATION_EQUAL}_{column}")
+    return sorted({int(v) for v in values if valid_pk(v)})[:20]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -440,8 +470,20 @@ class RecordView(fab_hooks.FormHooks, Declared, ModelView):
         self.add_form_extra_fields = {**extra, **(self.add_form_extra_fields or {})}
         self.edit_form_extra_fields = {**extra, **(self.edit_form_extra_fields or {})}
 
-    # A search dropdown (village, group…) loads its scoped choices with one SELECT.
+    # A search dropdown (village, group…) loads its scoped choices with one SELECT and writes
+    # them in one pass; a village's rows wait for a village to be searched (``by_village``).
     rel_choices = staticmethod(_choices)
+
+    @staticmethod
+    def rel_widget(name, interface):
+        model = interface.obj
+
+        def hint():
+            if by_village(model) and not searched_ids("village"):
+                return _("Search by village first: its choices are then offered here")
+            return None
+
+        return speed.RelationSelect(hint=hint)
 
     def forms_ready(self):
         self.add_form = self._checked(self.add_form, editing=False)

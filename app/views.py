@@ -195,7 +195,7 @@ class CouncilSeatView(RecordView):
     list_columns = ["term", "member", "position", "composition", "day_job"]
     add_columns = edit_columns = ["village", "term", "member", "position", "composition", "day_job"]
     show_columns = add_columns
-    search_columns = ["term", "member", "position", "composition"]
+    search_columns = ["village", "term", "member", "position", "composition"]
     base_order = ("id", "asc")
     label_columns = {"term": _l("Council term"), "member": _l("Member")}
 
@@ -384,7 +384,7 @@ class ContactHouseholdView(RecordView):
         "notes",
     ]
     show_columns = add_columns
-    search_columns = ["head_name", "group", "member", "household_type"]
+    search_columns = ["head_name", "village", "group", "member", "household_type"]
     base_order = ("id", "asc")
     label_columns = {"member": _l("Contact member")}
 
@@ -546,7 +546,7 @@ class ActivityView(RecordView):
         "description",
     ]
     show_columns = add_columns
-    search_columns = ["kind", "theme", "group", "date"]
+    search_columns = ["kind", "theme", "village", "group", "date"]
     base_order = ("date", "desc")
     label_columns = {"participants": _l("Members who took part")}
     # Its page holds the photos: one step from the saved form.
@@ -818,7 +818,7 @@ class AssistanceView(RecordView):
         "notes",
     ]
     show_columns = add_columns
-    search_columns = ["household", "kind", "date", "provided_by"]
+    search_columns = ["village", "household", "kind", "date", "provided_by"]
     base_order = ("date", "desc")
     label_columns = {"household": _l("Household")}
 
@@ -913,7 +913,7 @@ class VenueView(RecordView):
         "checked_on",
     ]
     show_columns = add_columns
-    search_columns = ["kind", "group", "signage"]
+    search_columns = ["kind", "village", "group", "signage"]
     base_order = ("id", "asc")
 
 

@@ -83,6 +83,41 @@ def test_search_dropdowns_hold_the_scope_in_order_without_a_count(app, login_as,
     assert len(counts) == 1 and "member" in counts[0]
 
 
+def test_a_township_chooses_a_group_once_a_village_is_searched(login_as, db_session):
+    # 二郎镇's groups are named alike in every village (第一组): the search offers those of the
+    # village searched, and before that says so, in Chinese — not every group of the township.
+    client = login_as("township")
+    page = client.get("/memberview/list/").get_data(as_text=True)
+    assert search_choices(page, "group") == []
+    assert "请先按村筛选" in json.loads(FILTERS.search(page).group(2))["group"]
+    village = db_session.query(Village).filter_by(name="龙王村").one()
+    page = client.get(f"/memberview/list/?_flt_0_village={village.id}").get_data(as_text=True)
+    groups = db_session.query(MemberGroup).filter_by(village_id=village.id).order_by("id")
+    assert search_choices(page, "group") == [(g.id, g.name) for g in groups]
+    assert "请先按村筛选" not in json.loads(FILTERS.search(page).group(2))["group"]
+
+
+def test_a_village_account_is_offered_its_groups_at_once(login_as):
+    # (Its own test: db_session holds an app context, and with it one request's scope in g.)
+    page = login_as("xintan_secretary").get("/activityview/list/").get_data(as_text=True)
+    assert [label for _pk, label in search_choices(page, "group")][:2] == ["第一组", "第二组"]
+    assert "请先按村筛选" not in page
+
+
+@pytest.mark.parametrize("username", ["township", "xintan_secretary"])
+def test_a_list_reads_the_records_its_rows_name_in_one_query(app, login_as, username):
+    # A member's group, shown in its row, read for the whole page at once: one statement
+    # whatever the number of rows (FAB would read each row's group on its own).
+    client = login_as(username)
+    client.get("/memberview/list/")
+    response, seen = statements_of(app, client, "/memberview/list/?psize_MemberView=100")
+    assert response.status_code == 200
+    assert "第一组" in response.get_data(as_text=True)
+    one_by_one = [s for s in seen if "FROM member_group" in s and "member_group.id = " in s]
+    assert one_by_one == []
+    assert len(seen) <= 6, seen
+
+
 def test_a_bad_rest_query_is_refused_every_time(login_as):
     client = login_as("xintan_secretary")
     for _n in range(2):  # the schema's validator is built once and reused

@@ -15,7 +15,7 @@ import json
 import re
 
 import pytest
-from sqlalchemy import func, not_, select, true
+from sqlalchemy import and_, func, not_, select, true
 
 from app.models import (
     Activity,
@@ -1122,7 +1122,7 @@ def test_html_list_shows_exactly_the_rows_of_the_scope(app, web, username, model
     # The search form on the same page (FAB-NOTES 6): no user columns, scoped dropdowns.
     widgets = search_widgets(html)
     assert "created_by" not in widgets and "changed_by" not in widgets
-    assert_options_in_scope(app, username, select_options("".join(widgets.values())))
+    assert_options_in_scope(app, username, select_options("".join(widgets.values())), search=True)
     if model in NAME_CELL:
         column = getattr(model, NAME_CELL[model])
         inside = values(app, column, in_scope(model, username))
@@ -1581,13 +1581,69 @@ def test_api_post_without_village_or_group_takes_the_writers_scope(
 # the API's _info ---
 
 
-def assert_options_in_scope(app, username, options):
+WIDE = ("Admin", "County", "Township")
+
+
+def waits_for_a_village(username, name):
+    """A search dropdown of a village's rows (groups, members…) read by a scope of more than one
+    village: it offers nothing until the search names a village (machinery.by_village)."""
+    return ACCOUNTS[username][0] in WIDE and "village_id" in RELATED[name].__table__.c
+
+
+def assert_options_in_scope(app, username, options, search=False):
     for name, offered in options.items():
         assert name in RELATED, f"a dropdown {name} that the sweep does not know"
+        if search and waits_for_a_village(username, name):
+            assert offered == set(), f"{name} offered before a village is searched"
+            continue
         allowed = expected_ids(app, RELATED[name], username)
         assert offered <= allowed, f"{name} offers {offered - allowed} outside the scope"
         if name in ("county", "township", "village", "group"):
             assert offered == allowed
+
+
+def village_searches():
+    """(username, model) for every wide reader and every list whose search has a dropdown of a
+    village's rows (group, member, term…)."""
+    cases = []
+    for model in MODELS:
+        view = registers.registry.REGISTRY[model.__name__].view
+        names = [c for c in view.search_columns if c in RELATED and c != "village"]
+        if any("village_id" in RELATED[c].__table__.c for c in names):
+            assert "village" in view.search_columns, f"{model.__name__} cannot search a village"
+            cases += [
+                pytest.param(u, model, id=f"{u}-{model.__name__}")
+                for u in ACCOUNTS
+                if ACCOUNTS[u][0] in WIDE
+            ]
+    return cases
+
+
+@pytest.mark.parametrize("username, model", village_searches())
+def test_a_searched_village_offers_its_own_rows_and_only_inside_the_scope(
+    app, web, username, model
+):
+    client = web(username)
+    inside = sorted(expected_ids(app, Village, username))
+    outside = sorted(ids(app, Village, not_(in_scope(Village, username))))
+    for village in [inside[0], inside[-1]] + outside[:1]:
+        response = list_page(client, model, f"_flt_0_village={village}&")
+        assert response.status_code == 200
+        widgets = search_widgets(response.get_data(as_text=True))
+        options = select_options("".join(widgets.values()))
+        for name, offered in options.items():
+            if not waits_for_a_village(username, name):
+                continue
+            related = RELATED[name]
+            allowed = ids(
+                app, related, and_(in_scope(related, username), related.village_id == village)
+            )
+            assert offered == allowed, f"{name} of village {village}"
+    # A page's own search of a group outside the scope names nothing either.
+    if outside and "group" in registers.registry.REGISTRY[model.__name__].view.search_columns:
+        group = ids(app, MemberGroup, MemberGroup.village_id == outside[0])
+        html = list_page(client, model, f"_flt_0_group={min(group)}&").get_data(as_text=True)
+        assert select_options("".join(search_widgets(html).values())).get("group") == set()
 
 
 def assert_form_in_scope(app, username, model, response):
@@ -1965,7 +2021,7 @@ def test_task_registers_list_exactly_the_scope(app, web, client, bearer, usernam
     assert total == len(expected) and set(listed) == expected
     widgets = search_widgets(html)
     assert "created_by" not in widgets
-    assert_options_in_scope(app, username, select_options("".join(widgets.values())))
+    assert_options_in_scope(app, username, select_options("".join(widgets.values())), search=True)
 
 
 @pytest.mark.parametrize("model", TASK_REGISTERS, ids=model_id)
