@@ -417,7 +417,8 @@ def annual_sheets(session, villages, start, end, book):
 
 
 def half_year_rows(session, villages, start, end) -> tuple[list, list]:
-    """The half-year summary: an indicator per row, a column per village and the total."""
+    """The half-year summary: an indicator per row, a column per village (per township for a
+    county) and the total."""
     ids = [v.id for v in villages]
     meetings = Meeting.date.between(start, end)
     activities = Activity.date.between(start, end)
@@ -465,10 +466,18 @@ def half_year_rows(session, villages, start, end) -> tuple[list, list]:
             ),
         ),
     ]
-    headers = ["指标"] + [v.name for v in villages] + [TOTAL]
+    # A column per village; for the villages of several townships (a county's hundreds), a
+    # column per township, its villages added up.
+    columns = {}
+    if Places(villages).by_township:
+        for v in villages:
+            columns.setdefault(v.township.name, []).append(v.id)
+    else:
+        columns = {v.name: [v.id] for v in villages}
+    headers = ["指标", *columns, TOTAL]
     rows = []
     for label, figures in indicators:
-        values = [figures.get(v.id, 0) for v in villages]
+        values = [sum((figures.get(pk, 0) for pk in pks), 0) for pks in columns.values()]
         rows.append([label, *values, sum(values, 0)])
     return headers, rows
 

@@ -481,3 +481,24 @@ def test_a_village_counts_only_its_own_village_in_the_tasks_per_township(app, co
     table = re.search(rf'<table [^>]*data-title="{title}">(.*?)</table>', own, re.S).group(1)
     assert '<td class="assigned">1</td><td class="done">1</td>' in table
     assert '<td class="overdue">0</td>' in table and '<td class="overdue">1</td>' not in table
+
+
+def test_the_countys_half_year_summary_has_a_column_per_township(app, counties, login_as):
+    # A county's hundreds of villages as columns were unreadable (and two townships may name
+    # a village alike): a column per township, its villages added up, then 合计.
+    county = load_workbook(
+        io.BytesIO(login_as("county").get(f"/dashboard/report/half_year?year={YEAR}").data)
+    )
+    headers, rows = _sheet(county, "半年小结")
+    assert headers == ("指标", "二郎镇", "太平镇", "合计")
+    township = load_workbook(
+        io.BytesIO(login_as("township").get(f"/dashboard/report/half_year?year={YEAR}").data)
+    )
+    village_headers, village_rows = _sheet(township, "半年小结")
+    assert village_headers == ("指标", "新檀村", "龙王村", "小河村", "合计")
+    by_label = {row[0]: row for row in rows}
+    for row in village_rows:
+        # 二郎镇's column is the sum of its villages' (the township's own total).
+        assert by_label[row[0]][1] == row[-1], row[0]
+        assert by_label[row[0]][3] == by_label[row[0]][1] + by_label[row[0]][2], row[0]
+    assert by_label["在册会员（人，当前）"][2] > 0  # 太平镇's own members
