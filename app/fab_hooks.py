@@ -25,9 +25,10 @@ Here (the policy each applies is the app's, in a public method of the class that
      ``_related_views`` (FAB's attribute)         the user's rights
  6   ``FormHooks._init_forms``,                   "__None" shown as the blank choice            test_fab_hooks.py::test_a_blank_choice_reads_as_a_dash,
      ``blank_reads_as_dash``, ``field_options``   (WTForms 3.3); a COUNT per search             test_accounts_everyday.py::test_the_user_form_names_roles_and_groups_as_the_office_does,
-     → unbound fields' ``kwargs``                 dropdown per page; the user form's role and   test_accounts_everyday.py::test_an_account_without_a_real_name_is_refused,
-     (``blank_text``, ``query_func``,             group names, its stripped name and e-mail     test_list_speed.py::test_search_dropdowns_hold_the_scope_in_order_without_a_count
-     ``get_label``, ``filters``)
+     → unbound fields' ``kwargs``                 dropdown per page, a key lookup and an        test_accounts_everyday.py::test_an_account_without_a_real_name_is_refused,
+     (``blank_text``, ``query_func``,             html_params per option, a county's every      test_list_speed.py::test_search_dropdowns_hold_the_scope_in_order_without_a_count,
+     ``get_label``, ``filters``,                  group offered; the user form's role and       test_list_speed.py::test_a_township_chooses_a_group_once_a_village_is_searched,
+     ``get_pk_func``, ``widget``)                 group names, its stripped name and e-mail     test_scoping.py::test_a_searched_village_offers_its_own_rows_and_only_inside_the_scope
  7   ``read_multiple_choices`` →                  FAB drops an out-of-scope choice without      test_scoping.py::test_html_add_with_a_foreign_member_taking_part_is_refused
      ``QuerySelectMultipleField.data``            a word
  8   ``RestApiHooks._init_model_schemas``         the scope fills village_id/group_id a         test_scoping.py::test_api_post_without_village_or_group_takes_the_writers_scope
@@ -80,6 +81,10 @@ templates; listed so that an upgrade reads them too):
 - app/speed.py ``RecordListWidget`` + templates/appbuilder/general/widgets/record_list.html (FAB's
   widgets/list.html rows in Python): test_list_speed.py::test_rows_written_in_python_are_fabs_rows;
   ``RecordSearchWidget``: test_list_speed.py::test_kept_search_dropdowns_follow_the_language;
+  ``RelationSelect`` (FAB's ``Select2Widget`` markup, written in one pass):
+  test_list_speed.py::test_a_township_chooses_a_group_once_a_village_is_searched;
+  ``SQLAInterface.get_values`` (FAB's generator, the records the rows name read first):
+  test_list_speed.py::test_a_list_reads_the_records_its_rows_name_in_one_query;
   ``menu_html`` + templates/appbuilder/navbar_menu*.html, ``menu_entries`` (a view's
   ``default_view``, ``get_method_permission``, ``base_permissions``):
   test_list_speed.py::test_remembered_rights_stay_each_roles_own,
