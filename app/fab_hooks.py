@@ -14,9 +14,10 @@ Here (the policy each applies is the app's, in a public method of the class that
      ``BaseModelView._init_properties``           answered 500
  2   ``ListHooks._get_list_widget`` →             page size capped (issue 15); masked or        test_bad_input.py::test_page_size_is_capped,
      ``ModelView._get_list_widget``, its          encrypted-partial filters dropped; sort       test_masking.py::test_html_lists_ignore_a_search_on_what_the_role_sees_masked,
-     ``order_columns`` template argument          by a computed column; no sort link on a       test_encryption.py::test_html_list_finds_by_full_id_and_ignores_a_partial_search,
-                                                  masked one                                    test_bad_input.py::test_audit_log_sorts_by_record,
-                                                                                                test_masking.py::test_html_lists_do_not_sort_by_what_the_role_sees_masked
+     ``order_columns``, ``include_columns``,      by a computed column; no sort link on a       test_encryption.py::test_html_list_finds_by_full_id_and_ignores_a_partial_search,
+     ``value_columns`` template arguments         masked one; a wide reader's rows name their   test_bad_input.py::test_audit_log_sorts_by_record,
+                                                  village                                       test_masking.py::test_html_lists_do_not_sort_by_what_the_role_sees_masked,
+                                                                                                test_list_speed.py::test_a_wide_readers_rows_name_their_village
  3   ``FormHooks._get_search_widget`` →           the search form offers no masked field        test_masking.py::test_html_lists_ignore_a_search_on_what_the_role_sees_masked
      its ``include_cols`` template argument
  4   ``FormHooks._get_edit_widget``,              ``__admin_only__`` fields (a village's        test_village_figures.py::test_the_presidents_form_shows_address_and_phone_only,
@@ -184,13 +185,25 @@ class ListHooks:
     - ``can_sort(column)``: whether the database can order by a list column;
     - ``page_size_limit()``: the most rows a list page holds;
     - ``sort_by``: a computed list column → the column it sorts by;
-    - ``filter_allowed(column, operator)``: whether a search filter is kept (default: all).
+    - ``filter_allowed(column, operator)``: whether a search filter is kept (default: all);
+    - ``added_list_columns(pks)``: columns shown after the list's first, each a list of values
+      in the order of the page's rows ``pks`` (default: none).
     """
 
     sort_by: dict = {}
 
     def filter_allowed(self, column, operator) -> bool:
         return True
+
+    def added_list_columns(self, pks) -> dict:
+        return {}
+
+    def _blank_choice(self, flt, value) -> bool:
+        """A relation's filter left on the empty choice searches nothing by it: FAB compared
+        the relation to None (no rows) or, for its "__None", answered 400."""
+        values = value if isinstance(value, list) else [value]  # FAB keeps a list per filter
+        blank = all(v in ("", "__None") for v in values)
+        return blank and self.datamodel.is_relation(flt.column_name)
 
     def _init_properties(self):
         """FAB offers a sort link on every list column; a computed one answered 500."""
@@ -203,6 +216,7 @@ class ListHooks:
             (flt, value)
             for flt, value in zip(filters.filters, filters.values, strict=True)
             if self.filter_allowed(flt.column_name, flt.arg_name)
+            and not self._blank_choice(flt, value)
         ]
         if len(kept) != len(filters.filters):
             filters.clear_filters()
@@ -213,8 +227,18 @@ class ListHooks:
         if kwargs.get("order_column") in self.sort_by:
             kwargs["order_column"] = self.sort_by[kwargs["order_column"]]
         widgets = super()._get_list_widget(filters, **kwargs)
+        args = widgets["list"].template_args
         # The template's sort links (FAB passes every order column).
-        widgets["list"].template_args["order_columns"] = self._unmasked(self.order_columns)
+        args["order_columns"] = self._unmasked(self.order_columns)
+        added = self.added_list_columns(args["pks"])
+        if added:
+            # FAB's rows are a generator of {column: value}, read as the page is written.
+            first, *rest = args["include_columns"]
+            args["include_columns"] = [first, *added, *rest]
+            args["value_columns"] = (
+                {**{column: cells[i] for column, cells in added.items()}, **row}
+                for i, row in enumerate(args["value_columns"])
+            )
         return widgets
 
 

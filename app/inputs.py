@@ -295,6 +295,9 @@ def _check_list_args(view):
                     raise BadInput(_l("No such search"))
                 flt = filters._all_filters[column][index]
                 values = request.args.getlist(arg)
+                if view.datamodel.is_relation(column):
+                    # FAB's blank choice: the list searches nothing by it (fab_hooks.ListHooks).
+                    values = [v for v in values if v != "__None"]
                 _check_filter(view.datamodel, flt, values)
         found = ORDER_ARG.findall(arg)
         if found:

@@ -44,6 +44,7 @@ from app import (
 )
 from app.inputs import valid_pk
 from app.masking import MASKERS
+from app.models import Township, Village
 from app.speed import SQLAInterface
 
 MASKED_CHANGE_MESSAGE = _l(
@@ -469,6 +470,22 @@ class RecordView(fab_hooks.FormHooks, Declared, ModelView):
             )
         self.add_form_extra_fields = {**extra, **(self.add_form_extra_fields or {})}
         self.edit_form_extra_fields = {**extra, **(self.edit_form_extra_fields or {})}
+
+    def added_list_columns(self, pks) -> dict:
+        """A reader of several villages sees each row's village (its township first for a
+        county's or the administrator's: 二郎镇 龙王村) — a list's 第一组 is in every village."""
+        model = self.datamodel.obj
+        if not pks or "village" in self.list_columns or not by_village(model):
+            return {}
+        wide = accounts.current_scope().level != "township"
+        found = self.datamodel.session.execute(
+            select(model.id, Township.name, Village.name)
+            .join(Village, Village.id == model.village_id)
+            .join(Township, Township.id == Village.township_id)
+            .where(model.id.in_(pks))
+        ).all()
+        names = {pk: f"{t} {v}" if wide else v for pk, t, v in found}
+        return {"village": [names.get(pk) for pk in pks]}
 
     # A search dropdown (village, group…) loads its scoped choices with one SELECT and writes
     # them in one pass; a village's rows wait for a village to be searched (``by_village``).

@@ -457,7 +457,7 @@ class _RenderedField:
 class RelationSelect(Select2Widget):
     """FAB's ``Select2Widget`` for a search form's relation (a ``QuerySelectField``): the same
     ``<select>``, its options joined in one pass. ``hint()``, when the field offers no choice,
-    may name why as its one (disabled) option (choose a village first)."""
+    may say why, shown in the empty box (choose a village first)."""
 
     def __init__(self, hint=None):
         super().__init__()
@@ -470,16 +470,16 @@ class RelationSelect(Select2Widget):
         if "name_" in kwargs:
             field.name = kwargs.pop("name_")
         chosen = field.data.id if field.data is not None else None
-        out = [f"<select {html_params(name=field.name, **kwargs)}>"]
-        if field.allow_blank:
-            out.append(f'<option value="__None">{escape(field.blank_text)}</option>')
         objects = field._get_object_list()
+        hint = self.hint() if not objects and self.hint is not None else None
+        if hint:
+            kwargs["data-placeholder"] = hint
+        # An empty first option, where Select2 shows its placeholder: a filter left on it
+        # searches nothing by the column (``ListHooks``), not FAB's "__None" (a 400).
+        out = [f"<select {html_params(name=field.name, **kwargs)}>", '<option value=""></option>']
         for pk, obj in objects:
             selected = " selected" if obj.id == chosen else ""
             label = escape(str(field.get_label(obj)))
             out.append(f'<option{selected} value="{escape(pk)}">{label}</option>')
-        hint = self.hint() if not objects and self.hint is not None else None
-        if hint:
-            out.append(f'<option value="" disabled>{escape(hint)}</option>')
         out.append("</select>")
         return Markup("".join(out))

@@ -204,6 +204,27 @@ def test_bad_list_arguments_are_a_400_page_in_chinese(app, login_as, query):
     assert "请求" in body  # the page's title, in the user's language (Chinese by default)
 
 
+@pytest.mark.parametrize("blank", ["", "__None"])
+def test_a_relation_search_left_blank_searches_nothing_by_it(app, login_as, blank):
+    # The search form's empty choice sends "" (FAB's own blank "__None"): the list of the
+    # searched village is shown whole, not "no records" (FAB compared the group to None) nor
+    # a 400.
+    client = login_as("township")
+    with app.app_context():
+        vid = village(app.appbuilder.session, "龙王村").id
+    count = re.compile(r"记录数:\s*(\d+)")
+
+    def shown(response):  # the page's text: "记录数: N"
+        return count.search(re.sub(r"<[^>]+>", " ", response.get_data(as_text=True)))
+
+    whole = shown(client.get(f"/memberview/list/?_flt_0_village={vid}"))
+    response = client.get(f"/memberview/list/?_flt_0_group={blank}&_flt_0_village={vid}")
+    assert response.status_code == 200
+    assert int(whole.group(1)) > 0
+    assert shown(response).group(1) == whole.group(1)
+    assert "没有找到记录" not in response.get_data(as_text=True)
+
+
 @pytest.mark.parametrize(
     "path",
     [

@@ -289,3 +289,41 @@ def test_the_admin_reads_the_user_form_in_chinese(open_as):
     options = page.locator(".select2-results__option").all_inner_texts()
     assert "新檀村 第一组" in options and "龙王村 第一组" in options
     assert "__None" not in page.inner_text("body")
+
+
+def test_the_township_searches_a_villages_group_on_a_phone(open_as):
+    # 第一组 is in every village: the township names the village, searches, then chooses among
+    # that village's groups — each filter stacked at the phone's width, its value box usable.
+    page = open_as("township", viewport=PHONE)
+    page.goto(f"{page.base}/memberview/list/")
+    page.click("text=搜索")
+    page.click("text=添加筛选条件")
+    page.click("a.filter[name=group]")
+    box = page.locator("table.filters .select2-container").last
+    assert "请先按村筛选" in box.inner_text()
+    assert box.bounding_box()["width"] > PHONE["width"] * 0.6
+    page.click("text=添加筛选条件")
+    page.click("a.filter[name=village]")
+    page.select_option("table.filters select[name$=_village]", label="龙王村")
+    navigate(page, "#filter_form button[type=submit]")
+    # The group left blank searched nothing by it: the village's members are listed.
+    first = page.locator("table.table-cards > tbody > tr").all_inner_texts()
+    assert first and all("龙王村" in t for t in first)
+    # The blank group filter is gone from the form; added again, it offers 龙王村's groups.
+    if not page.is_visible("text=添加筛选条件"):
+        page.click("text=搜索")
+    page.click("text=添加筛选条件")
+    page.click("a.filter[name=group]")
+    offered = page.eval_on_selector_all(
+        "table.filters select[name$=_group] option", "os => os.map(o => o.textContent)"
+    )
+    assert [o for o in offered if o][:2] == ["第一组", "第二组"]
+    assert "请先按村筛选" not in str(offered)
+    page.select_option("table.filters select[name$=_group]", label="第二组")
+    navigate(page, "#filter_form button[type=submit]")
+    cards = page.locator("table.table-cards > tbody > tr")
+    assert cards.count() > 0
+    texts = cards.all_inner_texts()
+    assert all("二郎镇" not in t and "龙王村" in t and "第二组" in t for t in texts)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert not page.console_errors

@@ -9,7 +9,11 @@ import pytest
 from sqlalchemy import event, text
 
 from app import db, speed
-from app.models import MemberGroup, Township, Village
+from app.models import Member, MemberGroup, Township, Village
+from tests import counties as world
+
+# The two-county world's fixture (used by name): tests/counties.py.
+counties = world.counties
 
 OPTION = re.compile(r'<option value="(\d+)">([^<]*)</option>')
 # The search widget's arguments: labels, then each search field's HTML (FAB's search.html).
@@ -116,6 +120,50 @@ def test_a_list_reads_the_records_its_rows_name_in_one_query(app, login_as, user
     one_by_one = [s for s in seen if "FROM member_group" in s and "member_group.id = " in s]
     assert one_by_one == []
     assert len(seen) <= 6, seen
+
+
+CELLS = re.compile(r"<tr[^>]*>(.*?)</tr>", re.S)
+
+
+def list_table(page):
+    """The list table's header and rows as the user reads them (cell texts)."""
+    head = re.findall(r"<th[^>]*>(.*?)</th>", page, re.S)
+    header = [re.sub(r"<[^>]+>|\s+", "", h) for h in head]
+    rows = []
+    for row in CELLS.findall(page):
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        if cells:
+            rows.append([re.sub(r"<[^>]+>|\s+", " ", c).strip() for c in cells])
+    return header, rows
+
+
+@pytest.mark.parametrize(
+    "username, expected",
+    [("township", "龙王村"), ("county", "二郎镇 龙王村"), ("xintan_secretary", None)],
+)
+def test_a_wide_readers_rows_name_their_village(app, login_as, counties, username, expected):
+    # 第一组 is in every village: a reader of several villages sees each row's village (and,
+    # reading several townships, its township); a village's own account does not need it.
+    client = login_as(username)
+    with app.app_context():
+        session = db.session
+        village = session.query(Village).filter_by(name="龙王村").one()
+        members = {
+            m.name: m.village_id
+            for m in session.query(Member).filter(Member.village_id == village.id)
+        }
+    page = client.get(f"/memberview/list/?_flt_0_village={village.id}").get_data(as_text=True)
+    header, rows = list_table(page)
+    if expected is None:
+        assert "村" not in header
+        return
+    column = header.index("村")
+    assert rows and all(row[column] == expected for row in rows)
+    assert {row[header.index("姓名")] for row in rows} <= set(members)
+    # Every row of a wider page names the village it is of.
+    header, rows = list_table(client.get("/memberview/list/").get_data(as_text=True))
+    assert len({row[header.index("村")] for row in rows}) >= 1
+    assert all(row[header.index("村")] for row in rows)
 
 
 def test_a_bad_rest_query_is_refused_every_time(login_as):
