@@ -16,8 +16,9 @@ Here (the policy each applies is the app's, in a public method of the class that
      ``ModelView._get_list_widget``, its          encrypted-partial filters dropped; sort       test_masking.py::test_html_lists_ignore_a_search_on_what_the_role_sees_masked,
      ``order_columns``, ``include_columns``,      by a computed column; no sort link on a       test_encryption.py::test_html_list_finds_by_full_id_and_ignores_a_partial_search,
      ``value_columns`` template arguments         masked one; a wide reader's rows name their   test_bad_input.py::test_audit_log_sorts_by_record,
-                                                  village                                       test_masking.py::test_html_lists_do_not_sort_by_what_the_role_sees_masked,
-                                                                                                test_list_speed.py::test_a_wide_readers_rows_name_their_village
+                                                  village; a relation filter left on the        test_masking.py::test_html_lists_do_not_sort_by_what_the_role_sees_masked,
+                                                  empty choice dropped (FAB: no rows, a 400)    test_list_speed.py::test_a_wide_readers_rows_name_their_village,
+                                                                                                test_bad_input.py::test_a_relation_search_left_blank_searches_nothing_by_it
  3   ``FormHooks._get_search_widget`` →           the search form offers no masked field        test_masking.py::test_html_lists_ignore_a_search_on_what_the_role_sees_masked
      its ``include_cols`` template argument
  4   ``FormHooks._get_edit_widget``,              ``__admin_only__`` fields (a village's        test_village_figures.py::test_the_presidents_form_shows_address_and_phone_only,
@@ -29,7 +30,8 @@ Here (the policy each applies is the app's, in a public method of the class that
      → unbound fields' ``kwargs``                 dropdown per page, a key lookup and an        test_accounts_everyday.py::test_an_account_without_a_real_name_is_refused,
      (``blank_text``, ``query_func``,             html_params per option, a county's every      test_list_speed.py::test_search_dropdowns_hold_the_scope_in_order_without_a_count,
      ``get_label``, ``filters``,                  group offered; the user form's role and       test_list_speed.py::test_a_township_chooses_a_group_once_a_village_is_searched,
-     ``get_pk_func``, ``widget``)                 group names, its stripped name and e-mail     test_scoping.py::test_a_searched_village_offers_its_own_rows_and_only_inside_the_scope
+     ``get_pk_func``, ``widget``), set in         group names, its stripped name and e-mail     test_scoping.py::test_a_searched_village_offers_its_own_rows_and_only_inside_the_scope
+     ``_rel_choices_without_count``
  7   ``read_multiple_choices`` →                  FAB drops an out-of-scope choice without      test_scoping.py::test_html_add_with_a_foreign_member_taking_part_is_refused
      ``QuerySelectMultipleField.data``            a word
  8   ``RestApiHooks._init_model_schemas``         the scope fills village_id/group_id a         test_scoping.py::test_api_post_without_village_or_group_takes_the_writers_scope
@@ -82,7 +84,7 @@ templates; listed so that an upgrade reads them too):
 - app/speed.py ``RecordListWidget`` + templates/appbuilder/general/widgets/record_list.html (FAB's
   widgets/list.html rows in Python): test_list_speed.py::test_rows_written_in_python_are_fabs_rows;
   ``RecordSearchWidget``: test_list_speed.py::test_kept_search_dropdowns_follow_the_language;
-  ``RelationSelect`` (FAB's ``Select2Widget`` markup, written in one pass):
+  ``RelationSelect`` (FAB's ``Select2Widget`` markup, written in one pass; set by hook 6):
   test_list_speed.py::test_a_township_chooses_a_group_once_a_village_is_searched;
   ``SQLAInterface.get_values`` (FAB's generator, the records the rows name read first):
   test_list_speed.py::test_a_list_reads_the_records_its_rows_name_in_one_query;
@@ -177,6 +179,17 @@ def lazy_msgid(text) -> str | None:
 # --- ModelView: the list, its search form, the edit form, the related lists ---
 
 
+# A search form's empty choice of a relation: ``speed.RelationSelect`` sends "", FAB's own
+# select "__None". A list search drops it (``ListHooks``), and so does the check of the list's
+# arguments before it (``inputs``).
+BLANK_CHOICES = frozenset({"", "__None"})
+
+
+def without_blank_choices(values):
+    """A relation filter's values, the empty choice left out."""
+    return [v for v in values if v not in BLANK_CHOICES]
+
+
 class ListHooks:
     """Mixed in before FAB's ``ModelView`` (and ``ModelRestApi``: only ``_init_properties``
     applies there). The class provides the policy:
@@ -186,8 +199,8 @@ class ListHooks:
     - ``page_size_limit()``: the most rows a list page holds;
     - ``sort_by``: a computed list column → the column it sorts by;
     - ``filter_allowed(column, operator)``: whether a search filter is kept (default: all);
-    - ``added_list_columns(pks)``: columns shown after the list's first, each a list of values
-      in the order of the page's rows ``pks`` (default: none).
+    - ``added_list_columns(pks, filters)``: columns shown after the list's first, each a list
+      of values in the order of the page's rows ``pks`` (default: none).
     """
 
     sort_by: dict = {}
@@ -195,15 +208,19 @@ class ListHooks:
     def filter_allowed(self, column, operator) -> bool:
         return True
 
-    def added_list_columns(self, pks) -> dict:
+    def added_list_columns(self, pks, filters) -> dict:
         return {}
 
-    def _blank_choice(self, flt, value) -> bool:
-        """A relation's filter left on the empty choice searches nothing by it: FAB compared
-        the relation to None (no rows) or, for its "__None", answered 400."""
-        values = value if isinstance(value, list) else [value]  # FAB keeps a list per filter
-        blank = all(v in ("", "__None") for v in values)
-        return blank and self.datamodel.is_relation(flt.column_name)
+    def _without_blank_choices(self, flt, value):
+        """A relation filter's values without the search form's empty choice (``""``, sent by
+        ``speed.RelationSelect``; FAB's own ``"__None"``): left on it alone, the filter searches
+        nothing by its column. FAB compared the relation to None (no rows), answered 400 for
+        "__None", or on PostgreSQL flashed a DataError for a blank beside a record number."""
+        if not self.datamodel.is_relation(flt.column_name):
+            return value
+        if isinstance(value, list):  # FAB keeps the list of a filter's values
+            return without_blank_choices(value)
+        return None if value in BLANK_CHOICES else value
 
     def _init_properties(self):
         """FAB offers a sort link on every list column; a computed one answered 500."""
@@ -213,12 +230,12 @@ class ListHooks:
     def _get_list_widget(self, filters, **kwargs):
         """The one place FAB's list page passes its filters, page size and sort column."""
         kept = [
-            (flt, value)
+            (flt, self._without_blank_choices(flt, value))
             for flt, value in zip(filters.filters, filters.values, strict=True)
             if self.filter_allowed(flt.column_name, flt.arg_name)
-            and not self._blank_choice(flt, value)
         ]
-        if len(kept) != len(filters.filters):
+        kept = [(flt, value) for flt, value in kept if value not in (None, [])]
+        if kept != list(zip(filters.filters, filters.values, strict=True)):
             filters.clear_filters()
             for flt, value in kept:
                 filters.add_filter(flt.column_name, type(flt), value)
@@ -230,7 +247,7 @@ class ListHooks:
         args = widgets["list"].template_args
         # The template's sort links (FAB passes every order column).
         args["order_columns"] = self._unmasked(self.order_columns)
-        added = self.added_list_columns(args["pks"])
+        added = self.added_list_columns(args["pks"], filters)
         if added:
             # FAB's rows are a generator of {column: value}, read as the page is written.
             first, *rest = args["include_columns"]

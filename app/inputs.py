@@ -37,6 +37,8 @@ from sqlalchemy.exc import DataError
 from sqlalchemy.orm import ColumnProperty
 from werkzeug.exceptions import BadRequest, NotFound
 
+from app.fab_hooks import without_blank_choices
+
 # Every id and reference is an Integer column: int4 on PostgreSQL.
 MAX_PK = 2**31 - 1
 # A number in a field no column holds (FAB drops it): within what a driver binds.
@@ -296,8 +298,8 @@ def _check_list_args(view):
                 flt = filters._all_filters[column][index]
                 values = request.args.getlist(arg)
                 if view.datamodel.is_relation(column):
-                    # FAB's blank choice: the list searches nothing by it (fab_hooks.ListHooks).
-                    values = [v for v in values if v != "__None"]
+                    # The empty choice: the list searches nothing by it (fab_hooks.ListHooks).
+                    values = without_blank_choices(values)
                 _check_filter(view.datamodel, flt, values)
         found = ORDER_ARG.findall(arg)
         if found:

@@ -319,25 +319,38 @@ def _choices(datamodel, filters, name=None):
     return query.order_by(model.id).all()
 
 
+# The scopes holding several villages: a village's rows in their search dropdowns wait for a
+# searched village, and their lists name each row's village (``RecordView``).
+SEVERAL_VILLAGES = ("all", *accounts.SCOPE_LEVELS[: accounts.SCOPE_LEVELS.index("village")])
+
+
 def by_village(model) -> bool:
     """Whether a search dropdown of ``model`` offers only the rows of the searched village:
-    ``model`` is a village's (it has a village) and the reader's scope holds more than one
-    village. A county's groups are some ten thousand, named alike in every village (第一组):
-    as options they were most of a County's list page and of no use to choose from."""
-    return "village_id" in model.__table__.c and accounts.current_scope().level in (
-        "all",
-        "county",
-        "township",
-    )
+    ``model`` is a village's (it has a village) and the reader's scope is above a village
+    (``SEVERAL_VILLAGES``: a township's, even one of a single village, a county's, all). A
+    county's groups are some ten thousand, named alike in every village (第一组): as options
+    they were most of a County's list page and of no use to choose from."""
+    level = accounts.current_scope().level
+    return "village_id" in model.__table__.c and level in SEVERAL_VILLAGES
 
 
 def searched_ids(column) -> list[int]:
     """The ids the request's search compares ``column`` to (``_flt_0_village=12``): valid ids
-    only, anything else is no choice."""
+    only, anything else is no choice; at most 20 (a search names one, a crafted URL more)."""
     if column is None or not has_request_context():
         return []
     values = request.args.getlist(f"_flt_{reminders.RELATION_EQUAL}_{column}")
     return sorted({int(v) for v in values if valid_pk(v)})[:20]
+
+
+def one_village(filters) -> bool:
+    """Whether a list's ``filters`` keep it to one village: a village's page (its related
+    lists) or a search naming one (``_flt_0_village=12``)."""
+    for flt, value in filters.get_filters_values():
+        values = value if isinstance(value, list) else [value]
+        if flt.column_name == "village" and flt.arg_name == "rel_o_m" and len(values) == 1:
+            return True
+    return False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -471,13 +484,16 @@ class RecordView(fab_hooks.FormHooks, Declared, ModelView):
         self.add_form_extra_fields = {**extra, **(self.add_form_extra_fields or {})}
         self.edit_form_extra_fields = {**extra, **(self.edit_form_extra_fields or {})}
 
-    def added_list_columns(self, pks) -> dict:
+    def added_list_columns(self, pks, filters) -> dict:
         """A reader of several villages sees each row's village (its township first for a
-        county's or the administrator's: 二郎镇 龙王村) — a list's 第一组 is in every village."""
+        county's or the administrator's: 二郎镇 龙王村) — a list's 第一组 is in every village.
+        Not where ``filters`` already name the one village (a village's page, its search)."""
         model = self.datamodel.obj
         if not pks or "village" in self.list_columns or not by_village(model):
             return {}
-        wide = accounts.current_scope().level != "township"
+        if one_village(filters):
+            return {}
+        wide = accounts.current_scope().level in reminders.WIDE_LEVELS
         found = self.datamodel.session.execute(
             select(model.id, Township.name, Village.name)
             .join(Village, Village.id == model.village_id)

@@ -468,13 +468,16 @@ def half_year_rows(session, villages, start, end) -> tuple[list, list]:
     ]
     # A column per village; for the villages of several townships (a county's hundreds), a
     # column per township, its villages added up.
-    columns = {}
+    # Keyed by record, each header its name (a township's is unique, a village's within it).
+    columns, headers = {}, {}
     if Places(villages).by_township:
         for v in villages:
-            columns.setdefault(v.township.name, []).append(v.id)
+            columns.setdefault(v.township_id, []).append(v.id)
+            headers[v.township_id] = v.township.name
     else:
-        columns = {v.name: [v.id] for v in villages}
-    headers = ["指标", *columns, TOTAL]
+        for v in villages:
+            columns[v.id], headers[v.id] = [v.id], v.name
+    headers = ["指标", *headers.values(), TOTAL]
     rows = []
     for label, figures in indicators:
         values = [sum((figures.get(pk, 0) for pk in pks), 0) for pks in columns.values()]

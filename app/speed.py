@@ -469,16 +469,16 @@ class RelationSelect(Select2Widget):
         kwargs["data-placeholder"] = gettext("Select Value")
         if "name_" in kwargs:
             field.name = kwargs.pop("name_")
-        chosen = field.data.id if field.data is not None else None
+        chosen = str(field.get_pk_func(field.data)) if field.data is not None else None
         objects = field._get_object_list()
         hint = self.hint() if not objects and self.hint is not None else None
         if hint:
             kwargs["data-placeholder"] = hint
         # An empty first option, where Select2 shows its placeholder: a filter left on it
-        # searches nothing by the column (``ListHooks``), not FAB's "__None" (a 400).
+        # searches nothing by the column (``fab_hooks.BLANK_CHOICES``).
         out = [f"<select {html_params(name=field.name, **kwargs)}>", '<option value=""></option>']
         for pk, obj in objects:
-            selected = " selected" if obj.id == chosen else ""
+            selected = " selected" if pk == chosen else ""
             label = escape(str(field.get_label(obj)))
             out.append(f'<option{selected} value="{escape(pk)}">{label}</option>')
         out.append("</select>")
