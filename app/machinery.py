@@ -12,6 +12,7 @@ from flask import abort, current_app, flash, g, has_request_context, redirect, r
 from flask_appbuilder import ModelRestApi, ModelView, expose
 from flask_appbuilder.const import API_RESULT_RES_KEY
 from flask_appbuilder.fieldwidgets import Select2Widget
+from flask_appbuilder.models.sqla.filters import FilterRelationOneToManyEqual as RelationEqual
 from flask_appbuilder.security.decorators import has_access
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -344,11 +345,14 @@ def searched_ids(column) -> list[int]:
 
 
 def one_village(filters) -> bool:
-    """Whether a list's ``filters`` keep it to one village: a village's page (its related
-    lists) or a search naming one (``_flt_0_village=12``)."""
+    """Whether a list's ``filters`` keep it to one village: a related list of a record's page
+    (a village's, a group's, a term's: each of one village) or a search naming one village
+    (``_flt_0_village=12``)."""
     for flt, value in filters.get_filters_values():
+        if flt.is_related_view:
+            return True
         values = value if isinstance(value, list) else [value]
-        if flt.column_name == "village" and flt.arg_name == "rel_o_m" and len(values) == 1:
+        if flt.column_name == "village" and isinstance(flt, RelationEqual) and len(values) == 1:
             return True
     return False
 
@@ -493,14 +497,14 @@ class RecordView(fab_hooks.FormHooks, Declared, ModelView):
             return {}
         if one_village(filters):
             return {}
-        wide = accounts.current_scope().level in reminders.WIDE_LEVELS
-        found = self.datamodel.session.execute(
-            select(model.id, Township.name, Village.name)
-            .join(Village, Village.id == model.village_id)
-            .join(Township, Township.id == Village.township_id)
-            .where(model.id.in_(pks))
-        ).all()
-        names = {pk: f"{t} {v}" if wide else v for pk, t, v in found}
+        names = dict(
+            self.datamodel.session.execute(
+                select(model.id, reminders.village_name(accounts.current_scope()))
+                .join(Village, Village.id == model.village_id)
+                .join(Township, Township.id == Village.township_id)
+                .where(model.id.in_(pks))
+            ).all()
+        )
         return {"village": [names.get(pk) for pk in pks]}
 
     # A search dropdown (village, group…) loads its scoped choices with one SELECT and writes

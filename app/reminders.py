@@ -279,21 +279,25 @@ def list_url(rule: Rule, today: dt.date, village_id: int | None = None) -> str:
     return url_for(f"{rule.register}View.list", **filters)
 
 
+def village_name(scope):
+    """A village's name as a reader of ``scope`` reads it (an SQL expression over Village and
+    Township joined): over several townships with its township, 二郎镇 龙王村."""
+    return Township.name + " " + Village.name if scope.level in WIDE_LEVELS else Village.name
+
+
 def reminders(scope, today: dt.date, user=None) -> list[Reminder]:
     """The reminders of every village in ``scope`` on ``today``: most urgent first per village.
 
     ``user``, when given, shapes the wording: one who may approve applications is asked to.
     """
     session = current_app.appbuilder.session
+    named = select(Village.id, village_name(scope)).join(
+        Township, Village.township_id == Township.id
+    )
     if scope.level in WIDE_LEVELS:
-        # Over several townships a village is named with its township: 二郎镇 龙王村.
-        named = (
-            select(Village.id, Township.name + " " + Village.name)
-            .join(Township, Village.township_id == Township.id)
-            .order_by(Township.name, Village.id)
-        )
+        named = named.order_by(Township.name, Village.id)
     else:
-        named = select(Village.id, Village.name).order_by(Village.id)
+        named = named.order_by(Village.id)
     villages = dict(session.execute(named.where(security.scope_criteria(Village, scope))).all())
     position = {village_id: n for n, village_id in enumerate(villages)}
     approver = user is not None and accounts.can(user, accounts.APPROVE, "Member")

@@ -167,6 +167,11 @@ def test_a_wide_readers_rows_name_their_village(app, login_as, counties, usernam
     shown = re.sub(r"\s+", "", client.get(f"/villageview/show/{village.id}").data.decode())
     complaints = re.search(r'<divid="ComplaintView".*?</table>', shown).group(0)
     assert "<th" in complaints and "<th>村</th>" not in complaints
+    with app.app_context():
+        gid = db.session.query(MemberGroup).filter_by(village_id=village.id).first().id
+    shown = re.sub(r"\s+", "", client.get(f"/membergroupview/show/{gid}").data.decode())
+    members = re.search(r'<divid="MemberView".*?</table>', shown).group(0)
+    assert "<th" in members and "<th>村</th>" not in members
     # Every row of a wider page names the village it is of: its own, as the register holds it.
     with app.app_context():
         places = {m.id: (m.village.township.name, m.village.name) for m in db.session.query(Member)}
